@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// Test runner: finds test/**/*.test.ts (or under the given folders) and runs them with node:test through tsx.
+// Node 20's --test does not expand globs itself, so the file list is built here. The summary line
+// (# pass / # fail) printed by node:test is what CI reads.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const roots = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const extra = process.argv.slice(2).filter((a) => a.startsWith('-'));
+const files = [];
+function walk(dir) {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p);
+    else if (name.endsWith('.test.ts')) files.push(p);
+  }
+}
+for (const r of roots.length ? roots : ['test']) walk(r);
+if (files.length === 0) {
+  console.error('no test files found');
+  process.exit(1);
+}
+const args = ['--import', 'tsx', '--test', '--test-reporter=spec', ...extra, ...files];
+const res = spawnSync(process.execPath, args, { stdio: 'inherit' });
+process.exit(res.status ?? 1);
