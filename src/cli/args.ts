@@ -1,0 +1,162 @@
+// Command-line options: one table per group (model, context, sampling), each flag with llama.cpp's
+// spelling and a BITNET_* environment twin; precedence flag > environment > default lives here only.
+import { parseArgs } from 'node:util';
+import type { GenerateOptions } from '../generate/generate.js';
+import type { LoadOptions } from '../engine/load.js';
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export interface OptionSpec {
+  name: string;
+  short?: string;
+  type: 'string' | 'boolean';
+  multiple?: boolean;
+  /** environment twin */
+  env?: string;
+  /** placeholder shown in help */
+  arg?: string;
+  help: string;
+  /** shown in help; the code applies defaults itself */
+  default?: string;
+}
+
+export const MODEL_OPTIONS: OptionSpec[] = [
+  { name: 'model', short: 'm', type: 'string', env: 'BITNET_MODEL', arg: 'PATH', help: 'model: a GGUF file or a Hugging Face model folder' },
+  { name: 'activation', type: 'string', env: 'BITNET_ACTIVATION', arg: 'relu2|silu', help: 'force the gate activation when the file does not say' },
+  { name: 'no-progress', type: 'boolean', env: 'BITNET_NO_PROGRESS', help: 'no progress bar on stderr' },
+];
+
+export const CONTEXT_OPTIONS: OptionSpec[] = [
+  { name: 'ctx-size', short: 'c', type: 'string', env: 'BITNET_CTX_SIZE', arg: 'N', help: 'context size in tokens (0: the model\'s, at most 4096)', default: '0' },
+  { name: 'batch-size', short: 'b', type: 'string', env: 'BITNET_BATCH_SIZE', arg: 'N', help: 'prompt tokens per forward pass', default: '512' },
+  { name: 'cache-type', type: 'string', env: 'BITNET_CACHE_TYPE', arg: 'f16|f32', help: 'KV cache storage type', default: 'f16' },
+  { name: 'threads', short: 't', type: 'string', env: 'BITNET_THREADS', arg: 'N', help: 'CPU threads (the reference backend uses 1)', default: '1' },
+];
+
+export const SAMPLING_OPTIONS: OptionSpec[] = [
+  { name: 'n-predict', short: 'n', type: 'string', env: 'BITNET_N_PREDICT', arg: 'N', help: 'tokens to generate (-1: until a stop or the end of the context)', default: '-1' },
+  { name: 'seed', short: 's', type: 'string', env: 'BITNET_SEED', arg: 'N', help: 'random seed (-1: random)', default: '-1' },
+  { name: 'temp', type: 'string', env: 'BITNET_TEMP', arg: 'T', help: 'temperature (0: greedy)', default: '0.8' },
+  { name: 'top-k', type: 'string', env: 'BITNET_TOP_K', arg: 'K', help: 'top-k sampling (0: off)', default: '40' },
+  { name: 'top-p', type: 'string', env: 'BITNET_TOP_P', arg: 'P', help: 'top-p sampling (1: off)', default: '0.95' },
+  { name: 'min-p', type: 'string', env: 'BITNET_MIN_P', arg: 'P', help: 'min-p sampling (0: off)', default: '0.05' },
+  { name: 'repeat-penalty', type: 'string', env: 'BITNET_REPEAT_PENALTY', arg: 'X', help: 'repetition penalty (1: off)', default: '1.0' },
+  { name: 'repeat-last-n', type: 'string', env: 'BITNET_REPEAT_LAST_N', arg: 'N', help: 'tokens the penalties look back over (-1: all)', default: '64' },
+  { name: 'presence-penalty', type: 'string', env: 'BITNET_PRESENCE_PENALTY', arg: 'X', help: 'presence penalty', default: '0' },
+  { name: 'frequency-penalty', type: 'string', env: 'BITNET_FREQUENCY_PENALTY', arg: 'X', help: 'frequency penalty', default: '0' },
+  { name: 'stop', short: 'r', type: 'string', multiple: true, arg: 'TEXT', help: 'stop string (repeatable); never printed' },
+  { name: 'ignore-eos', type: 'boolean', env: 'BITNET_IGNORE_EOS', help: 'keep generating past end-of-text tokens' },
+];
+
+export const HELP_OPTION: OptionSpec = { name: 'help', short: 'h', type: 'boolean', help: 'show this help' };
+
+export type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** Parses argv against option specs; missing options fall back to their environment twin. */
+export function parseCommand(argv: string[], specs: OptionSpec[], maxPositionals: number): { values: Values; positionals: string[] } {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  for (const s of [...specs, HELP_OPTION]) {
+    options[s.name] = { type: s.type, ...(s.short ? { short: s.short } : {}), ...(s.multiple ? { multiple: true } : {}) };
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+  }
+  const values = { ...parsed.values } as Values;
+  for (const s of specs) {
+    if (values[s.name] !== undefined || !s.env) continue;
+    const env = process.env[s.env];
+    if (env === undefined || env === '') continue;
+    values[s.name] = s.type === 'boolean' ? !['0', 'false', 'no'].includes(env.toLowerCase()) : env;
+  }
+  if (parsed.positionals.length > maxPositionals) throw new UsageError(`unexpected argument "${parsed.positionals[maxPositionals]}"`);
+  return { values, positionals: parsed.positionals };
+}
+
+export function helpText(usage: string, summary: string, groups: Array<[string, OptionSpec[]]>): string {
+  const lines = [`usage: ${usage}`, '', summary, ''];
+  for (const [title, specs] of groups) {
+    lines.push(`${title}:`);
+    for (const s of specs) {
+      const flag = `${s.short ? `-${s.short}, ` : '    '}--${s.name}${s.arg ? ` ${s.arg}` : ''}`;
+      const extra = [s.default !== undefined ? `default ${s.default}` : '', s.env ? `env ${s.env}` : ''].filter(Boolean).join('; ');
+      lines.push(`  ${flag.padEnd(32)} ${s.help}${extra ? ` (${extra})` : ''}`);
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+export function str(v: Values, name: string): string | undefined {
+  const x = v[name];
+  return typeof x === 'string' ? x : undefined;
+}
+
+export function num(v: Values, name: string, opts: { int?: boolean; min?: number; max?: number } = {}): number | undefined {
+  const s = str(v, name);
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  const bad = s.trim() === '' || !Number.isFinite(n) || (opts.int && !Number.isInteger(n)) || (opts.min !== undefined && n < opts.min) || (opts.max !== undefined && n > opts.max);
+  if (bad) {
+    const range = [opts.int ? 'an integer' : 'a number', opts.min !== undefined ? `>= ${opts.min}` : '', opts.max !== undefined ? `<= ${opts.max}` : ''].filter(Boolean).join(' ');
+    throw new UsageError(`--${name} must be ${range}, got "${s}"`);
+  }
+  return n;
+}
+
+export function requireModel(v: Values): string {
+  const m = str(v, 'model');
+  if (!m) throw new UsageError('no model given: pass -m PATH (or set BITNET_MODEL)');
+  return m;
+}
+
+function oneOf<T extends string>(v: Values, name: string, allowed: readonly T[]): T | undefined {
+  const s = str(v, name);
+  if (s === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(s)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${s}"`);
+  return s as T;
+}
+
+/** Load options from the model and context groups. */
+export function loadOptions(v: Values): LoadOptions {
+  const ctx = num(v, 'ctx-size', { int: true, min: 0 });
+  const batch = num(v, 'batch-size', { int: true, min: 1 });
+  const kv = oneOf(v, 'cache-type', ['f16', 'f32'] as const);
+  const act = oneOf(v, 'activation', ['relu2', 'silu'] as const);
+  num(v, 'threads', { int: true, min: 1 });
+  return {
+    ...(ctx ? { contextSize: ctx } : {}),
+    ...(batch ? { batchSize: batch } : {}),
+    ...(kv ? { kvType: kv } : {}),
+    ...(act ? { activation: act } : {}),
+  };
+}
+
+/** Generation options from the sampling group. */
+export function generateOptions(v: Values): GenerateOptions {
+  const n = num(v, 'n-predict', { int: true, min: -1 });
+  const seed = num(v, 'seed', { int: true, min: -1 });
+  const o: GenerateOptions = {};
+  if (n !== undefined && n >= 0) o.maxTokens = n;
+  if (seed !== undefined && seed >= 0) o.seed = seed;
+  const set = (key: keyof GenerateOptions, flag: string, opts: Parameters<typeof num>[2] = {}) => {
+    const x = num(v, flag, opts);
+    if (x !== undefined) (o as Record<string, unknown>)[key] = x;
+  };
+  set('temperature', 'temp', { min: 0 });
+  set('topK', 'top-k', { int: true, min: 0 });
+  set('topP', 'top-p', { min: 0, max: 1 });
+  set('minP', 'min-p', { min: 0, max: 1 });
+  set('repeatPenalty', 'repeat-penalty', { min: 0 });
+  set('repeatLastN', 'repeat-last-n', { int: true, min: -1 });
+  set('presencePenalty', 'presence-penalty');
+  set('frequencyPenalty', 'frequency-penalty');
+  const stop = v.stop;
+  if (Array.isArray(stop) && stop.length) o.stop = stop.map((s) => s.replace(/\\n/g, '\n'));
+  if (v['ignore-eos'] === true) o.ignoreEos = true;
+  return o;
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// The `bitnet` command: dispatches to one file per command under commands/. Errors print one line to
+// stderr (exit 1; usage errors exit 2), never a stack trace unless BITNET_DEBUG is set.
+import { readFileSync } from 'node:fs';
+import { BitnetError } from '../errors.js';
+import { UsageError } from './args.js';
+import { chatCommand } from './commands/chat.js';
+import { infoCommand } from './commands/info.js';
+import { logitsCommand } from './commands/logits.js';
+import { runCommand } from './commands/run.js';
+import { tokenizeCommand } from './commands/tokenize.js';
+
+interface Command {
+  name: string;
+  summary: string;
+  help(): string;
+  run(argv: string[]): Promise<void>;
+}
+
+const COMMANDS: Command[] = [runCommand, chatCommand, infoCommand, tokenizeCommand, logitsCommand];
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function usage(): string {
+  return [
+    'usage: bitnet COMMAND [options]',
+    '',
+    'Runs ternary BitNet b1.58 models (GGUF I2_S/TQ1_0/TQ2_0, Hugging Face safetensors).',
+    '',
+    'commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
+    '',
+    'bitnet COMMAND --help shows the options of a command.',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const target = COMMANDS.find((c) => c.name === rest[0]);
+    process.stdout.write(`${target ? target.help() : usage()}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`bitnet ${version()}\n`);
+    return 0;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    process.stderr.write(`bitnet: unknown command "${name}"\n\n${usage()}\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${cmd.help()}\n`);
+    return 0;
+  }
+  try {
+    await cmd.run(rest);
+    return 0;
+  } catch (e) {
+    if (process.env.BITNET_DEBUG) console.error(e);
+    if (e instanceof UsageError) {
+      process.stderr.write(`bitnet ${cmd.name}: ${e.message}\n(see bitnet ${cmd.name} --help)\n`);
+      return 2;
+    }
+    if (e instanceof BitnetError) {
+      process.stderr.write(`bitnet ${cmd.name}: error [${e.code}]: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  },
+);

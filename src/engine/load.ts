@@ -1,0 +1,182 @@
+// loadModel(): opens a GGUF file or a Hugging Face folder, reads the architecture and tokenizer, loads the
+// weights into a backend tensor by tensor (with progress and cancellation), and returns a BitnetModel.
+// inspectModel() reads only headers, for `bitnet info`.
+import { BitnetError, throwIfAborted } from '../errors.js';
+import { openHfModel } from '../formats/hf.js';
+import { openGgufModel, type ModelFile } from '../formats/model-file.js';
+import { KEY } from '../formats/names.js';
+import { FileSource, type ByteSource } from '../formats/source.js';
+import type { Backend } from '../kernels/backend.js';
+import { refBackend } from '../kernels/ref/index.js';
+import { readHparams } from '../model/arch.js';
+import type { HParams } from '../model/hparams.js';
+import type { KvType } from '../model/kv-cache.js';
+import { loadWeights } from '../model/weights.js';
+import { Tokenizer } from '../tokenizer/tokenizer.js';
+import { vocabFromGguf, vocabFromTokenizerJson } from '../tokenizer/vocab.js';
+import { chatFormatFor } from './chat-template.js';
+import { BitnetModel, type TensorDescription } from './model.js';
+
+export interface LoadProgressEvent {
+  phase: 'open' | 'tokenizer' | 'weights' | 'done';
+  /** bytes of tensor data loaded so far */
+  loaded: number;
+  total: number;
+  text: string;
+}
+
+export interface LoadOptions {
+  onProgress?: (p: LoadProgressEvent) => void;
+  signal?: AbortSignal;
+  /** default: the reference backend */
+  backend?: Backend;
+  /** KV cache size in tokens; default min(training context, 4096) */
+  contextSize?: number;
+  /** KV cache storage; default f16 (bitnet.cpp's) */
+  kvType?: KvType;
+  /** tokens per forward pass during prompt evaluation; default 512 */
+  batchSize?: number;
+  /** force the gate activation when the file does not say (e.g. 2B4T converted by mainline llama.cpp) */
+  activation?: 'relu2' | 'silu';
+  /** load-time warnings (also kept in model.warnings) */
+  onWarning?: (message: string) => void;
+}
+
+export type ModelSource = string | ByteSource | Blob;
+
+async function openModelFile(source: ModelSource): Promise<ModelFile> {
+  if (typeof source !== 'string') {
+    const { BlobSource } = await import('../formats/source.js');
+    const src = 'read' in source && typeof source.read === 'function' ? (source as ByteSource) : new BlobSource(source as Blob);
+    return openGgufModel(src);
+  }
+  const fs = await import('node:fs/promises');
+  let stat;
+  try {
+    stat = await fs.stat(source);
+  } catch (e) {
+    throw new BitnetError('FILE_NOT_FOUND', 'no such file or folder', { file: source, cause: e });
+  }
+  if (stat.isDirectory()) return openHfModel(source);
+  if (source.endsWith('.safetensors') || source.endsWith('.safetensors.index.json')) {
+    throw new BitnetError('INVALID_ARGUMENT', 'a safetensors file needs its config.json and tokenizer files: pass the model folder instead', { file: source });
+  }
+  return openGgufModel(await FileSource.open(source));
+}
+
+function tensorList(file: ModelFile): TensorDescription[] {
+  return [...file.tensors.values()].map((t) => ({ name: t.name, shape: t.shape, type: t.typeName, bytes: t.byteSize }));
+}
+
+function buildTokenizer(file: ModelFile): Tokenizer {
+  try {
+    const vocab = file.hf ? vocabFromTokenizerJson(file.hf.tokenizerJson, file.hf.tokenizerConfig) : vocabFromGguf(file.metadata);
+    return new Tokenizer(vocab);
+  } catch (e) {
+    if (e instanceof BitnetError) throw new BitnetError(e.code, e.message, { file: file.path, cause: e });
+    throw e;
+  }
+}
+
+/** eos_token_id of generation_config.json (number or list), as extra stop tokens. */
+function generationStops(file: ModelFile): number[] {
+  const eos = (file.hf?.generationConfig as { eos_token_id?: unknown } | undefined)?.eos_token_id;
+  const list = Array.isArray(eos) ? eos : eos === undefined ? [] : [eos];
+  return list.filter((x): x is number => Number.isInteger(x));
+}
+
+export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Promise<BitnetModel> {
+  const t0 = typeof performance !== 'undefined' ? performance.now() : Date.now();
+  const warnings: string[] = [];
+  const warn = (m: string): void => {
+    warnings.push(m);
+    opts.onWarning?.(m);
+  };
+  throwIfAborted(opts.signal);
+  opts.onProgress?.({ phase: 'open', loaded: 0, total: 0, text: 'reading header' });
+  const file = await openModelFile(source);
+  try {
+    const hp: HParams = readHparams(file, { warn, ...(opts.activation ? { activation: opts.activation } : {}) });
+    opts.onProgress?.({ phase: 'tokenizer', loaded: 0, total: 0, text: 'building tokenizer' });
+    const tokenizer = buildTokenizer(file);
+    if (tokenizer.vocabSize > hp.nVocab) {
+      throw new BitnetError('TOKENIZER', `the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${hp.nVocab} embedding rows`, { file: file.path });
+    }
+    const backend = opts.backend ?? refBackend;
+    const w = await loadWeights(file, hp, backend, {
+      warn,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onProgress: (p) => opts.onProgress?.({ phase: 'weights', loaded: p.loaded, total: p.total, text: p.tensor }),
+    });
+    const contextSize = opts.contextSize ?? Math.min(hp.nCtxTrain || 4096, 4096);
+    if (!Number.isInteger(contextSize) || contextSize < 1) throw new BitnetError('INVALID_ARGUMENT', `invalid context size ${contextSize}`, { name: 'contextSize' });
+    const text = (id: number | null, fallback: string): string => (id === null ? fallback : tokenizer.tokenText(id));
+    const template = file.metadata.get(KEY.chatTemplate);
+    const chatFormat = chatFormatFor(typeof template === 'string' ? template : undefined, {
+      bos: text(tokenizer.bos, ''),
+      eos: text(tokenizer.eos, ''),
+      eot: text(tokenizer.eot ?? tokenizer.eos, '<|eot_id|>'),
+    });
+    const loadMs = (typeof performance !== 'undefined' ? performance.now() : Date.now()) - t0;
+    opts.onProgress?.({ phase: 'done', loaded: 1, total: 1, text: 'loaded' });
+    return new BitnetModel({
+      path: file.path,
+      format: file.format,
+      fileSize: file.fileSize,
+      metadata: file.metadata,
+      tensors: tensorList(file),
+      weights: { hp, w, backend },
+      tokenizer,
+      chatFormat,
+      extraStopTokens: generationStops(file),
+      contextSize,
+      kvType: opts.kvType ?? 'f16',
+      batchSize: opts.batchSize ?? 512,
+      warnings,
+      loadMs,
+    });
+  } finally {
+    await file.close();
+  }
+}
+
+/** Only the tokenizer of a model (reads headers, not weights). */
+export async function loadTokenizer(source: ModelSource): Promise<Tokenizer> {
+  const file = await openModelFile(source);
+  try {
+    return buildTokenizer(file);
+  } finally {
+    await file.close();
+  }
+}
+
+export interface ModelInspection {
+  path: string;
+  format: 'gguf' | 'safetensors';
+  fileSize: number;
+  metadata: ModelFile['metadataTyped'];
+  tensors: TensorDescription[];
+  hparams: HParams | undefined;
+  /** why hparams could not be read, if so */
+  hparamsError: string | undefined;
+  warnings: string[];
+}
+
+/** Reads headers only (no weights): metadata, tensor table, hyperparameters. */
+export async function inspectModel(source: ModelSource, opts: { activation?: 'relu2' | 'silu' } = {}): Promise<ModelInspection> {
+  const file = await openModelFile(source);
+  try {
+    const warnings: string[] = [];
+    let hparams: HParams | undefined;
+    let hparamsError: string | undefined;
+    try {
+      hparams = readHparams(file, { warn: (m) => warnings.push(m), ...(opts.activation ? { activation: opts.activation } : {}) });
+    } catch (e) {
+      if (!(e instanceof BitnetError)) throw e;
+      hparamsError = e.message;
+    }
+    return { path: file.path, format: file.format, fileSize: file.fileSize, metadata: file.metadataTyped, tensors: tensorList(file), hparams, hparamsError, warnings };
+  } finally {
+    await file.close();
+  }
+}

@@ -1,0 +1,224 @@
+// BitnetModel: the public handle on a loaded model. Tokenize, render chat prompts, evaluate logits of
+// every position, and generate (an async iterator of text pieces with token ids, ending with stats,
+// cancellable through an AbortSignal). Generation calls on one model run one at a time on a shared
+// sequence that reuses the cached prompt prefix; ChatSession keeps its own KV cache between turns.
+import { BitnetError } from '../errors.js';
+import type { GgufValue } from '../formats/gguf.js';
+import { generateFromTokens, type GenerateOptions, type GenerationChunk } from '../generate/generate.js';
+import { Sequence } from '../generate/sequence.js';
+import type { Backend } from '../kernels/backend.js';
+import type { LoadedWeights, TraceFn } from '../model/forward.js';
+import type { HParams } from '../model/hparams.js';
+import type { KvType } from '../model/kv-cache.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import type { ChatFormatter, ChatMessage } from './chat-template.js';
+
+export type Prompt = string | readonly ChatMessage[] | { tokens: readonly number[] };
+
+export interface TensorDescription {
+  name: string;
+  shape: number[];
+  type: string;
+  bytes: number;
+}
+
+export interface ModelInit {
+  path: string;
+  format: 'gguf' | 'safetensors';
+  fileSize: number;
+  metadata: Map<string, GgufValue>;
+  tensors: TensorDescription[];
+  weights: LoadedWeights;
+  tokenizer: Tokenizer;
+  chatFormat: ChatFormatter;
+  extraStopTokens: number[];
+  contextSize: number;
+  kvType: KvType;
+  batchSize: number;
+  warnings: string[];
+  loadMs: number;
+}
+
+export interface EvaluateOptions {
+  trace?: TraceFn;
+}
+
+/** A tiny async mutex so generations on the shared sequence run one after another. */
+class Lock {
+  private tail: Promise<void> = Promise.resolve();
+  async acquire(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((r) => (release = r));
+    const prev = this.tail;
+    this.tail = prev.then(() => next);
+    await prev;
+    return release;
+  }
+}
+
+export class BitnetModel {
+  readonly path: string;
+  readonly format: 'gguf' | 'safetensors';
+  readonly fileSize: number;
+  readonly metadata: Map<string, GgufValue>;
+  readonly tensors: readonly TensorDescription[];
+  readonly hparams: HParams;
+  readonly tokenizer: Tokenizer;
+  readonly chatFormat: ChatFormatter;
+  readonly backend: Backend;
+  readonly contextSize: number;
+  readonly kvType: KvType;
+  readonly warnings: readonly string[];
+  readonly loadMs: number;
+  private readonly weights: LoadedWeights;
+  private readonly extraStopTokens: number[];
+  private readonly batchSize: number;
+  private shared: Sequence | undefined;
+  private readonly lock = new Lock();
+
+  constructor(init: ModelInit) {
+    this.path = init.path;
+    this.format = init.format;
+    this.fileSize = init.fileSize;
+    this.metadata = init.metadata;
+    this.tensors = init.tensors;
+    this.weights = init.weights;
+    this.hparams = init.weights.hp;
+    this.backend = init.weights.backend;
+    this.tokenizer = init.tokenizer;
+    this.chatFormat = init.chatFormat;
+    this.extraStopTokens = init.extraStopTokens;
+    this.contextSize = init.contextSize;
+    this.kvType = init.kvType;
+    this.batchSize = init.batchSize;
+    this.warnings = init.warnings;
+    this.loadMs = init.loadMs;
+  }
+
+  /** Number of parameters stored in the file. */
+  get parameterCount(): number {
+    return this.tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+  }
+
+  /** Token ids that end generation (end of text, end of turn). */
+  get stopTokens(): number[] {
+    return [...new Set([...this.tokenizer.stopTokens, ...this.extraStopTokens])];
+  }
+
+  tokenize(text: string, opts: { addBos?: boolean; parseSpecial?: boolean } = {}): number[] {
+    return this.tokenizer.encode(text, opts);
+  }
+
+  detokenize(ids: ArrayLike<number>, opts: { skipSpecial?: boolean } = {}): string {
+    return this.tokenizer.decode(ids, opts);
+  }
+
+  applyChatTemplate(messages: readonly ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string {
+    return this.chatFormat.render(messages, opts.addGenerationPrompt ?? true);
+  }
+
+  /**
+   * Prompt -> token ids. Strings are tokenized with special tokens parsed (as llama.cpp's CLI does) and BOS
+   * per the model; chat messages go through the chat template, adding BOS only if the template did not.
+   */
+  tokenizePrompt(prompt: Prompt): number[] {
+    if (typeof prompt === 'string') return this.tokenizer.encode(prompt, { parseSpecial: true });
+    if ('tokens' in prompt) {
+      const ids = [...prompt.tokens];
+      for (const id of ids) {
+        if (!Number.isInteger(id) || id < 0 || id >= this.hparams.nVocab) {
+          throw new BitnetError('INVALID_ARGUMENT', `token id ${id} is out of range [0, ${this.hparams.nVocab})`, { name: 'tokens' });
+        }
+      }
+      return ids;
+    }
+    const text = this.applyChatTemplate(prompt);
+    const bos = this.tokenizer.bos;
+    const startsWithBos = bos !== null && text.startsWith(this.tokenizer.tokenText(bos));
+    return this.tokenizer.encode(text, { parseSpecial: true, addBos: this.tokenizer.addBos && !startsWithBos });
+  }
+
+  /** A new sequence (its own KV cache) on this model, for sessions and servers. */
+  createSequence(opts: { contextSize?: number; kvType?: KvType } = {}): Sequence {
+    const contextSize = opts.contextSize ?? this.contextSize;
+    if (!Number.isInteger(contextSize) || contextSize < 1) throw new BitnetError('INVALID_ARGUMENT', `invalid context size ${contextSize}`, { name: 'contextSize' });
+    return new Sequence(this.weights, { contextSize, kvType: opts.kvType ?? this.kvType, batchSize: this.batchSize });
+  }
+
+  /**
+   * Logits of every position of `tokens` [T][nVocab], evaluated from an empty cache in batches (ggml's
+   * multi-row numerics: the lm_head input stays f32 when a batch has several rows).
+   */
+  evaluate(tokens: ArrayLike<number>, opts: EvaluateOptions = {}): Float32Array[] {
+    const ids = this.tokenizePrompt({ tokens: Array.from(tokens) });
+    if (ids.length === 0) return [];
+    return this.createSequence({ contextSize: Math.max(ids.length, 1) }).evaluateAll(ids, opts.trace);
+  }
+
+  /** Generates from a prompt (text, chat messages or token ids); the last chunk has `done` and `stats`. */
+  async *generate(prompt: Prompt, opts: GenerateOptions = {}): AsyncGenerator<GenerationChunk, void, undefined> {
+    const tokens = this.tokenizePrompt(prompt);
+    const release = await this.lock.acquire();
+    try {
+      this.shared ??= this.createSequence();
+      yield* generateFromTokens(this.shared, this.tokenizer, tokens, this.withStops(opts));
+    } finally {
+      release();
+    }
+  }
+
+  /** Generates on a caller-owned sequence (prefix reuse across calls on that sequence). */
+  generateOn(seq: Sequence, prompt: Prompt, opts: GenerateOptions = {}): AsyncGenerator<GenerationChunk, void, undefined> {
+    return generateFromTokens(seq, this.tokenizer, this.tokenizePrompt(prompt), this.withStops(opts));
+  }
+
+  /** Generates and collects the whole text. */
+  async complete(prompt: Prompt, opts: GenerateOptions = {}): Promise<{ text: string; tokens: number[]; stats: NonNullable<GenerationChunk['stats']> }> {
+    let text = '';
+    const tokens: number[] = [];
+    for await (const c of this.generate(prompt, opts)) {
+      text += c.text;
+      tokens.push(...c.tokens);
+      if (c.stats) return { text, tokens, stats: c.stats };
+    }
+    throw new BitnetError('INVALID_ARGUMENT', 'generation ended without stats');
+  }
+
+  createChat(opts: { system?: string; contextSize?: number } = {}): ChatSession {
+    return new ChatSession(this, this.createSequence(opts.contextSize !== undefined ? { contextSize: opts.contextSize } : {}), opts.system);
+  }
+
+  private withStops(opts: GenerateOptions): GenerateOptions {
+    return { ...opts, stopTokens: [...this.extraStopTokens, ...(opts.stopTokens ?? [])] };
+  }
+}
+
+/** A multi-turn conversation that keeps its KV cache between turns (only new tokens are evaluated). */
+export class ChatSession {
+  readonly messages: ChatMessage[] = [];
+
+  constructor(
+    readonly model: BitnetModel,
+    readonly sequence: Sequence,
+    system?: string,
+  ) {
+    if (system) this.messages.push({ role: 'system', content: system });
+  }
+
+  async *send(userText: string, opts: GenerateOptions = {}): AsyncGenerator<GenerationChunk, void, undefined> {
+    this.messages.push({ role: 'user', content: userText });
+    let reply = '';
+    let started = false;
+    try {
+      for await (const chunk of this.model.generateOn(this.sequence, this.messages, opts)) {
+        started = true;
+        reply += chunk.text;
+        yield chunk;
+      }
+    } finally {
+      // a turn that produced text (even if aborted) stays in the history; one that failed before is undone
+      if (started) this.messages.push({ role: 'assistant', content: reply });
+      else this.messages.pop();
+    }
+  }
+}

@@ -1,0 +1,118 @@
+// One place for every name on disk: GGUF metadata keys, GGUF tensor names, architecture names, and the
+// Hugging Face <-> GGUF tensor-name mapping. Other files never spell these strings themselves.
+
+/** Architectures whose GGUF files come from bitnet.cpp (their type ids 36-39 are the fork's types). */
+export const BITNET_ARCHS = ['bitnet-b1.58', 'bitnet-25', 'bitnet'] as const;
+export const SUPPORTED_ARCHS = ['bitnet-b1.58', 'bitnet-25', 'bitnet', 'llama'] as const;
+export type ArchName = (typeof SUPPORTED_ARCHS)[number];
+
+export function isBitnetArch(arch: string): boolean {
+  return (BITNET_ARCHS as readonly string[]).includes(arch);
+}
+
+/** general.* and tokenizer.* keys (architecture-independent). */
+export const KEY = {
+  architecture: 'general.architecture',
+  name: 'general.name',
+  alignment: 'general.alignment',
+  fileType: 'general.file_type',
+  quantizationVersion: 'general.quantization_version',
+  tokenizerModel: 'tokenizer.ggml.model',
+  tokenizerPre: 'tokenizer.ggml.pre',
+  tokens: 'tokenizer.ggml.tokens',
+  tokenType: 'tokenizer.ggml.token_type',
+  scores: 'tokenizer.ggml.scores',
+  merges: 'tokenizer.ggml.merges',
+  bosId: 'tokenizer.ggml.bos_token_id',
+  eosId: 'tokenizer.ggml.eos_token_id',
+  eotId: 'tokenizer.ggml.eot_token_id',
+  padId: 'tokenizer.ggml.padding_token_id',
+  addBos: 'tokenizer.ggml.add_bos_token',
+  addEos: 'tokenizer.ggml.add_eos_token',
+  chatTemplate: 'tokenizer.chat_template',
+} as const;
+
+/** Architecture-prefixed hyperparameter keys: archKey(arch, 'embedding_length') -> 'bitnet-b1.58.embedding_length'. */
+export const ARCH_KEY = {
+  vocabSize: 'vocab_size',
+  contextLength: 'context_length',
+  embeddingLength: 'embedding_length',
+  blockCount: 'block_count',
+  feedForwardLength: 'feed_forward_length',
+  headCount: 'attention.head_count',
+  headCountKv: 'attention.head_count_kv',
+  keyLength: 'attention.key_length',
+  valueLength: 'attention.value_length',
+  rmsEps: 'attention.layer_norm_rms_epsilon',
+  ropeDimensionCount: 'rope.dimension_count',
+  ropeFreqBase: 'rope.freq_base',
+  ropeScalingType: 'rope.scaling.type',
+  ropeScalingFactor: 'rope.scaling.factor',
+  /** llama.cpp's LLM_KV_HIDDEN_ACT ("relu2" for 2B4T when written by mainline converters). */
+  hiddenAct: 'hidden_activation',
+} as const;
+
+export function archKey(arch: string, key: (typeof ARCH_KEY)[keyof typeof ARCH_KEY]): string {
+  return `${arch}.${key}`;
+}
+
+/** GGUF tensor names. Per-layer names take the block index. */
+export const TENSOR = {
+  tokEmbd: 'token_embd.weight',
+  outputNorm: 'output_norm.weight',
+  output: 'output.weight',
+  ropeFreqs: 'rope_freqs.weight',
+  attnNorm: (l: number) => `blk.${l}.attn_norm.weight`,
+  attnQ: (l: number) => `blk.${l}.attn_q.weight`,
+  attnK: (l: number) => `blk.${l}.attn_k.weight`,
+  attnV: (l: number) => `blk.${l}.attn_v.weight`,
+  attnOutput: (l: number) => `blk.${l}.attn_output.weight`,
+  attnSubNorm: (l: number) => `blk.${l}.attn_sub_norm.weight`,
+  ffnNorm: (l: number) => `blk.${l}.ffn_norm.weight`,
+  ffnGate: (l: number) => `blk.${l}.ffn_gate.weight`,
+  ffnUp: (l: number) => `blk.${l}.ffn_up.weight`,
+  ffnDown: (l: number) => `blk.${l}.ffn_down.weight`,
+  ffnSubNorm: (l: number) => `blk.${l}.ffn_sub_norm.weight`,
+  /** Optional per-tensor output scale of the 2024 `bitnet` arch: `blk.N.attn_q.scale` for `blk.N.attn_q.weight`. */
+  scaleOf: (weightName: string) => weightName.replace(/\.weight$/, '.scale'),
+} as const;
+
+/** The seven ternary projections of a layer, in forward order: [GGUF name fn, Hugging Face suffix]. */
+export const PROJECTIONS = [
+  ['attnQ', 'self_attn.q_proj'],
+  ['attnK', 'self_attn.k_proj'],
+  ['attnV', 'self_attn.v_proj'],
+  ['attnOutput', 'self_attn.o_proj'],
+  ['ffnGate', 'mlp.gate_proj'],
+  ['ffnUp', 'mlp.up_proj'],
+  ['ffnDown', 'mlp.down_proj'],
+] as const;
+
+/** Hugging Face tensor name -> GGUF tensor name (undefined when not a model tensor we use). */
+export function hfToGgufName(hf: string): string | undefined {
+  const top: Record<string, string> = {
+    'model.embed_tokens.weight': TENSOR.tokEmbd,
+    'model.norm.weight': TENSOR.outputNorm,
+    'lm_head.weight': TENSOR.output,
+  };
+  if (top[hf]) return top[hf];
+  const m = /^model\.layers\.(\d+)\.(.+)$/.exec(hf);
+  if (!m) return undefined;
+  const l = Number(m[1]);
+  const rest = m[2]!;
+  const perLayer: Record<string, string> = {
+    'input_layernorm.weight': TENSOR.attnNorm(l),
+    'post_attention_layernorm.weight': TENSOR.ffnNorm(l),
+    // 2B4T: self_attn.attn_sub_norm / mlp.ffn_sub_norm; 1bitLLM: self_attn.inner_attn_ln / mlp.ffn_layernorm
+    'self_attn.attn_sub_norm.weight': TENSOR.attnSubNorm(l),
+    'self_attn.inner_attn_ln.weight': TENSOR.attnSubNorm(l),
+    'mlp.ffn_sub_norm.weight': TENSOR.ffnSubNorm(l),
+    'mlp.ffn_layernorm.weight': TENSOR.ffnSubNorm(l),
+  };
+  if (perLayer[rest]) return perLayer[rest];
+  for (const [fn, hfName] of PROJECTIONS) {
+    if (rest === `${hfName}.weight`) return TENSOR[fn](l);
+    if (rest === `${hfName}.weight_scale`) return TENSOR.scaleOf(TENSOR[fn](l)).replace(/\.scale$/, '.weight_scale');
+  }
+  return undefined;
+}

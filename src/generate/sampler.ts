@@ -1,0 +1,143 @@
+// The sampler chain, in llama.cpp's order: repetition/presence/frequency penalties over the last N
+// tokens, top-k, top-p, min-p, temperature, then a seeded draw. temperature <= 0 (or top-k 1) is greedy.
+// Same seed and same logits give the same token in Node and browsers.
+import { BitnetError } from '../errors.js';
+import { Rng } from '../util/rng.js';
+
+export interface SamplerOptions {
+  /** <= 0: greedy. Default 0.8 */
+  temperature?: number;
+  /** <= 0: off. Default 40 */
+  topK?: number;
+  /** >= 1: off. Default 0.95 */
+  topP?: number;
+  /** <= 0: off. Default 0.05 */
+  minP?: number;
+  /** 1: off. Default 1 */
+  repeatPenalty?: number;
+  /** how many recent tokens the penalties look at; default 64; -1: all */
+  repeatLastN?: number;
+  /** OpenAI-style: subtracted once from every token already present. Default 0 */
+  presencePenalty?: number;
+  /** OpenAI-style: subtracted per occurrence. Default 0 */
+  frequencyPenalty?: number;
+  /** default: random */
+  seed?: number;
+}
+
+export const SAMPLER_DEFAULTS = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1, repeatLastN: 64, presencePenalty: 0, frequencyPenalty: 0 };
+
+function check(name: string, v: number, ok: boolean): number {
+  if (!Number.isFinite(v) || !ok) throw new BitnetError('INVALID_ARGUMENT', `invalid value ${v}`, { name });
+  return v;
+}
+
+export class Sampler {
+  readonly temperature: number;
+  readonly topK: number;
+  readonly topP: number;
+  readonly minP: number;
+  readonly repeatPenalty: number;
+  readonly repeatLastN: number;
+  readonly presencePenalty: number;
+  readonly frequencyPenalty: number;
+  readonly seed: number;
+  private readonly rng: Rng;
+
+  constructor(opts: SamplerOptions = {}) {
+    const o = { ...SAMPLER_DEFAULTS, ...stripUndefined(opts) };
+    this.temperature = check('temperature', o.temperature, true);
+    this.topK = Math.floor(check('topK', o.topK, true));
+    this.topP = check('topP', o.topP, o.topP >= 0);
+    this.minP = check('minP', o.minP, o.minP >= 0 && o.minP <= 1);
+    this.repeatPenalty = check('repeatPenalty', o.repeatPenalty, o.repeatPenalty > 0);
+    this.repeatLastN = Math.floor(check('repeatLastN', o.repeatLastN, o.repeatLastN >= -1));
+    this.presencePenalty = check('presencePenalty', o.presencePenalty, true);
+    this.frequencyPenalty = check('frequencyPenalty', o.frequencyPenalty, true);
+    this.seed = opts.seed !== undefined && opts.seed >= 0 ? Math.floor(check('seed', opts.seed, true)) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
+    this.rng = new Rng(this.seed);
+  }
+
+  /** Picks the next token from `logits` (not modified) given the tokens generated or seen so far. */
+  sample(logits: Float32Array, history: ArrayLike<number>): number {
+    const penalized = this.applyPenalties(logits, history);
+    if (this.temperature <= 0 || this.topK === 1) return argmax(penalized);
+    // candidates sorted by logit, descending; top-k cuts before any softmax
+    let ids = topIds(penalized, this.topK > 0 ? Math.min(this.topK, penalized.length) : penalized.length);
+    if (this.topP < 1) {
+      const p = softmax(ids.map((i) => penalized[i]!));
+      let cum = 0;
+      let keep = ids.length;
+      for (let i = 0; i < ids.length; i++) {
+        cum += p[i]!;
+        if (cum >= this.topP) {
+          keep = i + 1;
+          break;
+        }
+      }
+      ids = ids.slice(0, keep);
+    }
+    if (this.minP > 0) {
+      const cut = penalized[ids[0]!]! + Math.log(this.minP);
+      ids = ids.filter((i, k) => k === 0 || penalized[i]! >= cut);
+    }
+    const p = softmax(ids.map((i) => penalized[i]! / this.temperature));
+    let r = this.rng.next();
+    for (let i = 0; i < ids.length; i++) {
+      r -= p[i]!;
+      if (r < 0) return ids[i]!;
+    }
+    return ids[ids.length - 1]!;
+  }
+
+  private applyPenalties(logits: Float32Array, history: ArrayLike<number>): Float32Array {
+    const active = this.repeatPenalty !== 1 || this.presencePenalty !== 0 || this.frequencyPenalty !== 0;
+    if (!active || history.length === 0 || this.repeatLastN === 0) return logits;
+    const n = this.repeatLastN < 0 ? history.length : Math.min(this.repeatLastN, history.length);
+    const counts = new Map<number, number>();
+    for (let i = history.length - n; i < history.length; i++) counts.set(history[i]!, (counts.get(history[i]!) ?? 0) + 1);
+    const out = logits.slice();
+    for (const [id, count] of counts) {
+      if (id < 0 || id >= out.length) continue;
+      let l = out[id]!;
+      l = l <= 0 ? l * this.repeatPenalty : l / this.repeatPenalty;
+      l -= count * this.frequencyPenalty + this.presencePenalty;
+      out[id] = l;
+    }
+    return out;
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export function argmax(x: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
+  return best;
+}
+
+/** Ids of the k largest values, largest first (ties: lower id first). */
+export function topIds(x: ArrayLike<number>, k: number): number[] {
+  if (k >= x.length) return Array.from({ length: x.length }, (_, i) => i).sort((a, b) => x[b]! - x[a]! || a - b);
+  // keep a small sorted buffer: O(n log k) with cheap rejects
+  const ids: number[] = [];
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (ids.length === k && v <= x[ids[k - 1]!]!) continue;
+    let pos = ids.length;
+    while (pos > 0 && x[ids[pos - 1]!]! < v) pos--;
+    ids.splice(pos, 0, i);
+    if (ids.length > k) ids.pop();
+  }
+  return ids;
+}
+
+export function softmax(x: number[]): number[] {
+  let max = -Infinity;
+  for (const v of x) if (v > max) max = v;
+  const e = x.map((v) => Math.exp(v - max));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / sum);
+}

@@ -1,0 +1,38 @@
+// The architecture registry: general.architecture -> how to read its hyperparameters. The forward pass
+// (forward.ts) is shared; each architecture file states its quirks (activation, sub-norms, RoPE style).
+import { BitnetError } from '../errors.js';
+import type { ModelFile } from '../formats/model-file.js';
+import { KEY, TENSOR } from '../formats/names.js';
+import { MetadataReader, type HParams } from './hparams.js';
+import { bitnetB158Hparams } from './bitnet-b158.js';
+import { bitnetHparams } from './bitnet.js';
+import { llamaHparams } from './llama.js';
+
+export interface ArchOptions {
+  /** force the gate activation (for files whose metadata does not say) */
+  activation?: 'relu2' | 'silu';
+  warn: (message: string) => void;
+}
+
+type HparamsReader = (r: MetadataReader, vocabFromTensor: number, opts: ArchOptions) => HParams;
+
+const ARCHS: Record<string, HparamsReader> = {
+  'bitnet-b1.58': bitnetB158Hparams,
+  'bitnet-25': bitnetB158Hparams,
+  bitnet: bitnetHparams,
+  llama: llamaHparams,
+};
+
+export function readHparams(file: ModelFile, opts: ArchOptions): HParams {
+  const arch = file.metadata.get(KEY.architecture);
+  if (typeof arch !== 'string') throw new BitnetError('MISSING_KEY', 'the file does not name its architecture', { file: file.path, name: KEY.architecture });
+  const reader = ARCHS[arch];
+  if (!reader) {
+    throw new BitnetError('UNSUPPORTED_ARCHITECTURE', `architecture "${arch}" is not supported (supported: ${Object.keys(ARCHS).join(', ')})`, {
+      file: file.path,
+      name: KEY.architecture,
+    });
+  }
+  const embd = file.tensors.get(TENSOR.tokEmbd);
+  return reader(new MetadataReader(file.metadata, file.path, arch), embd?.shape[1] ?? 0, opts);
+}

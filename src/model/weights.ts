@@ -1,0 +1,160 @@
+// Loads a model's tensors into a backend, checking every tensor against the specs of its architecture
+// (missing tensors, shapes that contradict the hyperparameters) and running the spec's load-time health
+// checks (4.7): all-zero or near-zero ternary projections and NaN/Inf norms produce warnings naming the tensor.
+import { BitnetError, throwIfAborted } from '../errors.js';
+import type { ModelFile, TensorEntry } from '../formats/model-file.js';
+import { TENSOR } from '../formats/names.js';
+import type { TernaryPlain } from '../formats/quants/codec.js';
+import type { Backend, DenseMatrix, TernaryMatrix } from '../kernels/backend.js';
+import type { HParams } from './hparams.js';
+import { decoderTensorSpecs, type TensorSpec } from './tensors.js';
+
+export interface LayerWeights {
+  attnNorm: Float32Array; // (nEmbd)
+  attnSubNorm: Float32Array | undefined; // (nHead*headDim)
+  ffnNorm: Float32Array; // (nEmbd)
+  ffnSubNorm: Float32Array | undefined; // (nFf)
+  wq: TernaryMatrix; // (nHead*headDim, nEmbd)
+  wk: TernaryMatrix; // (nHeadKv*headDim, nEmbd)
+  wv: TernaryMatrix; // (nHeadKv*headDim, nEmbd)
+  wo: TernaryMatrix; // (nEmbd, nHead*headDim)
+  wgate: TernaryMatrix; // (nFf, nEmbd)
+  wup: TernaryMatrix; // (nFf, nEmbd)
+  wdown: TernaryMatrix; // (nEmbd, nFf)
+  /** optional output scales of the 2024 bitnet arch, by projection */
+  scales: Partial<Record<'wq' | 'wk' | 'wv' | 'wo' | 'wgate' | 'wup' | 'wdown', number>>;
+}
+
+export interface ModelWeights {
+  tokEmbd: DenseMatrix; // (nVocab, nEmbd)
+  /** lm_head; the embedding itself when tied */
+  output: DenseMatrix; // (nVocab, nEmbd)
+  tied: boolean;
+  outputNorm: Float32Array; // (nEmbd)
+  ropeFreqs: Float32Array | undefined; // (nRot/2)
+  layers: LayerWeights[];
+}
+
+export interface LoadProgress {
+  phase: 'weights';
+  loaded: number;
+  total: number;
+  tensor: string;
+}
+
+export interface LoadWeightsOptions {
+  onProgress?: (p: LoadProgress) => void;
+  signal?: AbortSignal;
+  warn: (message: string) => void;
+}
+
+/** Checks every spec against the file; returns the entries to load, in spec order. */
+export function checkTensors(file: ModelFile, specs: TensorSpec[], warn: (m: string) => void): Map<string, TensorEntry> {
+  const found = new Map<string, TensorEntry>();
+  for (const spec of specs) {
+    const t = file.tensors.get(spec.name);
+    if (!t) {
+      if (spec.required) throw new BitnetError('MISSING_TENSOR', 'required tensor is missing', { file: file.path, name: spec.name });
+      continue;
+    }
+    const same = t.shape.length === spec.shape.length && t.shape.every((d, i) => d === spec.shape[i]);
+    // a 1-element scale may be stored with any number of unit dims
+    const scaleOk = spec.kind === 'scale' && t.nElements === 1;
+    if (!same && !scaleOk) {
+      throw new BitnetError('SHAPE_MISMATCH', `has shape [${t.shape.join(', ')}], but the hyperparameters (${spec.from}) say [${spec.shape.join(', ')}]`, {
+        file: file.path,
+        name: spec.name,
+      });
+    }
+    if (spec.kind === 'ternary' && t.storage === 'quantized') {
+      throw new BitnetError('UNSUPPORTED_TENSOR_TYPE', `projection stored as ${t.typeName}; ternary projections must be I2_S, TQ1_0, TQ2_0 or float`, {
+        file: file.path,
+        name: spec.name,
+      });
+    }
+    found.set(spec.name, t);
+  }
+  const known = new Set(specs.map((s) => s.name));
+  const extra = [...file.tensors.keys()].filter((n) => !known.has(n));
+  if (extra.length) warn(`${file.path}: ignoring ${extra.length} tensor(s) this architecture does not use: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', ...' : ''}`);
+  return found;
+}
+
+function checkTernary(name: string, t: TernaryPlain, warn: (m: string) => void): void {
+  let nonzero = 0;
+  for (let i = 0; i < t.values.length; i++) if (t.values[i] !== 0) nonzero++;
+  let maxScale = 0;
+  for (const s of t.scales) maxScale = Math.max(maxScale, Math.abs(s));
+  const frac = nonzero / t.values.length;
+  if (nonzero === 0 || maxScale === 0) {
+    warn(`${name}: all weights are zero; the model will produce garbage (corrupted re-uploads of 2B4T have this, see microsoft/BitNet#608)`);
+  } else if (maxScale < 1e-3) {
+    warn(`${name}: scale ${maxScale.toExponential(3)} is near zero (expected around mean|W| of the master weights); the file may be corrupted or use the inverse scale convention`);
+  } else if (frac < 0.01) {
+    warn(`${name}: only ${(frac * 100).toFixed(3)}% of weights are nonzero; healthy ternary weights have a substantial fraction of +-1`);
+  }
+}
+
+function checkVector(name: string, v: Float32Array, warn: (m: string) => void): void {
+  let bad = 0;
+  for (const x of v) if (!Number.isFinite(x)) bad++;
+  if (bad) warn(`${name}: ${bad} of ${v.length} values are NaN or infinite`);
+}
+
+export async function loadWeights(file: ModelFile, hp: HParams, backend: Backend, opts: LoadWeightsOptions): Promise<ModelWeights> {
+  const entries = checkTensors(file, decoderTensorSpecs(hp), opts.warn);
+  const total = [...entries.values()].reduce((a, t) => a + t.byteSize, 0);
+  let loaded = 0;
+  const step = async <T>(name: string, fn: (t: TensorEntry) => Promise<T>): Promise<T> => {
+    throwIfAborted(opts.signal);
+    const t = entries.get(name)!;
+    const r = await fn(t);
+    loaded += t.byteSize;
+    opts.onProgress?.({ phase: 'weights', loaded, total, tensor: name });
+    return r;
+  };
+  const vector = (name: string) =>
+    step(name, async (t) => {
+      const v = await t.readF32();
+      checkVector(name, v, opts.warn);
+      return v;
+    });
+  const ternary = (name: string) =>
+    step(name, async (t) => {
+      const plain = await t.readTernary();
+      checkTernary(name, plain, opts.warn);
+      return backend.createTernary(plain, t.shape[1]!, t.shape[0]!);
+    });
+  const dense = (name: string) => step(name, async (t) => backend.createDense(await t.readDense(), t.shape[1]!, t.shape[0]!));
+
+  const tokEmbd = await dense(TENSOR.tokEmbd);
+  const tied = !entries.has(TENSOR.output);
+  const output = tied ? tokEmbd : await dense(TENSOR.output);
+  const outputNorm = await vector(TENSOR.outputNorm);
+  const ropeFreqs = entries.has(TENSOR.ropeFreqs) ? await vector(TENSOR.ropeFreqs) : undefined;
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < hp.nLayer; l++) {
+    const scales: LayerWeights['scales'] = {};
+    const proj = async (key: keyof LayerWeights['scales'], name: string): Promise<TernaryMatrix> => {
+      const m = await ternary(name);
+      const sName = TENSOR.scaleOf(name);
+      if (entries.has(sName)) scales[key] = (await vector(sName))[0]!;
+      return m;
+    };
+    layers.push({
+      attnNorm: await vector(TENSOR.attnNorm(l)),
+      attnSubNorm: hp.subNorms ? await vector(TENSOR.attnSubNorm(l)) : undefined,
+      ffnNorm: await vector(TENSOR.ffnNorm(l)),
+      ffnSubNorm: hp.subNorms ? await vector(TENSOR.ffnSubNorm(l)) : undefined,
+      wq: await proj('wq', TENSOR.attnQ(l)),
+      wk: await proj('wk', TENSOR.attnK(l)),
+      wv: await proj('wv', TENSOR.attnV(l)),
+      wo: await proj('wo', TENSOR.attnOutput(l)),
+      wgate: await proj('wgate', TENSOR.ffnGate(l)),
+      wup: await proj('wup', TENSOR.ffnUp(l)),
+      wdown: await proj('wdown', TENSOR.ffnDown(l)),
+      scales,
+    });
+  }
+  return { tokEmbd, output, tied, outputNorm, ropeFreqs, layers };
+}

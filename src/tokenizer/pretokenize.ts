@@ -1,0 +1,53 @@
+// Pre-tokenizer: splits text into the pieces BPE runs on, with the Llama-3 regex (spec 5.2).
+// Matches HF tokenizers / tiktoken splitting; used by Tokenizer.encode and trainBpe.
+
+/** Pre-tokenizers implemented. Extend this union (and `PRE_TOKENIZER_REGEX`) to add one. */
+export type PreTokenizerKind = 'llama3';
+
+/** The Llama-3 pattern as written in tokenizer.json / tiktoken (Rust / Oniguruma syntax). */
+export const LLAMA3_PATTERN =
+  String.raw`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`;
+
+// The same pattern for a JS `u` regex, two translations:
+// * JS has no inline `(?i:...)`: it becomes explicit case classes, as llama.cpp does. Under Unicode simple
+//   case folding (Rust regex, Oniguruma) `s` also matches U+017F LATIN SMALL LETTER LONG S, hence `[sSſ]`;
+//   no other letter of these contractions has an extra fold.
+// * JS `\s` differs from Rust/Oniguruma `\s` (Unicode White_Space): JS adds U+FEFF and lacks U+0085.
+//   `\p{White_Space}` is the Rust/Oniguruma set.
+const WS = String.raw`\p{White_Space}`;
+const NWS = String.raw`\P{White_Space}`;
+const LLAMA3_JS_SOURCE = [
+  String.raw`'[sS\u017F]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]`,
+  String.raw`[^\r\n\p{L}\p{N}]?\p{L}+`,
+  String.raw`\p{N}{1,3}`,
+  String.raw` ?[^${WS}\p{L}\p{N}]+[\r\n]*`,
+  String.raw`${WS}*[\r\n]+`,
+  String.raw`${WS}+(?!${NWS})`,
+  String.raw`${WS}+`,
+].join('|');
+
+const PRE_TOKENIZER_REGEX: Record<PreTokenizerKind, RegExp> = {
+  llama3: new RegExp(LLAMA3_JS_SOURCE, 'gu'),
+};
+
+/**
+ * Splits text into pre-tokenizer pieces. Text between matches, if any, is kept as its own piece
+ * (HF `Split` behaviour "Isolated"); the Llama-3 pattern matches every character, so there is none.
+ */
+export function pretokenize(text: string, kind: PreTokenizerKind = 'llama3'): string[] {
+  const re = PRE_TOKENIZER_REGEX[kind];
+  const pieces: string[] = [];
+  let last = 0;
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    if (m.index > last) pieces.push(text.slice(last, m.index));
+    if (m[0] === '') {
+      re.lastIndex++;
+      continue;
+    }
+    pieces.push(m[0]);
+    last = re.lastIndex;
+  }
+  if (last < text.length) pieces.push(text.slice(last));
+  return pieces;
+}
