@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Test runner: finds test/**/*.test.ts (or under the given folders) and runs them with node:test through tsx.
-// Node 20's --test does not expand globs itself, so the file list is built here. The summary line
-// (# pass / # fail) printed by node:test is what CI reads.
+// Node 20's --test does not expand globs itself, so the file list is built here. Piped output (CI) uses
+// the TAP reporter on every Node version, whose summary lines (# pass / # fail) are what CI reads.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -21,6 +21,7 @@ if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const args = ['--import', 'tsx', '--test', '--test-reporter=spec', ...extra, ...files];
+const reporter = process.stdout.isTTY ? 'spec' : 'tap';
+const args = ['--import', 'tsx', '--test', `--test-reporter=${reporter}`, ...extra, ...files];
 const res = spawnSync(process.execPath, args, { stdio: 'inherit' });
 process.exit(res.status ?? 1);

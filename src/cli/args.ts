@@ -102,7 +102,10 @@ export function num(v: Values, name: string, opts: { int?: boolean; min?: number
   const n = Number(s);
   const bad = s.trim() === '' || !Number.isFinite(n) || (opts.int && !Number.isInteger(n)) || (opts.min !== undefined && n < opts.min) || (opts.max !== undefined && n > opts.max);
   if (bad) {
-    const range = [opts.int ? 'an integer' : 'a number', opts.min !== undefined ? `>= ${opts.min}` : '', opts.max !== undefined ? `<= ${opts.max}` : ''].filter(Boolean).join(' ');
+    const kind = opts.int ? 'an integer' : 'a number';
+    const lo = opts.min !== undefined;
+    const hi = opts.max !== undefined;
+    const range = lo && hi ? `${kind} in [${opts.min}, ${opts.max}]` : lo ? `${kind} >= ${opts.min}` : hi ? `${kind} <= ${opts.max}` : kind;
     throw new UsageError(`--${name} must be ${range}, got "${s}"`);
   }
   return n;

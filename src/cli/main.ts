@@ -44,9 +44,13 @@ function usage(): string {
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    if (name === undefined) {
+      process.stderr.write(`${usage()}\n`);
+      return 2;
+    }
     const target = COMMANDS.find((c) => c.name === rest[0]);
     process.stdout.write(`${target ? target.help() : usage()}\n`);
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   if (name === '--version' || name === '-v') {
     process.stdout.write(`bitnet ${version()}\n`);
@@ -74,13 +78,17 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`bitnet ${cmd.name}: error [${e.code}]: ${e.message}\n`);
       return 1;
     }
-    throw e;
+    // anything else (e.g. ENOENT from -f FILE) also gets one line, with its system code when it has one
+    const code = (e as { code?: unknown } | null)?.code;
+    process.stderr.write(`bitnet ${cmd.name}: error${typeof code === 'string' ? ` [${code}]` : ''}: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
   }
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    // a command may have set its own status (e.g. 130 after Ctrl-C)
+    if (code !== 0 || process.exitCode === undefined) process.exitCode = code;
   },
   (e: unknown) => {
     console.error(e);

@@ -36,15 +36,18 @@ export function bitnetChatFormat(bosText: string, eotText: string): ChatFormatte
 }
 
 export function jinjaChatFormat(source: string, vars: { bos_token: string; eos_token: string }): ChatFormatter {
-  let template: Template;
+  // a template that does not parse fails when rendered, not here: the model still loads for plain prompts
+  let template: Template | undefined;
+  let parseError: BitnetError | undefined;
   try {
     template = new Template(source);
   } catch (e) {
-    throw new BitnetError('CHAT_TEMPLATE', `the chat template does not parse: ${(e as Error).message}`, { cause: e });
+    parseError = new BitnetError('CHAT_TEMPLATE', `the chat template does not parse: ${(e as Error).message}`, { cause: e });
   }
   return {
     kind: 'jinja',
     render(messages, addGenerationPrompt) {
+      if (!template) throw parseError!;
       try {
         return template.render({ messages: messages.map((m) => ({ ...m })), add_generation_prompt: addGenerationPrompt, ...vars });
       } catch (e) {

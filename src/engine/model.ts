@@ -161,7 +161,7 @@ export class BitnetModel {
     const release = await this.lock.acquire();
     try {
       this.shared ??= this.createSequence();
-      yield* generateFromTokens(this.shared, this.tokenizer, tokens, this.withStops(opts));
+      yield* generateFromTokens(this.shared, this.tokenizer, tokens, opts, this.stopTokens);
     } finally {
       release();
     }
@@ -169,7 +169,7 @@ export class BitnetModel {
 
   /** Generates on a caller-owned sequence (prefix reuse across calls on that sequence). */
   generateOn(seq: Sequence, prompt: Prompt, opts: GenerateOptions = {}): AsyncGenerator<GenerationChunk, void, undefined> {
-    return generateFromTokens(seq, this.tokenizer, this.tokenizePrompt(prompt), this.withStops(opts));
+    return generateFromTokens(seq, this.tokenizer, this.tokenizePrompt(prompt), opts, this.stopTokens);
   }
 
   /** Generates and collects the whole text. */
@@ -188,9 +188,6 @@ export class BitnetModel {
     return new ChatSession(this, this.createSequence(opts.contextSize !== undefined ? { contextSize: opts.contextSize } : {}), opts.system);
   }
 
-  private withStops(opts: GenerateOptions): GenerateOptions {
-    return { ...opts, stopTokens: [...this.extraStopTokens, ...(opts.stopTokens ?? [])] };
-  }
 }
 
 /** A multi-turn conversation that keeps its KV cache between turns (only new tokens are evaluated). */

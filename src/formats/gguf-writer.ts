@@ -37,6 +37,13 @@ export const gv = {
 
 const encoder = new TextEncoder();
 
+/** The typed array whose bytes are exactly the GGUF encoding of an array of each numeric item type. */
+const TYPED_ARRAY_OF: Partial<Record<number, new (n: number) => ArrayBufferView>> = {
+  [GGUF_TYPE.UINT8]: Uint8Array, [GGUF_TYPE.INT8]: Int8Array, [GGUF_TYPE.UINT16]: Uint16Array, [GGUF_TYPE.INT16]: Int16Array,
+  [GGUF_TYPE.UINT32]: Uint32Array, [GGUF_TYPE.INT32]: Int32Array, [GGUF_TYPE.FLOAT32]: Float32Array, [GGUF_TYPE.FLOAT64]: Float64Array,
+  [GGUF_TYPE.UINT64]: BigUint64Array, [GGUF_TYPE.INT64]: BigInt64Array,
+};
+
 class ByteWriter {
   private buf = new Uint8Array(1 << 16);
   private view = new DataView(this.buf.buffer);
@@ -100,8 +107,8 @@ class ByteWriter {
     this.u64(items.length);
     if (itemType === GGUF_TYPE.ARRAY) {
       for (const item of items as GgufTypedValue[]) this.value(item, key);
-    } else if (ArrayBuffer.isView(items) && itemType !== GGUF_TYPE.STRING && itemType !== GGUF_TYPE.BOOL) {
-      // typed arrays are written as their little-endian bytes
+    } else if (TYPED_ARRAY_OF[itemType] && items instanceof TYPED_ARRAY_OF[itemType]) {
+      // typed arrays of the item type are written as their little-endian bytes (others element by element)
       this.bytes(new Uint8Array(items.buffer, items.byteOffset, items.byteLength));
     } else {
       for (const item of Array.from(items as ArrayLike<GgufValue>)) this.scalar(itemType, item, key);
@@ -117,11 +124,17 @@ interface Layout {
   alignment: number;
 }
 
-function layout(metadata: GgufMetadataInput, tensors: readonly GgufWriteTensor[], alignment: number): Layout {
+function layout(metadata: GgufMetadataInput, tensors: readonly GgufWriteTensor[], requested: number | undefined): Layout {
   const w = new ByteWriter();
   const kvs = [...metadata];
-  const hasAlignmentKey = kvs.some(([k]) => k === 'general.alignment');
-  if (alignment !== GGUF_DEFAULT_ALIGNMENT && !hasAlignmentKey) kvs.push(['general.alignment', gv.u32(alignment)]);
+  // a general.alignment key in the metadata is the alignment the reader will use, so the layout must follow it
+  const alignmentKey = kvs.find(([k]) => k === 'general.alignment')?.[1].value;
+  const alignment = alignmentKey ?? requested ?? GGUF_DEFAULT_ALIGNMENT;
+  if (typeof alignment !== 'number' || !Number.isInteger(alignment) || alignment <= 0 || (alignment & (alignment - 1)) !== 0 ||
+    (requested !== undefined && alignment !== requested)) {
+    throw new BitnetError('INVALID_ARGUMENT', `alignment must be a power of two, and the option and the key must agree (option ${requested}, key ${String(alignmentKey)})`, { name: 'general.alignment' });
+  }
+  if (alignment !== GGUF_DEFAULT_ALIGNMENT && alignmentKey === undefined) kvs.push(['general.alignment', gv.u32(alignment)]);
   w.u32(GGUF_MAGIC);
   w.u32(3);
   w.u64(tensors.length);
@@ -136,7 +149,7 @@ function layout(metadata: GgufMetadataInput, tensors: readonly GgufWriteTensor[]
   let off = 0;
   for (const t of tensors) {
     const n = t.shape.reduce((a, b) => a * b, 1);
-    if (t.shape[0]! % t.type.blockSize !== 0 && t.type.rowAddressable) {
+    if (t.shape[0]! % t.type.blockSize !== 0) {
       throw new BitnetError('INVALID_ARGUMENT', `row length ${t.shape[0]} is not a multiple of the ${t.type.name} block size`, { name: t.name });
     }
     const size = t.type.byteSize(n);
@@ -169,7 +182,7 @@ export async function serializeGguf(
   tensors: readonly GgufWriteTensor[],
   opts: { alignment?: number } = {},
 ): Promise<Uint8Array> {
-  const l = layout(metadata, tensors, opts.alignment ?? GGUF_DEFAULT_ALIGNMENT);
+  const l = layout(metadata, tensors, opts.alignment);
   const last = tensors.length ? l.offsets[tensors.length - 1]! + Math.ceil(l.sizes[tensors.length - 1]! / l.alignment) * l.alignment : 0;
   const out = new Uint8Array(l.header.length + last);
   out.set(l.header);
@@ -185,7 +198,7 @@ export async function writeGgufFile(
   opts: { alignment?: number; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<void> {
   const fs = await import('node:fs/promises');
-  const l = layout(metadata, tensors, opts.alignment ?? GGUF_DEFAULT_ALIGNMENT);
+  const l = layout(metadata, tensors, opts.alignment);
   const tmp = `${path}.tmp-${process.pid}`;
   const fh = await fs.open(tmp, 'w');
   try {

@@ -58,6 +58,9 @@ const SCALAR_SIZE: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4
 /** smallest encoded size of a value of each type, used to bound counts before allocating */
 const MIN_SIZE: Record<number, number> = { ...SCALAR_SIZE, 8: 8, 9: 12 };
 
+/** Nested arrays deeper than this are rejected (real files do not nest at all; deep nesting would overflow the stack). */
+const MAX_ARRAY_DEPTH = 64;
+
 /** Thrown inside the synchronous parser when the buffered prefix of the file is too short. */
 class NeedMore {
   constructor(readonly upTo: number) {}
@@ -95,7 +98,8 @@ class Cursor {
       count = Number(count);
     }
     if (count * minSize > remaining) {
-      throw new BitnetError('CORRUPT', `${what}: count ${count} cannot fit in the remaining ${remaining} bytes of the file`, {
+      // a plausible count in a cut file is truncation; counts beyond any file size were rejected above
+      throw new BitnetError('TRUNCATED', `${what}: count ${count} cannot fit in the remaining ${remaining} bytes of the file (truncated or corrupt)`, {
         file: this.file,
       });
     }
@@ -141,15 +145,16 @@ class Cursor {
       default: return v.getFloat64(p, true);
     }
   }
-  value(type: number, what: string): GgufTypedValue {
+  value(type: number, what: string, depth = 0): GgufTypedValue {
     if (type !== GGUF_TYPE.ARRAY) return { type: type as GgufValueType, value: this.scalar(type, what) };
+    if (depth >= MAX_ARRAY_DEPTH) throw new BitnetError('CORRUPT', `${what}: arrays nested deeper than ${MAX_ARRAY_DEPTH} levels`, { file: this.file });
     const itemType = this.u32(`${what} array type`);
     const minSize = MIN_SIZE[itemType];
     if (minSize === undefined) throw new BitnetError('CORRUPT', `${what}: unknown array element type ${itemType}`, { file: this.file });
     const count = this.checkCount(this.u64(`${what} array length`), minSize, `${what} array`);
-    return { type: GGUF_TYPE.ARRAY, itemType: itemType as GgufValueType, value: this.array(itemType, count, what) };
+    return { type: GGUF_TYPE.ARRAY, itemType: itemType as GgufValueType, value: this.array(itemType, count, what, depth) };
   }
-  private array(itemType: number, count: number, what: string): GgufValue {
+  private array(itemType: number, count: number, what: string, depth: number): GgufValue {
     if (itemType === GGUF_TYPE.STRING) {
       const out: string[] = new Array(count);
       for (let i = 0; i < count; i++) out[i] = this.string(`${what}[${i}]`);
@@ -157,7 +162,7 @@ class Cursor {
     }
     if (itemType === GGUF_TYPE.ARRAY) {
       const out: GgufTypedValue[] = [];
-      for (let i = 0; i < count; i++) out.push(this.value(GGUF_TYPE.ARRAY, `${what}[${i}]`));
+      for (let i = 0; i < count; i++) out.push(this.value(GGUF_TYPE.ARRAY, `${what}[${i}]`, depth + 1));
       return out;
     }
     if (itemType === GGUF_TYPE.BOOL) {
@@ -259,7 +264,7 @@ export async function readGguf(source: ByteSource): Promise<GgufFile> {
   const alignValue = metadata.get(KEY.alignment);
   let alignment = GGUF_DEFAULT_ALIGNMENT;
   if (alignValue !== undefined) {
-    if (typeof alignValue !== 'number' || alignValue <= 0 || (alignValue & (alignValue - 1)) !== 0) {
+    if (typeof alignValue !== 'number' || !Number.isInteger(alignValue) || alignValue <= 0 || (alignValue & (alignValue - 1)) !== 0) {
       throw new BitnetError('BAD_METADATA', `must be a power of two, got ${String(alignValue)}`, { file, name: KEY.alignment });
     }
     alignment = alignValue;

@@ -17,7 +17,7 @@ export interface GenerateOptions extends SamplerOptions {
   stop?: string | string[];
   /** keep going past end-of-generation tokens */
   ignoreEos?: boolean;
-  /** token ids that end generation in addition to the tokenizer's end-of-generation tokens */
+  /** token ids that end generation in addition to the model's end-of-generation tokens (kept with ignoreEos) */
   stopTokens?: readonly number[];
   signal?: AbortSignal;
   onPromptProgress?: (p: PrefillProgress) => void;
@@ -54,6 +54,8 @@ export async function* generateFromTokens(
   tokenizer: Tokenizer,
   prompt: number[],
   opts: GenerateOptions = {},
+  /** the model's end-of-generation tokens (default: the tokenizer's); ignoreEos turns these off */
+  endOfGeneration: readonly number[] = tokenizer.stopTokens,
 ): AsyncGenerator<GenerationChunk, void, undefined> {
   const maxTokens = opts.maxTokens ?? Infinity;
   if (!(maxTokens >= 0)) throw new BitnetError('INVALID_ARGUMENT', `must be >= 0, got ${maxTokens}`, { name: 'maxTokens' });
@@ -61,7 +63,7 @@ export async function* generateFromTokens(
   const stops = opts.stop === undefined ? [] : typeof opts.stop === 'string' ? [opts.stop] : opts.stop;
   const matcher = new StopMatcher(stops);
   const decoder = tokenizer.createStreamDecoder({ skipSpecial: true });
-  const eog = new Set(opts.ignoreEos ? [] : [...tokenizer.stopTokens, ...(opts.stopTokens ?? [])]);
+  const eog = new Set([...(opts.ignoreEos ? [] : endOfGeneration), ...(opts.stopTokens ?? [])]);
   const history = [...prompt];
 
   const t0 = now();
@@ -72,7 +74,8 @@ export async function* generateFromTokens(
   let finishReason: FinishReason = 'length';
   while (generated < maxTokens) {
     throwIfAborted(opts.signal);
-    const token = sampler.sample(logits, history);
+    // embeddings padded past the tokenizer's vocabulary have rows no text maps to: never sample them
+    const token = sampler.sample(logits.length > tokenizer.vocabSize ? logits.subarray(0, tokenizer.vocabSize) : logits, history);
     if (eog.has(token)) {
       finishReason = 'stop';
       break;
@@ -82,7 +85,8 @@ export async function* generateFromTokens(
     const text = matcher.push(decoder.push(token));
     if (matcher.stopped) {
       finishReason = 'stop';
-      if (text) yield { text, tokens: [token], done: false };
+      // yielded even without text, so the chunks account for every generated token
+      yield { text, tokens: [token], done: false };
       break;
     }
     yield { text, tokens: [token], done: false };

@@ -65,7 +65,10 @@ export class Sequence {
     if (prompt.length > this.contextSize) {
       throw new BitnetError('CONTEXT_OVERFLOW', `the prompt has ${prompt.length} tokens but the context size is ${this.contextSize}`);
     }
-    const reused = Math.min(this.commonPrefix(prompt), prompt.length - 1);
+    let reused = Math.min(this.commonPrefix(prompt), prompt.length - 1);
+    // a one-token batch takes ggml's single-row path (f16 P·V), which evaluating the whole prompt would not:
+    // re-evaluate one more token so a reused prefix gives the same logits as a fresh sequence
+    if (reused > 0 && (prompt.length - reused) % this.batchSize === 1 && prompt.length % this.batchSize !== 1) reused--;
     this.truncate(reused);
     let logits: Float32Array = new Float32Array(0);
     for (let start = reused; start < prompt.length; start += this.batchSize) {

@@ -15,11 +15,17 @@ export class StopMatcher {
       this.pending = '';
       return out;
     }
+    // the stop that is completed first (smallest end; on a tie the longer one), which does not depend on how
+    // the text was split into pieces: an overlapping stop that starts earlier but ends later never wins
     let first = -1;
+    let firstEnd = Infinity;
     for (const s of this.stops) {
       if (s === '') continue;
       const i = this.pending.indexOf(s);
-      if (i >= 0 && (first < 0 || i < first)) first = i;
+      if (i >= 0 && (i + s.length < firstEnd || (i + s.length === firstEnd && i < first))) {
+        first = i;
+        firstEnd = i + s.length;
+      }
     }
     if (first >= 0) {
       this.stopped = true;

@@ -80,13 +80,21 @@ export function checkTensors(file: ModelFile, specs: TensorSpec[], warn: (m: str
   return found;
 }
 
-function checkTernary(name: string, t: TernaryPlain, warn: (m: string) => void): void {
+/** Fraction of nonzero weights: a strided sample (exact enough for the 1% threshold), a full scan only to confirm zero. */
+function nonzeroFraction(values: Int8Array): number {
+  const stride = values.length > 1 << 20 ? 61 : 1;
   let nonzero = 0;
-  for (let i = 0; i < t.values.length; i++) if (t.values[i] !== 0) nonzero++;
+  let seen = 0;
+  for (let i = 0; i < values.length; i += stride, seen++) if (values[i] !== 0) nonzero++;
+  if (nonzero === 0 && stride > 1) return values.some((v) => v !== 0) ? 1 / values.length : 0;
+  return nonzero / seen;
+}
+
+function checkTernary(name: string, t: TernaryPlain, warn: (m: string) => void): void {
+  const frac = nonzeroFraction(t.values);
   let maxScale = 0;
   for (const s of t.scales) maxScale = Math.max(maxScale, Math.abs(s));
-  const frac = nonzero / t.values.length;
-  if (nonzero === 0 || maxScale === 0) {
+  if (frac === 0 || maxScale === 0) {
     warn(`${name}: all weights are zero; the model will produce garbage (corrupted re-uploads of 2B4T have this, see microsoft/BitNet#608)`);
   } else if (maxScale < 1e-3) {
     warn(`${name}: scale ${maxScale.toExponential(3)} is near zero (expected around mean|W| of the master weights); the file may be corrupted or use the inverse scale convention`);

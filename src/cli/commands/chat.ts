@@ -43,37 +43,42 @@ export const chatCommand = {
       if (interactive) process.stderr.write('> ');
     };
     prompt();
-    for await (const line of rl) {
-      const text = line.trim();
-      if (text === '/exit' || text === '/quit') break;
-      if (text === '/reset') {
-        session = model.createChat(system ? { system } : {});
-        process.stderr.write('(conversation cleared)\n');
-        prompt();
-        continue;
-      }
-      if (!text) {
-        prompt();
-        continue;
-      }
-      current = new AbortController();
-      try {
-        for await (const chunk of session.send(text, { ...gen, signal: current.signal })) {
-          if (chunk.text) process.stdout.write(chunk.text);
-          if (chunk.stats) {
-            process.stdout.write('\n');
-            if (v.timings === true || interactive) process.stderr.write(`${timingLine(chunk.stats)}\n`);
-          }
+    // closing the interface releases stdin, so /exit and errors end the process even if stdin stays open
+    try {
+      for await (const line of rl) {
+        const text = line.trim();
+        if (text === '/exit' || text === '/quit') break;
+        if (text === '/reset') {
+          session = model.createChat(system ? { system } : {});
+          process.stderr.write('(conversation cleared)\n');
+          prompt();
+          continue;
         }
-      } catch (e) {
-        if (!(e instanceof BitnetError) || e.code !== 'ABORTED') throw e;
-        process.stdout.write('\n');
-        process.stderr.write('(interrupted)\n');
-      } finally {
-        current = undefined;
+        if (!text) {
+          prompt();
+          continue;
+        }
+        current = new AbortController();
+        try {
+          for await (const chunk of session.send(text, { ...gen, signal: current.signal })) {
+            if (chunk.text) process.stdout.write(chunk.text);
+            if (chunk.stats) {
+              process.stdout.write('\n');
+              if (v.timings === true || interactive) process.stderr.write(`${timingLine(chunk.stats)}\n`);
+            }
+          }
+        } catch (e) {
+          if (!(e instanceof BitnetError) || e.code !== 'ABORTED') throw e;
+          process.stdout.write('\n');
+          process.stderr.write('(interrupted)\n');
+        } finally {
+          current = undefined;
+        }
+        if (closing) break;
+        prompt();
       }
-      if (closing) break;
-      prompt();
+    } finally {
+      rl.close();
     }
   },
 };

@@ -1,5 +1,5 @@
 // `bitnet run -m MODEL -p TEXT`: one generation, text streamed to stdout, the timing line to stderr.
-// Ctrl-C stops the generation (the text so far and the timings are still printed).
+// Ctrl-C stops the generation: the text so far stays printed, and the exit status is 130.
 import { readFile } from 'node:fs/promises';
 import { CONTEXT_OPTIONS, generateOptions, helpText, MODEL_OPTIONS, parseCommand, SAMPLING_OPTIONS, str, UsageError, type OptionSpec } from '../args.js';
 import { openModel, readStdin } from '../common.js';
@@ -51,6 +51,7 @@ export const runCommand = {
       if (e instanceof BitnetError && e.code === 'ABORTED') {
         process.stdout.write('\n');
         process.stderr.write('interrupted\n');
+        process.exitCode = 130;
         return;
       }
       throw e;

@@ -24,7 +24,12 @@ export function createTernaryRef(plain: TernaryPlain, rows: number, cols: number
   for (let r = 0; r < rows; r++) {
     const src = r * cols;
     const dst = r * rowBytes;
-    for (let c = 0; c < cols; c++) codes[dst + (c >> 2)]! |= (v[src + c]! + 1) << (2 * (c & 3));
+    let c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      const o = src + c;
+      codes[dst + (c >> 2)] = (v[o]! + 1) | ((v[o + 1]! + 1) << 2) | ((v[o + 2]! + 1) << 4) | ((v[o + 3]! + 1) << 6);
+    }
+    for (; c < cols; c++) codes[dst + (c >> 2)]! |= (v[src + c]! + 1) << (2 * (c & 3));
   }
   const alpha = uniformScale(plain);
   if (alpha !== undefined) return { rows, cols, alpha, codes, rowBytes, blockScales: undefined, scaleBlock: cols };

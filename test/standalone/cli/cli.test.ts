@@ -1,0 +1,301 @@
+// The `bitnet` CLI run as a child process (through tsx, no build) on a tiny fixture model: help and usage
+// errors, text on stdout and logs/timings on stderr, exit codes, env twins, prompt sources, and the output of
+// run / info / tokenize / logits / chat checked against the library API.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { inspectModel, loadModel, loadTokenizer, type BitnetModel } from '../../../src/index.js';
+import { makeFixture, TINY, writeGgufFixture } from '../../fixtures/generate.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const PROMPT = 'Once upon a time';
+let dir: string;
+let modelPath: string;
+let model: BitnetModel;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `bitnet ARGS`. stdin gets `input` and is then closed, unless `keepStdinOpen` (then the child must exit
+ * by itself); `interrupt` sends SIGINT once the first text is on stdout. BITNET_* variables of this process
+ * are not passed on.
+ */
+function cli(args: string[], opts: { input?: string; env?: Record<string, string>; keepStdinOpen?: boolean; interrupt?: boolean } = {}): Promise<Result> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('BITNET_')) env[k] = v;
+  Object.assign(env, opts.env);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      if (opts.interrupt && stdout === '') child.kill('SIGINT');
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`bitnet ${args.join(' ')} did not exit within 20 s; stdout ${JSON.stringify(stdout)}; stderr ${JSON.stringify(stderr)}`));
+    }, 20_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.on('error', () => {}); // the child may exit before reading everything
+    if (opts.input !== undefined) child.stdin.write(opts.input);
+    if (!opts.keepStdinOpen) child.stdin.end();
+  });
+}
+
+const noStackTrace = (stderr: string): void => assert.ok(!/^\s+at /m.test(stderr), `stack trace on stderr:\n${stderr}`);
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bitnet-cli-'));
+  modelPath = join(dir, 'tiny.gguf');
+  await writeGgufFixture(makeFixture(TINY), modelPath, { weights: 'I2_S', embedding: 'F16' });
+  model = await loadModel(modelPath);
+});
+
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('bitnet CLI', { concurrency: 2 }, () => {
+  test('--help and COMMAND --help print usage on stdout and exit 0', async () => {
+    const top = await cli(['--help']);
+    assert.equal(top.code, 0);
+    assert.match(top.stdout, /^usage: bitnet COMMAND/);
+    for (const c of ['run', 'chat', 'info', 'tokenize', 'logits']) assert.match(top.stdout, new RegExp(`^  ${c} `, 'm'));
+    assert.equal(top.stderr, '');
+
+    const run = await cli(['run', '--help']);
+    assert.equal(run.code, 0);
+    assert.match(run.stdout, /^usage: bitnet run/);
+    for (const flag of ['--n-predict', '--seed', '--temp', '--top-k', '--model', 'BITNET_MODEL', 'BITNET_TEMP']) assert.ok(run.stdout.includes(flag), flag);
+    assert.equal(run.stderr, '');
+
+  });
+
+  test('an unknown command or flag exits 2 with the reason on stderr', async () => {
+    const r = await cli(['frobnicate']);
+    assert.equal(r.code, 2);
+    assert.ok(r.stderr.includes('unknown command "frobnicate"'), r.stderr);
+    assert.equal(r.stdout, '');
+
+    const flag = await cli(['run', '-m', modelPath, '--bogus', '-p', 'x']);
+    assert.equal(flag.code, 2);
+    assert.ok(flag.stderr.includes('--bogus'), flag.stderr);
+    assert.equal(flag.stdout, '');
+    noStackTrace(flag.stderr);
+  });
+
+  test('run prints the text on stdout only, the timing line on stderr', async () => {
+    const r = await cli(['run', '-m', modelPath, '-n', '8', '-s', '1', '--temp', '0', '-p', PROMPT]);
+    assert.equal(r.code, 0, r.stderr);
+    const want = await model.complete(PROMPT, { temperature: 0, seed: 1, maxTokens: 8 });
+    assert.equal(r.stdout, `${want.text}\n`);
+    assert.ok(!r.stdout.includes('tokens/s') && !r.stdout.includes('loaded'));
+    assert.match(r.stderr, /tokens\/s/);
+    assert.match(r.stderr, /generation: 8 tokens/);
+    assert.match(r.stderr, new RegExp(`prompt: ${want.stats.promptTokens} tokens`));
+    assert.match(r.stderr, /seed: 1\b/);
+  });
+
+  test('the same seed twice gives identical stdout, equal to the library with the same options', async () => {
+    const args = ['run', '-m', modelPath, '-n', '16', '-s', '5', '--temp', '1.5', '--top-k', '0', '--top-p', '1', '--min-p', '0', '--repeat-penalty', '1.3', '-p', PROMPT];
+    const [a, b] = await Promise.all([cli(args), cli(args)]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.stdout, a.stdout);
+    const want = await model.complete(PROMPT, { seed: 5, maxTokens: 16, temperature: 1.5, topK: 0, topP: 1, minP: 0, repeatPenalty: 1.3 });
+    assert.equal(a.stdout, `${want.text}\n`);
+  });
+
+  test('Ctrl-C stops a long generation: the text so far, then "interrupted" on stderr, exit status 130', async () => {
+    // -c 4096 with --ignore-eos would run for a long while
+    const r = await cli(['run', '-m', modelPath, '-c', '4096', '--ignore-eos', '-s', '1', '-p', PROMPT], { interrupt: true });
+    assert.equal(r.code, 130, r.stderr);
+    assert.ok(r.stdout.length > 1 && r.stdout.endsWith('\n'));
+    assert.match(r.stderr, /^interrupted$/m);
+    noStackTrace(r.stderr);
+  });
+
+  test('a missing model file exits 1 naming the file and the error code, without a stack trace', async () => {
+    const missing = join(dir, 'no-such-model.gguf');
+    const r = await cli(['run', '-m', missing, '-p', 'hi']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.ok(r.stderr.includes(missing), r.stderr);
+    assert.ok(r.stderr.includes('FILE_NOT_FOUND'), r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    noStackTrace(r.stderr);
+
+    // other failures (here: -f FILE that does not exist) get one line too
+    const f = await cli(['run', '-m', modelPath, '-f', join(dir, 'no-such-prompt.txt')]);
+    assert.equal(f.code, 1);
+    assert.ok(f.stderr.includes('no-such-prompt.txt'), f.stderr);
+    assert.equal(f.stderr.trim().split('\n').length, 1, f.stderr);
+    noStackTrace(f.stderr);
+  });
+
+  test('a bad flag value exits 2 naming the flag', async () => {
+    const cases: Array<[string[], string]> = [
+      [['-n', 'abc'], '--n-predict'],
+    ];
+    for (const [flag, name] of cases) {
+      const r = await cli(['run', '-m', modelPath, ...flag, '-p', 'hi']);
+      assert.equal(r.code, 2, `${flag.join(' ')}: ${r.stderr}`);
+      assert.ok(r.stderr.includes(name) && r.stderr.includes(flag[1]!), r.stderr);
+      assert.equal(r.stdout, '');
+      noStackTrace(r.stderr);
+    }
+    const none = await cli(['run', '-p', 'hi']);
+    assert.equal(none.code, 2);
+    assert.ok(none.stderr.includes('BITNET_MODEL'), none.stderr);
+  });
+
+  test('environment twins: BITNET_MODEL instead of -m, flags beat the environment', async () => {
+    const env = { BITNET_MODEL: modelPath, BITNET_N_PREDICT: '3', BITNET_TEMP: '0' };
+    const [n3, n5] = await Promise.all([cli(['run', '-p', PROMPT], { env }), cli(['run', '-n', '5', '-p', PROMPT], { env })]);
+    assert.equal(n3.code, 0, n3.stderr);
+    assert.equal(n3.stdout, `${(await model.complete(PROMPT, { temperature: 0, maxTokens: 3 })).text}\n`);
+    assert.match(n3.stderr, /generation: 3 tokens/);
+    assert.equal(n5.code, 0, n5.stderr);
+    assert.equal(n5.stdout, `${(await model.complete(PROMPT, { temperature: 0, maxTokens: 5 })).text}\n`);
+    assert.match(n5.stderr, /generation: 5 tokens/);
+  });
+
+  test('the prompt from -p, the positional argument, stdin or -f is the same', async () => {
+    const flags = ['-m', modelPath, '-n', '6', '-s', '2', '--temp', '0'];
+    const file = join(dir, 'prompt.txt');
+    await writeFile(file, 'The cat');
+    const [p, stdin, f] = await Promise.all([cli(['run', ...flags, '-p', 'The cat']), cli(['run', ...flags], { input: 'The cat' }), cli(['run', ...flags, '-f', file])]);
+    // the positional form, with --echo (the prompt printed first)
+    const pos = await cli(['run', ...flags, '--echo', 'The cat']);
+    const want = `${(await model.complete('The cat', { temperature: 0, maxTokens: 6 })).text}\n`;
+    for (const r of [p, stdin, f]) {
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, want);
+    }
+    assert.equal(pos.code, 0, pos.stderr);
+    assert.equal(pos.stdout, `The cat${want}`);
+  });
+
+  test('info shows architecture, parameter count, tensor types and memory', async () => {
+    const r = await cli(['info', modelPath]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /bitnet-b1\.58/);
+    assert.ok(r.stdout.includes(model.parameterCount.toLocaleString('en-US')), r.stdout);
+    assert.match(r.stdout, /I2_S: \d+/);
+    assert.match(r.stdout, /F16: 1/);
+    assert.match(r.stdout, /memory: +~[\d.]+ MB/);
+    assert.match(r.stdout, /blk\.0\.attn_q\.weight +I2_S/);
+  });
+
+  test('info --json is JSON with the tensor table', async () => {
+    const r = await cli(['info', modelPath, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const info = JSON.parse(r.stdout) as {
+      format: string;
+      parameters: number;
+      hparams: { arch: string; nLayer: number; nVocab: number };
+      memory: { total: number } | null;
+      metadata: Record<string, unknown>;
+      tensors: Array<{ name: string; shape: number[]; type: string; bytes: number }>;
+    };
+    const want = await inspectModel(modelPath);
+    assert.equal(info.format, 'gguf');
+    assert.equal(info.parameters, model.parameterCount);
+    assert.equal(info.hparams.arch, 'bitnet-b1.58');
+    assert.equal(info.hparams.nLayer, TINY.nLayer);
+    assert.ok(info.memory && info.memory.total > 0);
+    assert.equal(info.metadata['general.architecture'], 'bitnet-b1.58');
+    assert.deepEqual(info.tensors, want.tensors);
+    assert.ok(info.tensors.some((t) => t.type === 'I2_S') && info.tensors.some((t) => t.name === 'token_embd.weight' && t.type === 'F16'));
+  });
+
+  test('tokenize prints the ids the Tokenizer API gives', async () => {
+    const tok = await loadTokenizer(modelPath);
+    const r = await cli(['tokenize', '-m', modelPath, '-p', 'Hello world']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), tok.encode('Hello world', { parseSpecial: true }));
+    assert.deepEqual(JSON.parse(r.stdout), model.tokenize('Hello world'));
+    // stdin, --no-bos, --pieces
+    const pieces = await cli(['tokenize', '-m', modelPath, '--no-bos', '--pieces'], { input: 'The cat<|eot_id|>' });
+    const ids = tok.encode('The cat<|eot_id|>', { addBos: false, parseSpecial: true });
+    assert.equal(ids.at(-1), tok.eot);
+    assert.deepEqual(JSON.parse(pieces.stdout), ids.map((id) => [id, tok.decode([id])]));
+  });
+
+  test('logits --tokens --top-k 3: one entry per position, equal to model.evaluate', async () => {
+    const tokens = [model.tokenizer.bos!, 10, 200, 300, 45];
+    const r = await cli(['logits', '-m', modelPath, '--tokens', tokens.join(','), '--top-k', '3']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { tokens: number[]; mode: string; positions: Array<{ position: number; token: number; top: Array<{ id: number; logit: number }> }> };
+    assert.deepEqual(out.tokens, tokens);
+    assert.equal(out.mode, 'batch');
+    const rows = model.evaluate(tokens);
+    assert.equal(out.positions.length, tokens.length);
+    out.positions.forEach((p, t) => {
+      assert.equal(p.position, t);
+      assert.equal(p.token, tokens[t]);
+      assert.equal(p.top.length, 3);
+      const row = rows[t]!;
+      const best = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b).slice(0, 3);
+      assert.deepEqual(p.top.map((c) => c.id), best);
+      for (const c of p.top) assert.equal(c.logit, row[c.id]);
+    });
+  });
+
+  test('logits --prompt-tokens N gives positions N-1..T-1, as a generation evaluates them', async () => {
+    const tokens = [model.tokenizer.bos!, 10, 200, 300, 45, 67];
+    const r = await cli(['logits', '-m', modelPath, '--tokens', tokens.join(','), '--full', '--prompt-tokens', '3']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { mode: string; positions: Array<{ position: number; token: number; logits: number[] }> };
+    assert.equal(out.mode, 'generation');
+    assert.deepEqual(out.positions.map((p) => p.position), [2, 3, 4, 5]);
+    // one prompt batch, then one token at a time; --full prints every logit
+    const seq = model.createSequence();
+    const rows = [(await seq.prefill(tokens.slice(0, 3))).logits, ...tokens.slice(3).map((t) => seq.step(t))];
+    out.positions.forEach((p, i) => {
+      assert.equal(p.token, tokens[p.position]);
+      assert.deepEqual(p.logits, Array.from(rows[i]!));
+    });
+  });
+
+  test('chat: one reply per stdin line, exit 0 at EOF; /exit ends early', async () => {
+    const flags = ['chat', '-m', modelPath, '-n', '6', '--temp', '0', '--timings'];
+    const r = await cli(flags, { input: 'Hello!\nThe cat?\n' });
+    assert.equal(r.code, 0, r.stderr);
+    const session = model.createChat();
+    const replies: string[] = [];
+    for (const line of ['Hello!', 'The cat?']) {
+      let text = '';
+      for await (const c of session.send(line, { temperature: 0, maxTokens: 6 })) text += c.text;
+      replies.push(text);
+    }
+    assert.equal(r.stdout, replies.map((t) => `${t}\n`).join(''));
+    assert.equal(r.stderr.match(/tokens\/s/g)?.length, 4, r.stderr); // prompt and generation rates, two turns
+    assert.match(r.stderr, /cached/);
+
+    // /exit ends the chat even though stdin stays open
+    const e = await cli(flags, { input: 'Hello!\n/exit\nThe cat?\n', keepStdinOpen: true });
+    assert.equal(e.code, 0, e.stderr);
+    assert.equal(e.stdout, `${replies[0]}\n`);
+
+    // a failing turn exits 1 with one line, also with stdin open
+    const long = `${'The cat sat on the mat. '.repeat(10)}\n`;
+    const o = await cli([...flags, '-c', '16'], { input: long, keepStdinOpen: true });
+    assert.equal(o.code, 1);
+    assert.match(o.stderr, /CONTEXT_OVERFLOW/);
+    noStackTrace(o.stderr);
+  });
+});
