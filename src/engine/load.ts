@@ -96,6 +96,7 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
   opts.onProgress?.({ phase: 'open', loaded: 0, total: 0, text: 'reading header' });
   const file = await openModelFile(source);
   try {
+    for (const note of file.hf?.notes ?? []) warn(note);
     const hp: HParams = readHparams(file, { warn, ...(opts.activation ? { activation: opts.activation } : {}) });
     opts.onProgress?.({ phase: 'tokenizer', loaded: 0, total: 0, text: 'building tokenizer' });
     const tokenizer = buildTokenizer(file);

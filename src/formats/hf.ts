@@ -288,8 +288,17 @@ export async function openHfModel(dir: string): Promise<ModelFile> {
     }
     const arch = detectArch(cfg, new Set(all.keys()), configPath);
     const typed = hfMetadata(arch, cfg, path.basename(path.resolve(dir)), tokenizerConfig, configPath);
+    const notes: string[] = [];
     const linearClass = cfg.quantization_config?.linear_class ?? 'bitlinear';
     const scaleIsAlpha = linearClass === 'autobitlinear';
+    const hasScales = [...all.keys()].some((n) => n.endsWith('.weight_scale'));
+    if (hasScales && cfg.quantization_config?.linear_class === undefined) {
+      // spec 4.7: the meaning of weight_scale depends on linear_class, which this config does not give
+      notes.push(
+        `${configPath}: quantization_config.linear_class is missing; assuming "bitlinear" (weight_scale = 1/alpha, ` +
+          `the Hugging Face default). If the output is garbage, the file may use "autobitlinear" (weight_scale = alpha).`,
+      );
+    }
     const nHead = need(cfg, 'num_attention_heads', configPath);
     const nHeadKv = cfg.num_key_value_heads ?? nHead;
     const tensors = new Map<string, TensorEntry>();
@@ -315,7 +324,7 @@ export async function openHfModel(dir: string): Promise<ModelFile> {
     }
     const metadata = new Map<string, GgufValue>();
     for (const [k, v] of typed) metadata.set(k, v.value);
-    const hf: HfExtras = { tokenizerJson, tokenizerConfig, generationConfig, config: cfg as Record<string, unknown> };
+    const hf: HfExtras = { tokenizerJson, tokenizerConfig, generationConfig, config: cfg as Record<string, unknown>, notes };
     return {
       path: dir,
       format: 'safetensors',

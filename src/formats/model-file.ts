@@ -36,6 +36,8 @@ export interface HfExtras {
   tokenizerConfig: unknown;
   generationConfig: unknown;
   config: Record<string, unknown>;
+  /** assumptions the loader had to make, to be reported as warnings */
+  notes: string[];
 }
 
 export interface ModelFile {

@@ -98,6 +98,8 @@ function checkTernary(name: string, t: TernaryPlain, warn: (m: string) => void):
     warn(`${name}: all weights are zero; the model will produce garbage (corrupted re-uploads of 2B4T have this, see microsoft/BitNet#608)`);
   } else if (maxScale < 1e-3) {
     warn(`${name}: scale ${maxScale.toExponential(3)} is near zero (expected around mean|W| of the master weights); the file may be corrupted or use the inverse scale convention`);
+  } else if (maxScale > 1e3) {
+    warn(`${name}: scale ${maxScale.toExponential(3)} is implausibly large; the file may store the inverse scale (1/alpha)`);
   } else if (frac < 0.01) {
     warn(`${name}: only ${(frac * 100).toFixed(3)}% of weights are nonzero; healthy ternary weights have a substantial fraction of +-1`);
   }

@@ -2,14 +2,13 @@
 // trits (q+1) packed 5 per byte (4 in qh) as ceil(v * 256 / 243), most significant trit first.
 // Matches ggml-quants.c `dequantize_row_tq1_0` and `quantize_row_tq1_0_ref` bit for bit.
 
-import type { BlockCodec, TernaryCodec, TernaryPlain } from './codec.js';
-import { checkBytes, checkCount, checkDequantize, checkTernaryInput, f16Scale, roundHalfAway } from './codec.js';
-import { f32ToF16, halfTableF32 } from '../../util/f16.js';
+import type { BlockCodec, TernaryCodec } from './codec.js';
+import { checkDequantize } from './codec.js';
+import { decodeTernaryTq, encodeTernaryTq, QK_K, quantizeTq, readD, type TqLayout } from './tq-blocks.js';
+import { halfTableF32 } from '../../util/f16.js';
 
-const QK_K = 256;
 const BLOCK_BYTES = 54;
 const QH = 48; // u8 qh[4]
-const D = 52; // f16 d
 
 /**
  * Byte index and trit position for each element of a block, in element order (the order of the
@@ -44,14 +43,12 @@ function packBlock(out: Uint8Array, b: number, code: (e: number) => number): voi
   }
 }
 
-function writeD(out: Uint8Array, b: number, h: number): void {
-  out[b + D] = h & 0xff;
-  out[b + D + 1] = h >>> 8;
-}
-
 function decodeBlock(src: Uint8Array, b: number, values: Int8Array, y: number): void {
   for (let e = 0; e < QK_K; e++) values[y + e] = TRIT[5 * src[b + ELEM_BYTE[e]!]! + ELEM_TRIT[e]!]!;
 }
+
+/** qs[48], qh[4], then the f16 d */
+const LAYOUT: TqLayout = { name: 'tq1_0', blockBytes: BLOCK_BYTES, dOffset: 52, packBlock, decodeBlock };
 
 export const tq1_0Codec: BlockCodec & TernaryCodec = {
   name: 'tq1_0',
@@ -63,59 +60,13 @@ export const tq1_0Codec: BlockCodec & TernaryCodec = {
     const table = halfTableF32();
     for (let i = 0; i < nb; i++) {
       const b = i * BLOCK_BYTES;
-      const d = table[src[b + D]! | (src[b + D + 1]! << 8)]!;
+      const d = readD(LAYOUT, src, b, table);
       const y = dstOffset + i * QK_K;
       for (let e = 0; e < QK_K; e++) dst[y + e] = TRIT[5 * src[b + ELEM_BYTE[e]!]! + ELEM_TRIT[e]!]! * d;
     }
   },
 
-  quantize(src: Float32Array): Uint8Array {
-    checkCount('tq1_0', src.length, QK_K);
-    const nb = src.length / QK_K;
-    const out = new Uint8Array(nb * BLOCK_BYTES);
-    for (let i = 0; i < nb; i++) {
-      const x = i * QK_K;
-      let amax = 0;
-      for (let j = 0; j < QK_K; j++) {
-        const a = Math.abs(src[x + j]!);
-        if (!(amax > a)) amax = a;
-      }
-      const d = amax;
-      const id = d ? Math.fround(1 / d) : 0;
-      writeD(out, i * BLOCK_BYTES, f32ToF16(d));
-      packBlock(out, i * BLOCK_BYTES, (e) => roundHalfAway(Math.fround(src[x + e]! * id)) + 1);
-    }
-    return out;
-  },
-
-  decodeTernary(src: Uint8Array, n: number): TernaryPlain {
-    checkCount('tq1_0', n, QK_K);
-    const nb = n / QK_K;
-    checkBytes('tq1_0', src, nb * BLOCK_BYTES, n);
-    const values = new Int8Array(n);
-    const scales = new Float32Array(nb);
-    const table = halfTableF32();
-    for (let i = 0; i < nb; i++) {
-      const b = i * BLOCK_BYTES;
-      scales[i] = table[src[b + D]! | (src[b + D + 1]! << 8)]!;
-      decodeBlock(src, b, values, i * QK_K);
-    }
-    return { values, scales, scaleBlock: QK_K };
-  },
-
-  /** Each block gets d = f16(alpha), except all-zero blocks, which get d = 0 as quantize_row_tq1_0_ref writes. */
-  encodeTernary(values: Int8Array, alpha: number): Uint8Array {
-    checkTernaryInput('tq1_0', values, QK_K, alpha);
-    const nb = values.length / QK_K;
-    const out = new Uint8Array(nb * BLOCK_BYTES);
-    const h = f16Scale('tq1_0', alpha);
-    for (let i = 0; i < nb; i++) {
-      const x = i * QK_K;
-      let nonzero = false;
-      for (let j = 0; j < QK_K && !nonzero; j++) nonzero = values[x + j] !== 0;
-      writeD(out, i * BLOCK_BYTES, nonzero ? h : 0);
-      packBlock(out, i * BLOCK_BYTES, (e) => values[x + e]! + 1);
-    }
-    return out;
-  },
+  quantize: (src) => quantizeTq(LAYOUT, src),
+  decodeTernary: (src, n) => decodeTernaryTq(LAYOUT, src, n),
+  encodeTernary: (values, alpha) => encodeTernaryTq(LAYOUT, values, alpha),
 };

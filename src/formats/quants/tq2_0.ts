@@ -2,14 +2,13 @@
 // Byte 32c+m holds elements 128c + 32l + m in bits 2l+1..2l (the first 32 in bits 1..0, opposite of I2_S).
 // Matches ggml-quants.c `dequantize_row_tq2_0` and `quantize_row_tq2_0_ref` bit for bit.
 
-import type { BlockCodec, TernaryCodec, TernaryPlain } from './codec.js';
-import { checkBytes, checkCount, checkDequantize, checkTernaryInput, f16Scale, roundHalfAway } from './codec.js';
-import { f32ToF16, halfTableF32 } from '../../util/f16.js';
+import type { BlockCodec, TernaryCodec } from './codec.js';
+import { checkDequantize } from './codec.js';
+import { decodeTernaryTq, encodeTernaryTq, QK_K, quantizeTq, readD, type TqLayout } from './tq-blocks.js';
+import { halfTableF32 } from '../../util/f16.js';
 import { BitnetError } from '../../errors.js';
 
-const QK_K = 256;
 const BLOCK_BYTES = 66;
-const D = 64; // f16 d after qs[64]
 
 /** Writes the 64 code bytes of one block; code(e) gives the 2-bit code of element e (0..255) of the block. */
 function packBlock(out: Uint8Array, b: number, code: (e: number) => number): void {
@@ -22,10 +21,22 @@ function packBlock(out: Uint8Array, b: number, code: (e: number) => number): voi
   }
 }
 
-function writeD(out: Uint8Array, b: number, h: number): void {
-  out[b + D] = h & 0xff;
-  out[b + D + 1] = h >>> 8;
+function decodeBlock(src: Uint8Array, b: number, values: Int8Array, y0: number, block: number): void {
+  for (let c = 0; c < 2; c++) {
+    const y = y0 + 128 * c;
+    for (let m = 0; m < 32; m++) {
+      const q = src[b + 32 * c + m]!;
+      if ((q & 0x55 & (q >> 1)) !== 0) throw code3Error(block, q);
+      values[y + m] = (q & 3) - 1;
+      values[y + 32 + m] = ((q >> 2) & 3) - 1;
+      values[y + 64 + m] = ((q >> 4) & 3) - 1;
+      values[y + 96 + m] = (q >> 6) - 1;
+    }
+  }
 }
+
+/** qs[64] then the f16 d */
+const LAYOUT: TqLayout = { name: 'tq2_0', blockBytes: BLOCK_BYTES, dOffset: 64, packBlock, decodeBlock };
 
 export const tq2_0Codec: BlockCodec & TernaryCodec = {
   name: 'tq2_0',
@@ -38,7 +49,7 @@ export const tq2_0Codec: BlockCodec & TernaryCodec = {
     const table = halfTableF32();
     for (let i = 0; i < nb; i++) {
       const b = i * BLOCK_BYTES;
-      const d = table[src[b + D]! | (src[b + D + 1]! << 8)]!;
+      const d = readD(LAYOUT, src, b, table);
       for (let c = 0; c < 2; c++) {
         const y = dstOffset + i * QK_K + 128 * c;
         for (let m = 0; m < 32; m++) {
@@ -52,65 +63,9 @@ export const tq2_0Codec: BlockCodec & TernaryCodec = {
     }
   },
 
-  quantize(src: Float32Array): Uint8Array {
-    checkCount('tq2_0', src.length, QK_K);
-    const nb = src.length / QK_K;
-    const out = new Uint8Array(nb * BLOCK_BYTES);
-    for (let i = 0; i < nb; i++) {
-      const x = i * QK_K;
-      let amax = 0;
-      for (let j = 0; j < QK_K; j++) {
-        const a = Math.abs(src[x + j]!);
-        if (!(amax > a)) amax = a;
-      }
-      const d = amax;
-      const id = d ? Math.fround(1 / d) : 0;
-      writeD(out, i * BLOCK_BYTES, f32ToF16(d));
-      packBlock(out, i * BLOCK_BYTES, (e) => roundHalfAway(Math.fround(src[x + e]! * id)) + 1);
-    }
-    return out;
-  },
-
-  decodeTernary(src: Uint8Array, n: number): TernaryPlain {
-    checkCount('tq2_0', n, QK_K);
-    const nb = n / QK_K;
-    checkBytes('tq2_0', src, nb * BLOCK_BYTES, n);
-    const values = new Int8Array(n);
-    const scales = new Float32Array(nb);
-    const table = halfTableF32();
-    for (let i = 0; i < nb; i++) {
-      const b = i * BLOCK_BYTES;
-      scales[i] = table[src[b + D]! | (src[b + D + 1]! << 8)]!;
-      for (let c = 0; c < 2; c++) {
-        const y = i * QK_K + 128 * c;
-        for (let m = 0; m < 32; m++) {
-          const q = src[b + 32 * c + m]!;
-          if ((q & 0x55 & (q >> 1)) !== 0) throw code3Error(i, q);
-          values[y + m] = (q & 3) - 1;
-          values[y + 32 + m] = ((q >> 2) & 3) - 1;
-          values[y + 64 + m] = ((q >> 4) & 3) - 1;
-          values[y + 96 + m] = (q >> 6) - 1;
-        }
-      }
-    }
-    return { values, scales, scaleBlock: QK_K };
-  },
-
-  /** Each block gets d = f16(alpha), except all-zero blocks, which get d = 0 as quantize_row_tq2_0_ref writes. */
-  encodeTernary(values: Int8Array, alpha: number): Uint8Array {
-    checkTernaryInput('tq2_0', values, QK_K, alpha);
-    const nb = values.length / QK_K;
-    const out = new Uint8Array(nb * BLOCK_BYTES);
-    const h = f16Scale('tq2_0', alpha);
-    for (let i = 0; i < nb; i++) {
-      const x = i * QK_K;
-      let nonzero = false;
-      for (let j = 0; j < QK_K && !nonzero; j++) nonzero = values[x + j] !== 0;
-      writeD(out, i * BLOCK_BYTES, nonzero ? h : 0);
-      packBlock(out, i * BLOCK_BYTES, (e) => values[x + e]! + 1);
-    }
-    return out;
-  },
+  quantize: (src) => quantizeTq(LAYOUT, src),
+  decodeTernary: (src, n) => decodeTernaryTq(LAYOUT, src, n),
+  encodeTernary: (values, alpha) => encodeTernaryTq(LAYOUT, values, alpha),
 };
 
 function code3Error(block: number, byte: number): BitnetError {

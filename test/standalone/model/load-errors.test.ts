@@ -134,3 +134,21 @@ test('progress is reported up to the total, and an AbortSignal cancels loading',
   const p = loadModel(path, { signal: ac.signal, onProgress: (e) => e.phase === 'weights' && e.loaded > 100000 && ac.abort() });
   await assert.rejects(p, (e: unknown) => e instanceof BitnetError && e.code === 'ABORTED');
 });
+
+test('packed HF weights without quantization_config.linear_class load with a warning about the scale convention', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { writeHfFixture } = await import('../../fixtures/generate.js');
+  const folder = join(dir, 'hf-no-linear-class');
+  await writeHfFixture(fx, folder, { kind: 'packed', linearClass: 'bitlinear' });
+  const cfgPath = join(folder, 'config.json');
+  const cfg = JSON.parse(await readFile(cfgPath, 'utf8')) as { quantization_config: Record<string, unknown> };
+  delete cfg.quantization_config.linear_class;
+  await writeFile(cfgPath, JSON.stringify(cfg));
+  const m = await loadModel(folder);
+  assert.ok(m.warnings.some((w) => w.includes('linear_class is missing') && w.includes('config.json')), m.warnings.join('\n'));
+  // the assumed default (bitlinear: weight_scale = 1/alpha) is what this fixture wrote, so it loads exactly
+  const packed = join(dir, 'hf-with-linear-class');
+  await writeHfFixture(fx, packed, { kind: 'packed', linearClass: 'bitlinear' });
+  const tokens = [fx.vocab.bos!, 5, 6, 7];
+  assert.deepEqual(m.evaluate(tokens), (await loadModel(packed)).evaluate(tokens));
+});
