@@ -38,6 +38,11 @@ export interface LoadOptions {
   batchSize?: number;
   /** force the gate activation when the file does not say (e.g. 2B4T converted by mainline llama.cpp) */
   activation?: 'relu2' | 'silu';
+  /**
+   * int8 (default): the lm_head runs as int8 rows requantized at load (faster, ~half the memory of f16);
+   * exact: in its stored type, for bitnet.cpp's exact logits. 'f16' is accepted as an alias of exact.
+   */
+  lmHead?: 'int8' | 'exact' | 'f16';
   /** load-time warnings (also kept in model.warnings) */
   onWarning?: (message: string) => void;
 }
@@ -95,6 +100,7 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
   throwIfAborted(opts.signal);
   opts.onProgress?.({ phase: 'open', loaded: 0, total: 0, text: 'reading header' });
   const file = await openModelFile(source);
+  let keepOpen = false;
   try {
     for (const note of file.hf?.notes ?? []) warn(note);
     const hp: HParams = readHparams(file, { warn, ...(opts.activation ? { activation: opts.activation } : {}) });
@@ -106,6 +112,7 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
     const backend = opts.backend ?? refBackend;
     const w = await loadWeights(file, hp, backend, {
       warn,
+      lmHead: opts.lmHead === 'f16' ? 'exact' : (opts.lmHead ?? 'int8'),
       ...(opts.signal ? { signal: opts.signal } : {}),
       onProgress: (p) => opts.onProgress?.({ phase: 'weights', loaded: p.loaded, total: p.total, text: p.tensor }),
     });
@@ -120,6 +127,8 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
     });
     const loadMs = (typeof performance !== 'undefined' ? performance.now() : Date.now()) - t0;
     opts.onProgress?.({ phase: 'done', loaded: 1, total: 1, text: 'loaded' });
+    // embedding rows are read from the file during inference: it stays open until dispose()
+    keepOpen = w.embedFromFile;
     return new BitnetModel({
       path: file.path,
       format: file.format,
@@ -135,9 +144,13 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
       batchSize: opts.batchSize ?? 512,
       warnings,
       loadMs,
+      release: async () => {
+        backend.dispose();
+        if (keepOpen) await file.close();
+      },
     });
   } finally {
-    await file.close();
+    if (!keepOpen) await file.close();
   }
 }
 

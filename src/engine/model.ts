@@ -37,6 +37,8 @@ export interface ModelInit {
   batchSize: number;
   warnings: string[];
   loadMs: number;
+  /** frees the backend's memory and closes the model file */
+  release: () => Promise<void>;
 }
 
 export interface EvaluateOptions {
@@ -75,6 +77,8 @@ export class BitnetModel {
   private readonly batchSize: number;
   private shared: Sequence | undefined;
   private readonly lock = new Lock();
+  private readonly release: () => Promise<void>;
+  private disposed = false;
 
   constructor(init: ModelInit) {
     this.path = init.path;
@@ -93,6 +97,21 @@ export class BitnetModel {
     this.batchSize = init.batchSize;
     this.warnings = init.warnings;
     this.loadMs = init.loadMs;
+    this.release = init.release;
+  }
+
+  /** Frees the model's memory (weights, KV caches) and closes its file; the model is unusable afterwards. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    const release = await this.lock.acquire();
+    try {
+      this.shared?.dispose();
+      this.shared = undefined;
+      await this.release();
+    } finally {
+      release();
+    }
   }
 
   /** Number of parameters stored in the file. */

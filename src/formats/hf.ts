@@ -13,7 +13,7 @@ import { readSafetensors, parseSafetensorsIndex, type SafetensorsTensor } from '
 import { FileSource } from './source.js';
 import { ternaryFromFloat } from './ternarize.js';
 import { BF16, F16, F32, type TensorType } from './types.js';
-import { elementCount, TypedTensorEntry, type DenseData, type HfExtras, type ModelFile, type TensorEntry } from './model-file.js';
+import { elementCount, TypedTensorEntry, type DenseData, type HfExtras, type ModelFile, type TensorEntry, type TernaryData } from './model-file.js';
 
 const FLOAT_DTYPES: Record<string, TensorType> = { F32, F16, BF16 };
 
@@ -223,6 +223,14 @@ class HfProjectionEntry implements TensorEntry {
     }
     if (this.permuteHeads > 0) plain = { ...plain, values: permuteQkRows(plain.values, rows, cols, this.permuteHeads) };
     return plain;
+  }
+
+  async readTernaryData(): Promise<TernaryData> {
+    return { kind: 'plain', plain: await this.readTernary() };
+  }
+
+  rowReader(): undefined {
+    return undefined;
   }
 
   async readDense(): Promise<DenseData> {

@@ -14,6 +14,26 @@ export interface DenseData {
   bytes: Uint8Array;
 }
 
+/** Synchronous access to single dequantized rows of a matrix (embedding lookups during a forward pass). */
+export interface RowReader {
+  readonly rows: number;
+  readonly cols: number;
+  read(row: number, out: Float32Array, outOffset: number): void;
+}
+
+/** Ternary weights as stored: bitnet.cpp's I2_S blob kept as is, or decoded values and scales. */
+export type TernaryData = { kind: 'i2s'; bytes: Uint8Array } | { kind: 'plain'; plain: TernaryPlain };
+
+/** A RowReader over dense data held in memory. */
+export function memoryRowReader(data: DenseData, rows: number, cols: number): RowReader {
+  const rowBytes = (cols / data.type.blockSize) * data.type.typeSize;
+  return {
+    rows,
+    cols,
+    read: (row, out, off) => data.type.codec.dequantize(data.bytes.subarray(row * rowBytes, (row + 1) * rowBytes), cols, out, off),
+  };
+}
+
 export interface TensorEntry {
   readonly name: string;
   /** ggml dims, ne[0] innermost */
@@ -26,6 +46,10 @@ export interface TensorEntry {
   readonly storage: 'ternary' | 'float' | 'quantized';
   /** Ternary weights; float tensors are ternarized (exactly when already ternary-valued, else absmean). */
   readTernary(): Promise<TernaryPlain>;
+  /** Ternary weights in the cheapest form for a backend: I2_S stays a blob, everything else is decoded. */
+  readTernaryData(): Promise<TernaryData>;
+  /** Row reader that reads rows from the file on demand, or undefined when the source cannot read synchronously. */
+  rowReader(): RowReader | undefined;
   /** Row-addressable bytes for dense use (not for ternary storage). */
   readDense(): Promise<DenseData>;
   readF32(): Promise<Float32Array>;
@@ -90,6 +114,28 @@ export class TypedTensorEntry implements TensorEntry {
       });
     }
     return ternaryFromFloat(await this.readF32()).plain;
+  }
+
+  async readTernaryData(): Promise<TernaryData> {
+    if (this.type.name === 'I2_S') return { kind: 'i2s', bytes: await this.bytes() };
+    return { kind: 'plain', plain: await this.readTernary() };
+  }
+
+  rowReader(): RowReader | undefined {
+    const src = this.source;
+    if (!src.readSync || !this.type.rowAddressable || this.type.ternary || this.shape.length !== 2) return undefined;
+    const [cols, rows] = [this.shape[0]!, this.shape[1]!];
+    const rowBytes = (cols / this.type.blockSize) * this.type.typeSize;
+    const buf = new Uint8Array(rowBytes);
+    return {
+      rows,
+      cols,
+      read: (row, out, off) => {
+        src.readSync!(this.offset + row * rowBytes, buf);
+        const d = this.convert ? this.convert(buf) : { type: this.type, bytes: buf };
+        d.type.codec.dequantize(d.bytes, cols, out, off);
+      },
+    };
   }
 
   async readDense(): Promise<DenseData> {

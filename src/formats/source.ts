@@ -8,6 +8,8 @@ export interface ByteSource {
   readonly size: number;
   /** Reads exactly `length` bytes at `offset` (TRUNCATED if the source is shorter). */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Synchronous read into `dest` (embedding rows during a forward pass), where the source can do it. */
+  readSync?(offset: number, dest: Uint8Array): void;
   close(): Promise<void>;
 }
 
@@ -34,6 +36,10 @@ export class MemorySource implements ByteSource {
     checkRange(this, offset, length);
     return this.bytes.subarray(offset, offset + length);
   }
+  readSync(offset: number, dest: Uint8Array): void {
+    checkRange(this, offset, dest.length);
+    dest.set(this.bytes.subarray(offset, offset + dest.length));
+  }
   async close(): Promise<void> {}
 }
 
@@ -59,10 +65,12 @@ export class FileSource implements ByteSource {
     readonly name: string,
     readonly size: number,
     private readonly handle: import('node:fs/promises').FileHandle,
+    private readonly readSyncFn: typeof import('node:fs').readSync,
   ) {}
 
   static async open(path: string): Promise<FileSource> {
     const fs = await import('node:fs/promises');
+    const { readSync } = await import('node:fs');
     let handle;
     try {
       handle = await fs.open(path, 'r');
@@ -76,7 +84,7 @@ export class FileSource implements ByteSource {
       await handle.close();
       throw new BitnetError('FILE_NOT_FOUND', 'is a directory, expected a file', { file: path });
     }
-    return new FileSource(path, st.size, handle);
+    return new FileSource(path, st.size, handle, readSync);
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
@@ -93,6 +101,16 @@ export class FileSource implements ByteSource {
       done += bytesRead;
     }
     return out;
+  }
+
+  readSync(offset: number, dest: Uint8Array): void {
+    checkRange(this, offset, dest.length);
+    let done = 0;
+    while (done < dest.length) {
+      const n = this.readSyncFn(this.handle.fd, dest, done, dest.length - done, offset + done);
+      if (n === 0) throw new BitnetError('TRUNCATED', `unexpected end of file at byte ${offset + done}`, { file: this.name });
+      done += n;
+    }
   }
 
   async close(): Promise<void> {

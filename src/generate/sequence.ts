@@ -32,12 +32,18 @@ export class Sequence {
     readonly opts: SequenceOptions,
   ) {
     const hp = model.hp;
-    this.kv = new KvCache(hp.nLayer, hp.nHeadKv * hp.headDim, opts.contextSize, opts.kvType);
+    this.kv = new KvCache(model.backend, hp.nLayer, hp.nHeadKv, hp.headDim, opts.contextSize, opts.kvType);
     this.batchSize = Math.max(1, opts.batchSize ?? 512);
   }
 
   get contextSize(): number {
     return this.opts.contextSize;
+  }
+
+  /** Releases the KV cache (the sequence is empty and unusable afterwards). */
+  dispose(): void {
+    this.tokens.length = 0;
+    this.kv.free();
   }
 
   /** Drops cached positions >= n. */

@@ -1,48 +1,36 @@
-// KV cache storage: per layer, rows of K (after RoPE) and V for positions 0..n-1, in f16 (bitnet.cpp's
-// default) or f32. Grows on demand up to the context size so short runs stay small. The sequence policy
+// The KV cache of one sequence: backend-owned storage for K (after RoPE) and V of positions 0..length-1,
+// in f16 (bitnet.cpp's default) or f32, growing on demand up to the context size. The sequence policy
 // (prefix reuse, context limits) lives in generate/.
 import { BitnetError } from '../errors.js';
-import type { KvLayer } from '../kernels/backend.js';
+import type { Backend, KvLayer, KvStorage } from '../kernels/backend.js';
 
 export type KvType = 'f16' | 'f32';
 
 export class KvCache {
-  readonly layers: KvLayer[] = [];
-  private capacity = 0;
+  private readonly storage: KvStorage;
   /** number of positions currently holding valid entries */
   length = 0;
 
   constructor(
+    backend: Backend,
     readonly nLayer: number,
-    /** K/V row width: nHeadKv * headDim */
-    readonly width: number,
+    nHeadKv: number,
+    headDim: number,
     /** maximum positions (the context size) */
     readonly nCtx: number,
     readonly type: KvType,
   ) {
-    for (let l = 0; l < nLayer; l++) this.layers.push({ k: this.alloc(0), v: this.alloc(0) });
+    this.storage = backend.createKv(nLayer, nHeadKv, headDim, nCtx, type);
   }
 
-  private alloc(n: number): Float32Array | Uint16Array {
-    return this.type === 'f16' ? new Uint16Array(n * this.width) : new Float32Array(n * this.width);
+  get layers(): readonly KvLayer[] {
+    return this.storage.layers;
   }
 
   /** Makes room for positions [0, n). */
   reserve(n: number): void {
-    if (n > this.nCtx) {
-      throw new BitnetError('CONTEXT_OVERFLOW', `needs ${n} positions but the context size is ${this.nCtx}`);
-    }
-    if (n <= this.capacity) return;
-    const cap = Math.min(this.nCtx, Math.max(n, this.capacity * 2, 64));
-    for (const layer of this.layers) {
-      const k = this.alloc(cap);
-      const v = this.alloc(cap);
-      k.set(layer.k.subarray(0, this.length * this.width) as never);
-      v.set(layer.v.subarray(0, this.length * this.width) as never);
-      layer.k = k;
-      layer.v = v;
-    }
-    this.capacity = cap;
+    if (n > this.nCtx) throw new BitnetError('CONTEXT_OVERFLOW', `needs ${n} positions but the context size is ${this.nCtx}`);
+    this.storage.reserve(n);
   }
 
   /** Forgets positions >= n (prefix reuse). */
@@ -51,6 +39,11 @@ export class KvCache {
   }
 
   bytes(): number {
-    return this.layers.reduce((a, l) => a + l.k.byteLength + l.v.byteLength, 0);
+    return this.storage.bytes();
+  }
+
+  free(): void {
+    this.storage.free();
+    this.length = 0;
   }
 }

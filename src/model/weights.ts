@@ -1,10 +1,12 @@
 // Loads a model's tensors into a backend, checking every tensor against the specs of its architecture
 // (missing tensors, shapes that contradict the hyperparameters) and running the spec's load-time health
 // checks (4.7): all-zero or near-zero ternary projections and NaN/Inf norms produce warnings naming the tensor.
+// The embedding is read row by row from the file when the source allows it, so it is never held twice
+// (the lm_head is its own matrix: int8 rows by default, or the stored type for exact logits).
 import { BitnetError, throwIfAborted } from '../errors.js';
-import type { ModelFile, TensorEntry } from '../formats/model-file.js';
+import { memoryRowReader, type ModelFile, type RowReader, type TensorEntry, type TernaryData } from '../formats/model-file.js';
+import { i2sReadScale } from '../formats/quants/i2_s.js';
 import { TENSOR } from '../formats/names.js';
-import type { TernaryPlain } from '../formats/quants/codec.js';
 import type { Backend, DenseMatrix, TernaryMatrix } from '../kernels/backend.js';
 import type { HParams } from './hparams.js';
 import { decoderTensorSpecs, type TensorSpec } from './tensors.js';
@@ -25,11 +27,16 @@ export interface LayerWeights {
   scales: Partial<Record<'wq' | 'wk' | 'wv' | 'wo' | 'wgate' | 'wup' | 'wdown', number>>;
 }
 
+export type LmHeadMode = 'int8' | 'exact';
+
 export interface ModelWeights {
-  tokEmbd: DenseMatrix; // (nVocab, nEmbd)
-  /** lm_head; the embedding itself when tied */
+  /** embedding rows, dequantized on demand (from the file when possible) */
+  embed: RowReader; // (nVocab, nEmbd)
+  /** lm_head: the embedding (tied) or output.weight, as int8 rows or in its stored type */
   output: DenseMatrix; // (nVocab, nEmbd)
   tied: boolean;
+  /** the embedding rows come from the open model file (which must stay open) */
+  embedFromFile: boolean;
   outputNorm: Float32Array; // (nEmbd)
   ropeFreqs: Float32Array | undefined; // (nRot/2)
   layers: LayerWeights[];
@@ -46,6 +53,8 @@ export interface LoadWeightsOptions {
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
   warn: (message: string) => void;
+  /** int8 (default): requantize the lm_head to int8 rows; exact: keep its stored type */
+  lmHead?: LmHeadMode;
 }
 
 /** Checks every spec against the file; returns the entries to load, in spec order. */
@@ -90,10 +99,34 @@ function nonzeroFraction(values: Int8Array): number {
   return nonzero / seen;
 }
 
-function checkTernary(name: string, t: TernaryPlain, warn: (m: string) => void): void {
-  const frac = nonzeroFraction(t.values);
+/** Nonzero fraction of an I2_S blob's codes (code 1 is zero), sampled like nonzeroFraction. */
+function i2sNonzeroFraction(bytes: Uint8Array, n: number): number {
+  const nb = n / 4;
+  const stride = nb > 1 << 18 ? 61 : 1;
+  let nonzero = 0;
+  let seen = 0;
+  for (let i = 0; i < nb; i += stride) {
+    const b = bytes[i]!;
+    for (let k = 0; k < 8; k += 2) if (((b >> k) & 3) !== 1) nonzero++;
+    seen += 4;
+  }
+  if (nonzero === 0 && stride > 1) {
+    for (let i = 0; i < nb; i++) if (bytes[i] !== 0x55) return 1 / n;
+    return 0;
+  }
+  return nonzero / seen;
+}
+
+function checkTernary(name: string, t: TernaryData, n: number, warn: (m: string) => void): void {
+  let frac: number;
   let maxScale = 0;
-  for (const s of t.scales) maxScale = Math.max(maxScale, Math.abs(s));
+  if (t.kind === 'i2s') {
+    frac = i2sNonzeroFraction(t.bytes, n);
+    maxScale = Math.abs(i2sReadScale(t.bytes, n));
+  } else {
+    frac = nonzeroFraction(t.plain.values);
+    for (const s of t.plain.scales) maxScale = Math.max(maxScale, Math.abs(s));
+  }
   if (frac === 0 || maxScale === 0) {
     warn(`${name}: all weights are zero; the model will produce garbage (corrupted re-uploads of 2B4T have this, see microsoft/BitNet#608)`);
   } else if (maxScale < 1e-3) {
@@ -131,15 +164,29 @@ export async function loadWeights(file: ModelFile, hp: HParams, backend: Backend
     });
   const ternary = (name: string) =>
     step(name, async (t) => {
-      const plain = await t.readTernary();
-      checkTernary(name, plain, opts.warn);
-      return backend.createTernary(plain, t.shape[1]!, t.shape[0]!);
+      const data = await t.readTernaryData();
+      checkTernary(name, data, t.nElements, opts.warn);
+      return backend.createTernary(data, t.shape[1]!, t.shape[0]!);
     });
-  const dense = (name: string) => step(name, async (t) => backend.createDense(await t.readDense(), t.shape[1]!, t.shape[0]!));
 
-  const tokEmbd = await dense(TENSOR.tokEmbd);
+  // lm_head: output.weight, or the embedding when tied; the embedding itself is read row by row
+  const embEntry = entries.get(TENSOR.tokEmbd)!;
   const tied = !entries.has(TENSOR.output);
-  const output = tied ? tokEmbd : await dense(TENSOR.output);
+  let outData: Awaited<ReturnType<TensorEntry['readDense']>> | undefined;
+  const output = await step(tied ? TENSOR.tokEmbd : TENSOR.output, async (t) => {
+    outData = await t.readDense();
+    return backend.createDense(outData, t.shape[1]!, t.shape[0]!, { int8: (opts.lmHead ?? 'int8') === 'int8' });
+  });
+  const fileRows = embEntry.rowReader();
+  let embed: RowReader;
+  if (fileRows) embed = fileRows;
+  else if (tied) embed = memoryRowReader(outData!, embEntry.shape[1]!, embEntry.shape[0]!);
+  else embed = memoryRowReader(await embEntry.readDense(), embEntry.shape[1]!, embEntry.shape[0]!);
+  if (!tied) {
+    loaded += embEntry.byteSize;
+    opts.onProgress?.({ phase: 'weights', loaded, total, tensor: TENSOR.tokEmbd });
+  }
+  outData = undefined;
   const outputNorm = await vector(TENSOR.outputNorm);
   const ropeFreqs = entries.has(TENSOR.ropeFreqs) ? await vector(TENSOR.ropeFreqs) : undefined;
   const layers: LayerWeights[] = [];
@@ -166,5 +213,5 @@ export async function loadWeights(file: ModelFile, hp: HParams, backend: Backend
       scales,
     });
   }
-  return { tokEmbd, output, tied, outputNorm, ropeFreqs, layers };
+  return { embed, output, tied, embedFromFile: fileRows !== undefined, outputNorm, ropeFreqs, layers };
 }

@@ -1,38 +1,55 @@
-// Reference dense kernels for the embedding lookup and the lm_head, following ggml's vec_dot semantics per
-// storage type: F16/BF16 rows dotted with the activation (rounded to f16/bf16 on ggml's single-row path),
-// Q8_0 rows against Q8_0-quantized activations, Q6_K rows against Q8_K activations (ggml's *_generic dots).
+// Reference dense kernels for the lm_head (and embedding rows), following ggml's vec_dot semantics per
+// storage type: F32/F16/BF16 rows dotted with the activation in float32, in order (the input rounded to
+// f16/bf16 on ggml's single-row path), Q8_0 rows against Q8_0-quantized activations, Q6_K rows against
+// Q8_K activations (ggml's *_generic dots), and the int8 lm_head (requant.ts) against int8 activations.
 import { BitnetError } from '../../errors.js';
 import type { DenseData } from '../../formats/model-file.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, halfTableF32, roundF16 } from '../../util/f16.js';
-import type { DenseMatrix } from '../backend.js';
+import type { DenseMatrix, QuantizedActs } from '../backend.js';
+import { requantizeInt8Rows, type Int8Rows } from '../requant.js';
+import { quantizeActsRef } from './ternary.js';
 
 const fround = Math.fround;
 
 export interface RefDenseMatrix extends DenseMatrix {
   readonly data: DenseData;
   readonly rowBytes: number;
+  /** set for the int8 lm_head (then `data` is not kept) */
+  readonly int8: Int8Rows | undefined;
 }
 
-export function createDenseRef(data: DenseData, rows: number, cols: number): RefDenseMatrix {
+export function createDenseRef(data: DenseData, rows: number, cols: number, opts: { int8?: boolean } = {}): RefDenseMatrix {
   const t = data.type;
   if (cols % t.blockSize !== 0) throw new BitnetError('SHAPE_MISMATCH', `row length ${cols} is not a multiple of the ${t.name} block size`);
   const rowBytes = (cols / t.blockSize) * t.typeSize;
   if (data.bytes.byteLength !== rowBytes * rows) {
     throw new BitnetError('SHAPE_MISMATCH', `${t.name} matrix [${rows}, ${cols}] needs ${rowBytes * rows} bytes, got ${data.bytes.byteLength}`);
   }
-  return { rows, cols, typeName: t.name, data, rowBytes };
+  if (opts.int8) {
+    const int8 = requantizeInt8Rows(data, rows, cols);
+    return { rows, cols, typeName: 'I8_ROWS', data: { type: t, bytes: new Uint8Array(0) }, rowBytes: 0, int8 };
+  }
+  return { rows, cols, typeName: t.name, data, rowBytes, int8: undefined };
 }
 
-export function getRowsRef(w: RefDenseMatrix, ids: ArrayLike<number>, out: Float32Array): void {
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i]!;
-    if (!(id >= 0 && id < w.rows)) throw new BitnetError('TOKENIZER', `token id ${id} is out of range [0, ${w.rows})`);
-    const row = w.data.bytes.subarray(id * w.rowBytes, (id + 1) * w.rowBytes);
-    w.data.type.codec.dequantize(row, w.cols, out, i * w.cols);
+/** The int8 lm_head: int8 activations (as BitLinear's), integer dot, then (D / s) * row scale in float32. */
+function matmulInt8Rows(w: RefDenseMatrix, x: Float32Array, T: number, y: Float32Array): void {
+  const { rows, cols } = w;
+  const { values, scales } = w.int8!;
+  const xq: QuantizedActs = { q: new Int8Array(T * cols), scale: new Float32Array(T), sum: new Int32Array(T), T, K: cols };
+  quantizeActsRef(x, xq);
+  for (let t = 0; t < T; t++) {
+    const s = xq.scale[t]!;
+    for (let r = 0; r < rows; r++) {
+      let d = 0;
+      for (let i = 0; i < cols; i++) d += values[r * cols + i]! * xq.q[t * cols + i]!;
+      y[t * rows + r] = fround(fround(d / s) * scales[r]!);
+    }
   }
 }
 
 export function matmulDenseRef(w: RefDenseMatrix, x: Float32Array, T: number, y: Float32Array, roundInput: boolean): void {
+  if (w.int8) return matmulInt8Rows(w, x, T, y);
   const { rows, cols } = w;
   const bytes = w.data.bytes;
   switch (w.data.type.name) {
@@ -40,7 +57,7 @@ export function matmulDenseRef(w: RefDenseMatrix, x: Float32Array, T: number, y:
     case 'F16':
     case 'BF16': {
       const name = w.data.type.name;
-      const xr = new Float64Array(cols);
+      const xr = new Float32Array(cols);
       const u16 = name === 'F32' ? undefined : new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
       const f32 = name === 'F32' ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) : undefined;
       const half = halfTableF32();
@@ -49,13 +66,14 @@ export function matmulDenseRef(w: RefDenseMatrix, x: Float32Array, T: number, y:
           const v = x[t * cols + i]!;
           xr[i] = !roundInput || name === 'F32' ? v : name === 'F16' ? roundF16(v) : bf16ToF32(f32ToBf16(v));
         }
+        // float32 products summed in float32, in column order
         for (let r = 0; r < rows; r++) {
           let acc = 0;
           const off = r * cols;
-          if (f32) for (let i = 0; i < cols; i++) acc += f32[off + i]! * xr[i]!;
-          else if (name === 'F16') for (let i = 0; i < cols; i++) acc += half[u16![off + i]!]! * xr[i]!;
-          else for (let i = 0; i < cols; i++) acc += bf16ToF32(u16![off + i]!) * xr[i]!;
-          y[t * rows + r] = fround(acc);
+          if (f32) for (let i = 0; i < cols; i++) acc = fround(acc + fround(f32[off + i]! * xr[i]!));
+          else if (name === 'F16') for (let i = 0; i < cols; i++) acc = fround(acc + fround(half[u16![off + i]!]! * xr[i]!));
+          else for (let i = 0; i < cols; i++) acc = fround(acc + fround(bf16ToF32(u16![off + i]!) * xr[i]!));
+          y[t * rows + r] = acc;
         }
       }
       return;

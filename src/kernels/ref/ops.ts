@@ -1,9 +1,10 @@
-// Reference float ops of the forward pass, following ggml's CPU implementations in float32 (emulated with
-// Math.fround): rms_norm (double sum of float squares), NeoX/normal RoPE with ggml's theta recurrence,
-// f16 KV storage, soft_max, and attention with Q rounded to f16 (and P when T == 1) as ggml's F16 matmul
-// does. Dot products accumulate in float64 where ggml's order depends on its SIMD width.
+// Reference float ops of the forward pass, in float32 (Math.fround after every operation) and in a fixed
+// order that SIMD kernels reproduce exactly: ggml's rms_norm (float squares summed in double), RoPE from
+// the shared cos/sin table, f16 KV storage, attention with Q rounded to f16 (and P when T == 1) as ggml's
+// F16 matmul does, dots summed in float32 in index order, softmax sums in double, and the shared expf.
 import { f32ToF16, halfTableF32, roundF16 } from '../../util/f16.js';
-import type { AttentionParams, KvLayer, RopeParams } from '../backend.js';
+import type { AttentionParams, KvLayer, KvStorage, RopeParams } from '../backend.js';
+import { expf } from '../math.js';
 
 const fround = Math.fround;
 
@@ -22,29 +23,15 @@ export function rmsNormRef(x: Float32Array, T: number, n: number, eps: number, w
   }
 }
 
-/** cos/sin for pairs 0..headDim/2 at one position, as ggml_rope_cache_init computes them. */
-function ropeCache(pos: number, p: RopeParams, cache: Float32Array): void {
-  const thetaScale = fround(Math.pow(p.freqBase, fround(-2 / p.nRot)));
-  let theta = fround(pos);
-  for (let i = 0; i < p.headDim / 2; i++) {
-    const ff = p.freqFactors ? p.freqFactors[i]! : 1;
-    const th = fround(theta / ff);
-    cache[2 * i] = fround(Math.cos(th));
-    cache[2 * i + 1] = fround(Math.sin(th));
-    theta = fround(theta * thetaScale);
-  }
-}
-
 export function ropeRef(x: Float32Array, p: RopeParams): void {
-  const cache = new Float32Array(p.headDim);
   const half = p.nRot / 2;
   for (let t = 0; t < p.T; t++) {
-    ropeCache(p.pos0 + t, p, cache);
+    const tab = t * p.nRot;
     for (let h = 0; h < p.nHead; h++) {
       const base = (t * p.nHead + h) * p.headDim;
       for (let i = 0; i < half; i++) {
-        const c = cache[2 * i]!;
-        const s = cache[2 * i + 1]!;
+        const c = p.table[tab + 2 * i]!;
+        const s = p.table[tab + 2 * i + 1]!;
         const i0 = p.style === 'neox' ? base + i : base + 2 * i;
         const i1 = p.style === 'neox' ? base + i + half : base + 2 * i + 1;
         const x0 = x[i0]!;
@@ -56,54 +43,91 @@ export function ropeRef(x: Float32Array, p: RopeParams): void {
   }
 }
 
-export function kvStoreRef(layer: KvLayer, k: Float32Array, v: Float32Array, T: number, width: number, pos0: number): void {
-  const off = pos0 * width;
-  if (layer.k instanceof Float32Array) {
-    layer.k.set(k.subarray(0, T * width), off);
-    (layer.v as Float32Array).set(v.subarray(0, T * width), off);
+/** One layer of the reference KV cache: rows [pos][nHeadKv * headDim] of K (after RoPE) and V. */
+interface RefKvLayer {
+  k: Float32Array | Uint16Array;
+  v: Float32Array | Uint16Array;
+  width: number;
+}
+
+export function createKvRef(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, type: 'f16' | 'f32'): KvStorage {
+  const width = nHeadKv * headDim;
+  const alloc = (n: number) => (type === 'f16' ? new Uint16Array(n * width) : new Float32Array(n * width));
+  const layers: RefKvLayer[] = Array.from({ length: nLayer }, () => ({ k: alloc(0), v: alloc(0), width }));
+  let capacity = 0;
+  return {
+    layers,
+    reserve(n) {
+      if (n <= capacity) return;
+      // grow geometrically so a long generation does not copy the cache at every token
+      const cap = Math.min(nCtx, Math.max(n, capacity * 2, 64));
+      for (const l of layers) {
+        const k = alloc(cap);
+        const v = alloc(cap);
+        k.set(l.k as never);
+        v.set(l.v as never);
+        l.k = k;
+        l.v = v;
+      }
+      capacity = cap;
+    },
+    bytes: () => layers.reduce((a, l) => a + l.k.byteLength + l.v.byteLength, 0),
+    free() {
+      for (const l of layers) l.k = l.v = alloc(0);
+      capacity = 0;
+    },
+  };
+}
+
+export function kvStoreRef(layer: KvLayer, k: Float32Array, v: Float32Array, T: number, pos0: number): void {
+  const l = layer as RefKvLayer;
+  const off = pos0 * l.width;
+  const n = T * l.width;
+  if (l.k instanceof Float32Array) {
+    l.k.set(k.subarray(0, n), off);
+    (l.v as Float32Array).set(v.subarray(0, n), off);
     return;
   }
-  const lk = layer.k;
-  const lv = layer.v as Uint16Array;
-  for (let i = 0; i < T * width; i++) {
-    lk[off + i] = f32ToF16(k[i]!);
+  const lv = l.v as Uint16Array;
+  for (let i = 0; i < n; i++) {
+    l.k[off + i] = f32ToF16(k[i]!);
     lv[off + i] = f32ToF16(v[i]!);
   }
 }
 
 export function attentionRef(q: Float32Array, layer: KvLayer, out: Float32Array, p: AttentionParams): void {
   const { T, nHead, nHeadKv, headDim, pos0, scale, f16 } = p;
+  const l = layer as RefKvLayer;
   const width = nHeadKv * headDim;
   const group = nHead / nHeadKv;
   const half = halfTableF32();
-  const kf = layer.k instanceof Float32Array ? layer.k : undefined;
-  const vf = layer.v instanceof Float32Array ? layer.v : undefined;
-  const k16 = layer.k as Uint16Array;
-  const v16 = layer.v as Uint16Array;
-  const nKv = pos0 + T;
-  const qh = new Float64Array(headDim);
-  const probs = new Float64Array(nKv);
-  const acc = new Float64Array(headDim);
+  const kf = l.k instanceof Float32Array ? l.k : undefined;
+  const vf = l.v instanceof Float32Array ? l.v : undefined;
+  const k16 = l.k as Uint16Array;
+  const v16 = l.v as Uint16Array;
+  const qh = new Float32Array(headDim);
+  const probs = new Float32Array(pos0 + T);
+  const acc = new Float32Array(headDim);
   for (let t = 0; t < T; t++) {
     const nVisible = pos0 + t + 1; // causal: keys 0..pos
     for (let h = 0; h < nHead; h++) {
       const g = Math.floor(h / group);
       const qOff = (t * nHead + h) * headDim;
       for (let d = 0; d < headDim; d++) qh[d] = f16 ? roundF16(q[qOff + d]!) : q[qOff + d]!;
-      // scores: fround(Q·K) * scale, then softmax as ggml_soft_max (max, expf(x - max), 1/sum)
+      // scores: Q·K summed in float32 over d, times scale; softmax as ggml_soft_max (max, expf(x - max), 1/sum)
       let max = -Infinity;
       for (let j = 0; j < nVisible; j++) {
         const kOff = j * width + g * headDim;
         let dot = 0;
-        if (kf) for (let d = 0; d < headDim; d++) dot += qh[d]! * kf[kOff + d]!;
-        else for (let d = 0; d < headDim; d++) dot += qh[d]! * half[k16[kOff + d]!]!;
-        const s = fround(fround(dot) * scale);
+        if (kf) for (let d = 0; d < headDim; d++) dot = fround(dot + fround(qh[d]! * kf[kOff + d]!));
+        else for (let d = 0; d < headDim; d++) dot = fround(dot + fround(qh[d]! * half[k16[kOff + d]!]!));
+        const s = fround(dot * scale);
         probs[j] = s;
         if (s > max) max = s;
       }
-      let sum = 0;
+      let sum = 0; // double, as ggml's ggml_float
       for (let j = 0; j < nVisible; j++) {
-        const e = fround(Math.exp(fround(probs[j]! - max)));
+        const e = expf(fround(probs[j]! - max));
         probs[j] = e;
         sum += e;
       }
@@ -112,14 +136,15 @@ export function attentionRef(q: Float32Array, layer: KvLayer, out: Float32Array,
         const pj = fround(probs[j]! * inv);
         probs[j] = f16 && T === 1 ? roundF16(pj) : pj;
       }
+      // P·V summed in float32 over keys, in order
       acc.fill(0);
       for (let j = 0; j < nVisible; j++) {
         const pj = probs[j]!;
         const vOff = j * width + g * headDim;
-        if (vf) for (let d = 0; d < headDim; d++) acc[d]! += pj * vf[vOff + d]!;
-        else for (let d = 0; d < headDim; d++) acc[d]! += pj * half[v16[vOff + d]!]!;
+        if (vf) for (let d = 0; d < headDim; d++) acc[d] = fround(acc[d]! + fround(pj * vf[vOff + d]!));
+        else for (let d = 0; d < headDim; d++) acc[d] = fround(acc[d]! + fround(pj * half[v16[vOff + d]!]!));
       }
-      for (let d = 0; d < headDim; d++) out[qOff + d] = fround(acc[d]!);
+      out.set(acc, qOff);
     }
   }
 }
@@ -133,7 +158,7 @@ export function gatedActRef(gate: Float32Array, up: Float32Array, n: number, act
   } else {
     for (let i = 0; i < n; i++) {
       const g = gate[i]!;
-      gate[i] = fround(fround(g / fround(1 + fround(Math.exp(-g)))) * up[i]!);
+      gate[i] = fround(fround(g / fround(1 + expf(-g))) * up[i]!);
     }
   }
 }

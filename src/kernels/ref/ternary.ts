@@ -2,8 +2,9 @@
 // quantization (quantize_row_i8_s) and the integer ternary dot with its float32 epilogue
 // ((float)D - (float)act_sum) / act_scale * w_scale. Weights are kept 2-bit packed (code = w + 1,
 // four per byte from the low bits up, rows padded to whole bytes).
-import type { TernaryPlain } from '../../formats/quants/codec.js';
+import { i2_sCodec } from '../../formats/quants/i2_s.js';
 import { uniformScale } from '../../formats/ternarize.js';
+import type { TernaryData } from '../../formats/model-file.js';
 import type { QuantizedActs, TernaryMatrix } from '../backend.js';
 
 const fround = Math.fround;
@@ -17,7 +18,8 @@ export interface RefTernaryMatrix extends TernaryMatrix {
   readonly scaleBlock: number;
 }
 
-export function createTernaryRef(plain: TernaryPlain, rows: number, cols: number): RefTernaryMatrix {
+export function createTernaryRef(input: TernaryData, rows: number, cols: number): RefTernaryMatrix {
+  const plain = input.kind === 'plain' ? input.plain : i2_sCodec.decodeTernary(input.bytes, rows * cols);
   const rowBytes = Math.ceil(cols / 4);
   const codes = new Uint8Array(rows * rowBytes);
   const v = plain.values;
@@ -38,17 +40,16 @@ export function createTernaryRef(plain: TernaryPlain, rows: number, cols: number
 }
 
 /** RNE to integer exactly as ggml's nearest_int (float add of 1.5 * 2^23). */
-function nearestInt(v: number): number {
+export function nearestInt(v: number): number {
   return fround(v + 12582912) - 12582912;
 }
 
-export function quantizeActsRef(x: Float32Array, T: number, K: number): QuantizedActs {
-  const q = new Int8Array(T * K);
-  const scale = new Float32Array(T);
-  const sum = new Int32Array(T);
+/** quantize_row_i8_s for each of the T rows of x into out. */
+export function quantizeActsRef(x: Float32Array, out: QuantizedActs): void {
+  const { T, K, q, scale, sum } = out;
   for (let t = 0; t < T; t++) {
     const row = t * K;
-    let max = 0.00001; // double, as in quantize_row_i8_s
+    let max = 0.00001; // starts at 1e-5 (a double in the C code; the max of floats is a float)
     for (let i = 0; i < K; i++) {
       const a = Math.abs(x[row + i]!);
       if (a > max) max = a;
@@ -65,22 +66,12 @@ export function quantizeActsRef(x: Float32Array, T: number, K: number): Quantize
     scale[t] = s;
     sum[t] = acc;
   }
-  return { q, scale, sum, T, K };
 }
 
-/** Signed ternary dot of packed row `codes[off..]` with int8 `q[qOff..]` over n columns (exact int). */
-function dotRow(codes: Uint8Array, off: number, q: Int8Array, qOff: number, n: number): number {
+/** Signed ternary dot of packed row codes[off..] with int8 q[qOff..] over columns [c0, c1) (exact int). */
+function dotRange(codes: Uint8Array, off: number, q: Int8Array, qOff: number, c0: number, c1: number): number {
   let acc = 0;
-  let c = 0;
-  for (; c + 4 <= n; c += 4) {
-    const b = codes[off + (c >> 2)]!;
-    acc +=
-      ((b & 3) - 1) * q[qOff + c]! +
-      (((b >> 2) & 3) - 1) * q[qOff + c + 1]! +
-      (((b >> 4) & 3) - 1) * q[qOff + c + 2]! +
-      (((b >> 6) & 3) - 1) * q[qOff + c + 3]!;
-  }
-  for (; c < n; c++) acc += (((codes[off + (c >> 2)]! >> (2 * (c & 3))) & 3) - 1) * q[qOff + c]!;
+  for (let c = c0; c < c1; c++) acc += (((codes[off + (c >> 2)]! >> (2 * (c & 3))) & 3) - 1) * q[qOff + c]!;
   return acc;
 }
 
@@ -91,28 +82,19 @@ export function matmulTernaryRef(w: RefTernaryMatrix, xq: QuantizedActs, y: Floa
     const s = xq.scale[t]!;
     const qOff = t * cols;
     for (let r = 0; r < rows; r++) {
-      let out: number;
       if (w.alpha !== undefined) {
         // D - act_sum is an exact integer below 2^24, so the float conversion is exact
-        out = fround(fround(dotRow(codes, r * rowBytes, xq.q, qOff, cols) / s) * w.alpha);
+        y[t * rows + r] = fround(fround(dotRange(codes, r * rowBytes, xq.q, qOff, 0, cols) / s) * w.alpha);
       } else {
-        // per-block scales (TQ blocks with differing d): sum_b d_b * dot_b, then / s
+        // per-block scales (TQ blocks whose d differ): float32 sum over blocks of d_b * dot_b, then / s
         const nb = cols / w.scaleBlock;
         let acc = 0;
         for (let b = 0; b < nb; b++) {
-          const c0 = b * w.scaleBlock;
-          const d = dotBlock(codes, r * rowBytes, xq.q, qOff, c0, w.scaleBlock);
-          acc += d * w.blockScales![r * nb + b]!;
+          const d = dotRange(codes, r * rowBytes, xq.q, qOff, b * w.scaleBlock, (b + 1) * w.scaleBlock);
+          acc = fround(acc + fround(d * w.blockScales![r * nb + b]!));
         }
-        out = fround(fround(acc) / s);
+        y[t * rows + r] = fround(acc / s);
       }
-      y[t * rows + r] = out;
     }
   }
-}
-
-function dotBlock(codes: Uint8Array, rowOff: number, q: Int8Array, qOff: number, c0: number, n: number): number {
-  let acc = 0;
-  for (let c = c0; c < c0 + n; c++) acc += (((codes[rowOff + (c >> 2)]! >> (2 * (c & 3))) & 3) - 1) * q[qOff + c]!;
-  return acc;
 }
