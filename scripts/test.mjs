@@ -6,6 +6,10 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
+// the WASM kernels are generated sources: build them first (a no-op when they are up to date)
+const built = spawnSync(process.execPath, [new URL('./build-wasm.mjs', import.meta.url).pathname], { stdio: 'inherit' });
+if (built.status !== 0) process.exit(built.status ?? 1);
+
 const roots = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const extra = process.argv.slice(2).filter((a) => a.startsWith('-'));
 const files = [];

@@ -7,7 +7,7 @@ import { openGgufModel, type ModelFile } from '../formats/model-file.js';
 import { KEY } from '../formats/names.js';
 import { FileSource, type ByteSource } from '../formats/source.js';
 import type { Backend } from '../kernels/backend.js';
-import { refBackend } from '../kernels/ref/index.js';
+import { createBackend, type BackendKind } from '../kernels/index.js';
 import { readHparams } from '../model/arch.js';
 import type { HParams } from '../model/hparams.js';
 import type { KvType } from '../model/kv-cache.js';
@@ -28,8 +28,10 @@ export interface LoadProgressEvent {
 export interface LoadOptions {
   onProgress?: (p: LoadProgressEvent) => void;
   signal?: AbortSignal;
-  /** default: the reference backend */
-  backend?: Backend;
+  /** 'auto' (default): the WASM SIMD backend on the physical cores; 'ref': the plain TypeScript reference */
+  backend?: BackendKind | Backend;
+  /** CPU threads for the WASM backend (default: physical cores) */
+  threads?: number;
   /** KV cache size in tokens; default min(training context, 4096) */
   contextSize?: number;
   /** KV cache storage; default f16 (bitnet.cpp's) */
@@ -101,6 +103,7 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
   opts.onProgress?.({ phase: 'open', loaded: 0, total: 0, text: 'reading header' });
   const file = await openModelFile(source);
   let keepOpen = false;
+  let backendCreated: Backend | undefined;
   try {
     for (const note of file.hf?.notes ?? []) warn(note);
     const hp: HParams = readHparams(file, { warn, ...(opts.activation ? { activation: opts.activation } : {}) });
@@ -109,7 +112,9 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
     if (tokenizer.vocabSize > hp.nVocab) {
       throw new BitnetError('TOKENIZER', `the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${hp.nVocab} embedding rows`, { file: file.path });
     }
-    const backend = opts.backend ?? refBackend;
+    const backend = await createBackend(opts.backend ?? 'auto', opts.threads !== undefined ? { threads: opts.threads } : {});
+    // a Backend object passed in belongs to the caller; one created here belongs to the model
+    if (typeof opts.backend !== 'object') backendCreated = backend;
     const w = await loadWeights(file, hp, backend, {
       warn,
       lmHead: opts.lmHead === 'f16' ? 'exact' : (opts.lmHead ?? 'int8'),
@@ -145,10 +150,13 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
       warnings,
       loadMs,
       release: async () => {
-        backend.dispose();
+        backendCreated?.dispose();
         if (keepOpen) await file.close();
       },
     });
+  } catch (e) {
+    backendCreated?.dispose();
+    throw e;
   } finally {
     if (!keepOpen) await file.close();
   }

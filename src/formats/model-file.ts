@@ -21,8 +21,8 @@ export interface RowReader {
   read(row: number, out: Float32Array, outOffset: number): void;
 }
 
-/** Ternary weights as stored: bitnet.cpp's I2_S blob kept as is, or decoded values and scales. */
-export type TernaryData = { kind: 'i2s'; bytes: Uint8Array } | { kind: 'plain'; plain: TernaryPlain };
+/** Ternary weights as stored: an I2_S or TQ2_0 blob kept as is (backends convert it fast), or decoded values and scales. */
+export type TernaryData = { kind: 'i2s' | 'tq2_0'; bytes: Uint8Array } | { kind: 'plain'; plain: TernaryPlain };
 
 /** A RowReader over dense data held in memory. */
 export function memoryRowReader(data: DenseData, rows: number, cols: number): RowReader {
@@ -118,6 +118,7 @@ export class TypedTensorEntry implements TensorEntry {
 
   async readTernaryData(): Promise<TernaryData> {
     if (this.type.name === 'I2_S') return { kind: 'i2s', bytes: await this.bytes() };
+    if (this.type.name === 'TQ2_0') return { kind: 'tq2_0', bytes: await this.bytes() };
     return { kind: 'plain', plain: await this.readTernary() };
   }
 

@@ -78,6 +78,8 @@ export interface Backend {
   /** Bytes the backend holds for a matrix (for memory reports). */
   matrixBytes(m: TernaryMatrix | DenseMatrix): number;
 
+  /** A vector (norm weights) in backend memory. */
+  createVector(v: Float32Array): Float32Array;
   /** Activation buffers in backend memory; free them when done. */
   allocF32(n: number): Float32Array;
   allocActs(T: number, K: number): QuantizedActs;

@@ -6,6 +6,7 @@
 import { BitnetError, throwIfAborted } from '../errors.js';
 import { memoryRowReader, type ModelFile, type RowReader, type TensorEntry, type TernaryData } from '../formats/model-file.js';
 import { i2sReadScale } from '../formats/quants/i2_s.js';
+import { tq2_0Codec } from '../formats/quants/tq2_0.js';
 import { TENSOR } from '../formats/names.js';
 import type { Backend, DenseMatrix, TernaryMatrix } from '../kernels/backend.js';
 import type { HParams } from './hparams.js';
@@ -124,8 +125,9 @@ function checkTernary(name: string, t: TernaryData, n: number, warn: (m: string)
     frac = i2sNonzeroFraction(t.bytes, n);
     maxScale = Math.abs(i2sReadScale(t.bytes, n));
   } else {
-    frac = nonzeroFraction(t.plain.values);
-    for (const s of t.plain.scales) maxScale = Math.max(maxScale, Math.abs(s));
+    const plain = t.kind === 'plain' ? t.plain : tq2_0Codec.decodeTernary(t.bytes, n);
+    frac = nonzeroFraction(plain.values);
+    for (const s of plain.scales) maxScale = Math.max(maxScale, Math.abs(s));
   }
   if (frac === 0 || maxScale === 0) {
     warn(`${name}: all weights are zero; the model will produce garbage (corrupted re-uploads of 2B4T have this, see microsoft/BitNet#608)`);
@@ -160,7 +162,7 @@ export async function loadWeights(file: ModelFile, hp: HParams, backend: Backend
     step(name, async (t) => {
       const v = await t.readF32();
       checkVector(name, v, opts.warn);
-      return v;
+      return backend.createVector(v);
     });
   const ternary = (name: string) =>
     step(name, async (t) => {

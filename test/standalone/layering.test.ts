@@ -11,9 +11,11 @@ import { fileURLToPath } from 'node:url';
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 const RANK: Record<string, number> = { util: 0, 'errors.ts': 0, formats: 1, kernels: 2, tokenizer: 2, model: 3, generate: 4, engine: 5, cli: 6, server: 6, train: 6, 'index.ts': 6 };
 
+/** TypeScript sources (not the AssemblyScript kernels in kernels/wasm/asm, nor generated modules). */
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
     const p = join(dir, f);
+    if (p.endsWith('/wasm/asm') || p.endsWith('/wasm/generated')) return [];
     return statSync(p).isDirectory() ? files(p) : f.endsWith('.ts') ? [p] : [];
   });
 }

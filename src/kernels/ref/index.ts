@@ -15,6 +15,7 @@ export const refBackend: Backend = {
     const d = m as RefDenseMatrix;
     return d.int8 ? d.int8.values.byteLength + d.int8.scales.byteLength : d.data.bytes.byteLength;
   },
+  createVector: (v) => v,
   allocF32: (n) => new Float32Array(n),
   allocActs: (T, K): QuantizedActs => ({ q: new Int8Array(T * K), scale: new Float32Array(T), sum: new Int32Array(T), T, K }),
   free: () => {},

@@ -168,5 +168,6 @@ export function addRef(x: Float32Array, y: Float32Array, n: number): void {
 }
 
 export function scaleRef(x: Float32Array, n: number, s: number): void {
-  for (let i = 0; i < n; i++) x[i] = fround(x[i]! * s);
+  const sf = fround(s); // a one-element f32 tensor in ggml
+  for (let i = 0; i < n; i++) x[i] = fround(x[i]! * sf);
 }

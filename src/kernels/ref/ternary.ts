@@ -3,6 +3,7 @@
 // ((float)D - (float)act_sum) / act_scale * w_scale. Weights are kept 2-bit packed (code = w + 1,
 // four per byte from the low bits up, rows padded to whole bytes).
 import { i2_sCodec } from '../../formats/quants/i2_s.js';
+import { tq2_0Codec } from '../../formats/quants/tq2_0.js';
 import { uniformScale } from '../../formats/ternarize.js';
 import type { TernaryData } from '../../formats/model-file.js';
 import type { QuantizedActs, TernaryMatrix } from '../backend.js';
@@ -19,7 +20,7 @@ export interface RefTernaryMatrix extends TernaryMatrix {
 }
 
 export function createTernaryRef(input: TernaryData, rows: number, cols: number): RefTernaryMatrix {
-  const plain = input.kind === 'plain' ? input.plain : i2_sCodec.decodeTernary(input.bytes, rows * cols);
+  const plain = input.kind === 'plain' ? input.plain : (input.kind === 'i2s' ? i2_sCodec : tq2_0Codec).decodeTernary(input.bytes, rows * cols);
   const rowBytes = Math.ceil(cols / 4);
   const codes = new Uint8Array(rows * rowBytes);
   const v = plain.values;

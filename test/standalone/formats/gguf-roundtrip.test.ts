@@ -260,7 +260,7 @@ test('writer rejects values that do not match their declared type, and rows that
 test('the same file reads identically through MemorySource, BlobSource and openGgufModel', async () => {
   const tensors = makeTensors();
   const bytes = await serializeGguf(METADATA, tensors);
-  const g = await readGguf(new BlobSource(new Blob([bytes]), 'blob.gguf'));
+  const g = await readGguf(new BlobSource(new Blob([bytes as Uint8Array<ArrayBuffer>]), 'blob.gguf'));
   await checkTensors(g, tensors, 32);
   const m = await openGgufModel(new MemorySource(bytes, 'mem.gguf'));
   try {

@@ -1,0 +1,160 @@
+// AssemblyScript: the integer dot kernels with relaxed SIMD (i8 x i7 dot products; V8 lowers them to
+// pmaddubsw / vpdpbusd, which read the i7 operand as unsigned, so it must be in [0, 127]). Weights are
+// bitnet.cpp's I2_S layout: 128-element blocks of 32 bytes, element 32g+p in byte p at bits 7-6-2g, code =
+// w + 1 in {0,1,2} (the i7 operand). The int8 lm_head's weights in [-63, 63] are offset by +64 in the kernel.
+// Twin of dot-simd.ts (portable SIMD128): same exports, same results, checked against kernels/ref.
+
+// @ts-ignore: decorator
+@inline function hsum(v: v128): i32 {
+  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
+}
+
+// @ts-ignore: decorator
+@inline function epilogue(d: i32, s: f32, scale: f32): f32 {
+  return <f32>(<f64>d / <f64>s) * scale;
+}
+
+// @ts-ignore: decorator
+@inline function dot(acc: v128, x: v128, codes: v128): v128 {
+  return i16x8.add(acc, i16x8.relaxed_dot_i8x16_i7x16_s(x, codes));
+}
+
+/** Unsigned-code dot sum(code * x) of one I2_S row (nb blocks) with int8 x; i16 partial sums widened every 15 blocks. */
+// @ts-ignore: decorator
+@inline function rowDot(wp: usize, xp: usize, nb: i32): i32 {
+  const m3 = i8x16.splat(3);
+  let acc = i32x4.splat(0);
+  let b = 0;
+  while (b < nb) {
+    // per block each i16 lane gains at most 4 * 2 * 2 * 128 = 2048: 15 blocks stay below 32767
+    let s0 = i16x8.splat(0);
+    let s1 = i16x8.splat(0);
+    const end = min<i32>(nb, b + 15);
+    for (; b < end; b++) {
+      const a = v128.load(wp);
+      const c = v128.load(wp, 16);
+      s0 = dot(s0, v128.load(xp), v128.and(i16x8.shr_u(a, 6), m3));
+      s1 = dot(s1, v128.load(xp, 16), v128.and(i16x8.shr_u(c, 6), m3));
+      s0 = dot(s0, v128.load(xp, 32), v128.and(i16x8.shr_u(a, 4), m3));
+      s1 = dot(s1, v128.load(xp, 48), v128.and(i16x8.shr_u(c, 4), m3));
+      s0 = dot(s0, v128.load(xp, 64), v128.and(i16x8.shr_u(a, 2), m3));
+      s1 = dot(s1, v128.load(xp, 80), v128.and(i16x8.shr_u(c, 2), m3));
+      s0 = dot(s0, v128.load(xp, 96), v128.and(a, m3));
+      s1 = dot(s1, v128.load(xp, 112), v128.and(c, m3));
+      wp += 32;
+      xp += 128;
+    }
+    acc = i32x4.add(acc, i32x4.add(i32x4.extadd_pairwise_i16x8_s(s0), i32x4.extadd_pairwise_i16x8_s(s1)));
+  }
+  return hsum(acc);
+}
+
+/**
+ * Ternary matmul rows [r0, r1) for T tokens: out[t, r] = (float)((D - sum_t) / s_t) * alpha, D the unsigned-code
+ * dot (bitnet.cpp's epilogue). Tokens go four at a time so each decoded weight vector serves four dots.
+ */
+export function ternary_matmul(w: usize, K: i32, x: usize, x16: usize, T: i32, sums: usize, scales: usize, alpha: f32, out: usize, rows: i32, r0: i32, r1: i32): void {
+  const nb = K >> 7;
+  const rowBytes = <usize>(K >> 2);
+  const m3 = i8x16.splat(3);
+  for (let r = r0; r < r1; r++) {
+    const wr = w + <usize>r * rowBytes;
+    let t = 0;
+    for (; t + 4 <= T; t += 4) {
+      const x0 = x + <usize>t * <usize>K;
+      const kk = <usize>K;
+      let acc0 = i32x4.splat(0), acc1 = i32x4.splat(0), acc2 = i32x4.splat(0), acc3 = i32x4.splat(0);
+      let b = 0;
+      let wp = wr;
+      let xp = x0;
+      while (b < nb) {
+        // per block each i16 lane gains at most 8 * 512 = 4096: 7 blocks stay below 32767
+        let s0 = i16x8.splat(0), s1 = i16x8.splat(0), s2 = i16x8.splat(0), s3 = i16x8.splat(0);
+        const end = min<i32>(nb, b + 7);
+        for (; b < end; b++) {
+          for (let half: usize = 0; half < 32; half += 16) {
+            const v = v128.load(wp + half);
+            const c0 = v128.and(i16x8.shr_u(v, 6), m3);
+            const c1 = v128.and(i16x8.shr_u(v, 4), m3);
+            const c2 = v128.and(i16x8.shr_u(v, 2), m3);
+            const c3 = v128.and(v, m3);
+            const p = xp + half;
+            s0 = dot(dot(dot(dot(s0, v128.load(p), c0), v128.load(p, 32), c1), v128.load(p, 64), c2), v128.load(p, 96), c3);
+            s1 = dot(dot(dot(dot(s1, v128.load(p + kk), c0), v128.load(p + kk, 32), c1), v128.load(p + kk, 64), c2), v128.load(p + kk, 96), c3);
+            s2 = dot(dot(dot(dot(s2, v128.load(p + 2 * kk), c0), v128.load(p + 2 * kk, 32), c1), v128.load(p + 2 * kk, 64), c2), v128.load(p + 2 * kk, 96), c3);
+            s3 = dot(dot(dot(dot(s3, v128.load(p + 3 * kk), c0), v128.load(p + 3 * kk, 32), c1), v128.load(p + 3 * kk, 64), c2), v128.load(p + 3 * kk, 96), c3);
+          }
+          wp += 32;
+          xp += 128;
+        }
+        acc0 = i32x4.add(acc0, i32x4.extadd_pairwise_i16x8_s(s0));
+        acc1 = i32x4.add(acc1, i32x4.extadd_pairwise_i16x8_s(s1));
+        acc2 = i32x4.add(acc2, i32x4.extadd_pairwise_i16x8_s(s2));
+        acc3 = i32x4.add(acc3, i32x4.extadd_pairwise_i16x8_s(s3));
+      }
+      const ts = <usize>t << 2;
+      store<f32>(out + ((<usize>t * <usize>rows + <usize>r) << 2), epilogue(hsum(acc0) - load<i32>(sums + ts), load<f32>(scales + ts), alpha));
+      store<f32>(out + ((<usize>(t + 1) * <usize>rows + <usize>r) << 2), epilogue(hsum(acc1) - load<i32>(sums + ts, 4), load<f32>(scales + ts, 4), alpha));
+      store<f32>(out + ((<usize>(t + 2) * <usize>rows + <usize>r) << 2), epilogue(hsum(acc2) - load<i32>(sums + ts, 8), load<f32>(scales + ts, 8), alpha));
+      store<f32>(out + ((<usize>(t + 3) * <usize>rows + <usize>r) << 2), epilogue(hsum(acc3) - load<i32>(sums + ts, 12), load<f32>(scales + ts, 12), alpha));
+    }
+    for (; t < T; t++) {
+      const d = rowDot(wr, x + <usize>t * <usize>K, nb) - load<i32>(sums + (<usize>t << 2));
+      store<f32>(out + ((<usize>t * <usize>rows + <usize>r) << 2), epilogue(d, load<f32>(scales + (<usize>t << 2)), alpha));
+    }
+  }
+}
+
+/**
+ * int8 lm_head rows [r0, r1): out[t, r] = (float)(D / s_t) * rowScale[r], D = sum(w * x) with w in [-63, 63].
+ * The dot runs on w + 64 (in [1, 127], a valid i7 operand) and subtracts 64 * sum(x).
+ */
+export function int8_matmul(w: usize, cols: i32, x: usize, x16: usize, T: i32, scales: usize, sums: usize, rowScales: usize, out: usize, rows: i32, r0: i32, r1: i32): void {
+  const kk = <usize>cols;
+  const off = i8x16.splat(64);
+  for (let r = r0; r < r1; r++) {
+    const wr = w + <usize>r * kk;
+    const rs = load<f32>(rowScales + (<usize>r << 2));
+    let t = 0;
+    for (; t + 2 <= T; t += 2) {
+      const xa = x + <usize>t * kk;
+      let a0 = i32x4.splat(0), a1 = i32x4.splat(0);
+      let i = 0;
+      for (; i + 16 <= cols; i += 16) {
+        const wv = i8x16.add(v128.load(wr + <usize>i), off);
+        a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa + <usize>i), wv, a0);
+        a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa + kk + <usize>i), wv, a1);
+      }
+      let d0 = hsum(a0) - 64 * load<i32>(sums + (<usize>t << 2));
+      let d1 = hsum(a1) - 64 * load<i32>(sums + (<usize>t << 2), 4);
+      // the tail was never offset: plain products
+      for (; i < cols; i++) {
+        const wi = <i32>load<i8>(wr + <usize>i);
+        d0 += wi * <i32>load<i8>(xa + <usize>i) + 64 * <i32>load<i8>(xa + <usize>i);
+        d1 += wi * <i32>load<i8>(xa + kk + <usize>i) + 64 * <i32>load<i8>(xa + kk + <usize>i);
+      }
+      store<f32>(out + ((<usize>t * <usize>rows + <usize>r) << 2), epilogue(d0, load<f32>(scales + (<usize>t << 2)), rs));
+      store<f32>(out + ((<usize>(t + 1) * <usize>rows + <usize>r) << 2), epilogue(d1, load<f32>(scales + (<usize>t << 2), 4), rs));
+    }
+    for (; t < T; t++) {
+      const xa = x + <usize>t * kk;
+      let a0 = i32x4.splat(0), a1 = i32x4.splat(0);
+      let i = 0;
+      for (; i + 32 <= cols; i += 32) {
+        a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa + <usize>i), i8x16.add(v128.load(wr + <usize>i), off), a0);
+        a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa + <usize>i, 16), i8x16.add(v128.load(wr + <usize>i, 16), off), a1);
+      }
+      let d = hsum(i32x4.add(a0, a1)) - 64 * load<i32>(sums + (<usize>t << 2));
+      for (; i < cols; i++) d += (<i32>load<i8>(wr + <usize>i) + 64) * <i32>load<i8>(xa + <usize>i);
+      store<f32>(out + ((<usize>t * <usize>rows + <usize>r) << 2), epilogue(d, load<f32>(scales + (<usize>t << 2)), rs));
+    }
+  }
+}
+
+/** The relaxed kernels read int8 activations directly. */
+export const NEEDS_X16: bool = false;
+
+/** Self-check input: returns sum(x * y) over 16 lanes via the relaxed dot, to detect runtimes that compute it wrong. */
+export function relaxed_probe(a: usize, b: usize): i32 {
+  return hsum(i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(a), v128.load(b), i32x4.splat(0)));
+}

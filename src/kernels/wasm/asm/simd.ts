@@ -1,0 +1,3 @@
+// AssemblyScript entry of the portable SIMD128 build: the shared ops plus the portable dot kernels.
+export * from './common';
+export * from './dot-simd';

@@ -1,0 +1,321 @@
+// The WASM backend: the SIMD kernels of asm/ on one process-wide device (compiled module, shared memory,
+// thread pool). Each backend instance (one per model) owns its allocations on the device and frees them on
+// dispose. Ternary weights stay in bitnet.cpp's I2_S layout; ops with no WASM kernel (exact lm_head of a
+// non-F16 type, per-block ternary scales, rows that are not 128-multiples) run the reference kernels on the
+// same memory, so every result is the reference backend's, bit for bit.
+import { BitnetError } from '../../errors.js';
+import type { DenseData, TernaryData } from '../../formats/model-file.js';
+import { i2sReadScale } from '../../formats/quants/i2_s.js';
+import { i2_sCodec } from '../../formats/quants/i2_s.js';
+import { tq2_0Codec } from '../../formats/quants/tq2_0.js';
+import { f16ToF32 } from '../../util/f16.js';
+import { uniformScale } from '../../formats/ternarize.js';
+import type { AttentionParams, Backend, DenseMatrix, KvLayer, KvStorage, QuantizedActs, RopeParams, TernaryMatrix } from '../backend.js';
+import { refBackend } from '../ref/index.js';
+import { requantizeInt8Rows } from '../requant.js';
+import { Heap } from './heap.js';
+import { OP_ATTENTION, OP_INT8, OP_REQUANT, OP_TERNARY } from './jobs.js';
+import { compileKernels, type KernelExports, type KernelVariant } from './module.js';
+import { Pool } from './pool.js';
+
+interface Device {
+  variant: KernelVariant;
+  k: KernelExports;
+  heap: Heap;
+  pool: Pool;
+  needsX16: boolean;
+}
+
+const devices = new Map<KernelVariant, Device>();
+
+function device(force: KernelVariant | undefined): Device {
+  const { module, variant } = compileKernels(force);
+  let d = devices.get(variant);
+  if (!d) {
+    const heap = new Heap(64 << 20);
+    const k = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports as unknown as KernelExports;
+    d = { variant, k, heap, pool: new Pool(k, module, heap), needsX16: k.NEEDS_X16.value !== 0 };
+    devices.set(variant, d);
+  }
+  return d;
+}
+
+interface WasmTernary extends TernaryMatrix {
+  ptr: number;
+  /** a matrix the kernels do not cover, kept for the reference kernels */
+  fallback: TernaryMatrix | undefined;
+}
+
+interface WasmDense extends DenseMatrix {
+  values: number;
+  scales: number;
+  fallback: DenseMatrix | undefined;
+}
+
+interface WasmKvLayer {
+  k: number;
+  v: number;
+}
+
+const ROW_CHUNK = 32;
+
+/** The scale shared by every TQ2_0 block that has a nonzero code, or undefined when blocks differ. */
+function tq2UniformScale(bytes: Uint8Array, nBlocks: number): number | undefined {
+  let d: number | undefined;
+  for (let b = 0; b < nBlocks; b++) {
+    const o = b * 66;
+    const h = bytes[o + 64]! | (bytes[o + 65]! << 8);
+    if (h === d) continue;
+    let zero = true; // every code 1 (value 0) is 0x55
+    for (let i = 0; i < 64 && zero; i++) zero = bytes[o + i] === 0x55;
+    if (zero) continue;
+    if (d !== undefined) return undefined;
+    d = h;
+  }
+  return d === undefined ? 0 : f16ToF32(d);
+}
+
+export interface WasmBackendOptions {
+  threads?: number;
+  /** force a kernel build (default: relaxed where the runtime computes it correctly, else portable SIMD128) */
+  kernels?: KernelVariant;
+}
+
+export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+  const d = device(opts.kernels);
+  const threads = Math.max(1, Math.floor(opts.threads ?? 1));
+  await d.pool.ensure(threads);
+  return new WasmBackend(d, threads);
+}
+
+export class WasmBackend implements Backend {
+  readonly name: string;
+  private readonly owned = new Set<number>();
+  private readonly k: KernelExports;
+  private readonly heap: Heap;
+
+  constructor(
+    private readonly d: Device,
+    readonly threads: number,
+  ) {
+    this.name = `wasm-${d.variant}`;
+    this.k = d.k;
+    this.heap = d.heap;
+  }
+
+  get variant(): KernelVariant {
+    return this.d.variant;
+  }
+
+  /** Bytes of device memory this backend holds (weights, caches, buffers). */
+  get heldBytes(): number {
+    let n = 0;
+    for (const p of this.owned) n += this.heap.sizeOf(p);
+    return n;
+  }
+
+  private alloc(bytes: number): number {
+    const p = this.heap.alloc(bytes);
+    this.owned.add(p);
+    return p;
+  }
+  private release(p: number): void {
+    if (this.owned.delete(p)) this.heap.release(p);
+  }
+  /** byte offset of a view into device memory */
+  private ptr(v: ArrayBufferView): number {
+    if (!(v.buffer instanceof SharedArrayBuffer) && this.heap.shared) throw new BitnetError('INVALID_ARGUMENT', 'buffer is not in WASM memory (allocate it with the backend)');
+    return v.byteOffset;
+  }
+
+  createTernary(t: TernaryData, rows: number, cols: number): TernaryMatrix {
+    const n = rows * cols;
+    let codes: Uint8Array;
+    let alpha: number | undefined;
+    if (cols % 128 !== 0) {
+      return { rows, cols, alpha: undefined, ptr: 0, fallback: refBackend.createTernary(t, rows, cols) } as WasmTernary;
+    }
+    if (t.kind === 'i2s') {
+      codes = t.bytes.subarray(0, n / 4);
+      alpha = i2sReadScale(t.bytes, n);
+    } else if (t.kind === 'tq2_0') {
+      alpha = tq2UniformScale(t.bytes, n / 256);
+      if (alpha === undefined) return this.createTernary({ kind: 'plain', plain: tq2_0Codec.decodeTernary(t.bytes, n) }, rows, cols);
+      // bit-field reversal of each block's codes by the kernel, straight into the weight buffer
+      const ptr = this.alloc(n / 4);
+      const src = this.heap.alloc(t.bytes.byteLength);
+      this.heap.u8(src, t.bytes.byteLength).set(t.bytes);
+      this.k.tq2_to_i2s(src, ptr, n / 256);
+      this.heap.release(src);
+      return { rows, cols, alpha, ptr, fallback: undefined } as WasmTernary;
+    } else if (t.kind === 'plain') {
+      alpha = uniformScale(t.plain);
+      if (alpha === undefined) return { rows, cols, alpha: undefined, ptr: 0, fallback: refBackend.createTernary(t, rows, cols) } as WasmTernary;
+      codes = i2_sCodec.encodeTernary(t.plain.values, alpha).subarray(0, n / 4);
+    } else {
+      throw new BitnetError('INVALID_ARGUMENT', `unknown ternary data kind`);
+    }
+    const ptr = this.alloc(n / 4);
+    this.heap.u8(ptr, n / 4).set(codes);
+    const m: WasmTernary = { rows, cols, alpha, ptr, fallback: undefined };
+    return m;
+  }
+
+  createDense(data: DenseData, rows: number, cols: number, opts: { int8?: boolean } = {}): DenseMatrix {
+    if (!opts.int8) return { rows, cols, typeName: data.type.name, values: 0, scales: 0, fallback: refBackend.createDense(data, rows, cols) } as WasmDense;
+    const values = this.alloc(rows * cols);
+    const scales = this.alloc(rows * 4);
+    if (data.type.name === 'F16') {
+      // requantize in WASM, rows split over the threads
+      const src = this.heap.alloc(data.bytes.byteLength);
+      this.heap.u8(src, data.bytes.byteLength).set(data.bytes);
+      this.d.pool.run(OP_REQUANT, rows, 256, this.threads, [src, cols, values, scales]);
+      this.heap.release(src);
+    } else {
+      const r = requantizeInt8Rows(data, rows, cols);
+      this.heap.i8(values, rows * cols).set(r.values);
+      this.heap.f32(scales, rows).set(r.scales);
+    }
+    const m: WasmDense = { rows, cols, typeName: 'I8_ROWS', values, scales, fallback: undefined };
+    return m;
+  }
+
+  matrixBytes(m: TernaryMatrix | DenseMatrix): number {
+    if ('ptr' in m) return (m as WasmTernary).fallback ? refBackend.matrixBytes((m as WasmTernary).fallback!) : (m.rows * m.cols) / 4;
+    const d = m as WasmDense;
+    return d.fallback ? refBackend.matrixBytes(d.fallback) : d.rows * d.cols + d.rows * 4;
+  }
+
+  allocF32(n: number): Float32Array {
+    return this.heap.f32(this.alloc(Math.max(4, n * 4)), n);
+  }
+  allocActs(T: number, K: number): QuantizedActs {
+    return { q: this.heap.i8(this.alloc(T * K), T * K), scale: this.heap.f32(this.alloc(T * 4), T), sum: this.heap.i32(this.alloc(T * 4), T), T, K };
+  }
+  free(buf: Float32Array | QuantizedActs): void {
+    if (buf instanceof Float32Array) this.release(buf.byteOffset);
+    else for (const b of [buf.q, buf.scale, buf.sum]) this.release(b.byteOffset);
+  }
+  /** Copies a vector (norm weights) into device memory. */
+  createVector(v: Float32Array): Float32Array {
+    const out = this.allocF32(v.length);
+    out.set(v);
+    return out;
+  }
+
+  createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, type: 'f16' | 'f32'): KvStorage {
+    const es = type === 'f16' ? 2 : 4;
+    const width = nHeadKv * headDim;
+    // the whole context up front: pages the cache has not touched yet cost no physical memory
+    const layers: WasmKvLayer[] = [];
+    for (let l = 0; l < nLayer; l++) {
+      const layer = { k: this.alloc((width * nCtx + 4) * es), v: this.alloc((nCtx * width + 4) * es) };
+      this.kvShape.set(layer, { nHeadKv, headDim, nCtx, f16: type === 'f16' });
+      layers.push(layer);
+    }
+    return {
+      layers,
+      reserve: () => {},
+      bytes: () => nLayer * 2 * width * nCtx * es,
+      free: () => {
+        for (const l of layers) {
+          this.release(l.k);
+          this.release(l.v);
+        }
+        layers.length = 0;
+      },
+    };
+  }
+
+  quantizeActs(x: Float32Array, out: QuantizedActs): void {
+    this.k.quantize_acts(this.ptr(x), out.K, this.ptr(out.q), this.ptr(out.scale), this.ptr(out.sum), 0, out.T);
+  }
+
+  /** Activations widened to i16 for the portable kernels (a temporary the caller frees), or 0. */
+  private widen(q: Int8Array): number {
+    if (!this.d.needsX16) return 0;
+    const p = this.alloc(q.length * 2);
+    this.k.widen_i8(this.ptr(q), p, q.length);
+    return p;
+  }
+
+  matmulTernary(w: TernaryMatrix, xq: QuantizedActs, y: Float32Array): void {
+    const m = w as WasmTernary;
+    if (m.fallback) return refBackend.matmulTernary(m.fallback, xq, y);
+    const x16 = this.widen(xq.q);
+    try {
+      this.d.pool.run(OP_TERNARY, m.rows, ROW_CHUNK, this.threads, [m.ptr, m.cols, this.ptr(xq.q), x16, xq.T, this.ptr(xq.sum), this.ptr(xq.scale), { f32: m.alpha! }, this.ptr(y), m.rows]);
+    } finally {
+      if (x16) this.release(x16);
+    }
+  }
+
+  matmulDense(w: DenseMatrix, x: Float32Array, T: number, y: Float32Array, roundInput: boolean): void {
+    const m = w as WasmDense;
+    if (m.fallback) return refBackend.matmulDense(m.fallback, x, T, y, roundInput);
+    const xq = this.allocActs(T, m.cols);
+    try {
+      this.quantizeActs(x, xq);
+      const x16 = this.widen(xq.q);
+      try {
+        this.d.pool.run(OP_INT8, m.rows, 256, this.threads, [m.values, m.cols, this.ptr(xq.q), x16, T, this.ptr(xq.scale), this.ptr(xq.sum), m.scales, this.ptr(y), m.rows]);
+      } finally {
+        if (x16) this.release(x16);
+      }
+    } finally {
+      this.free(xq);
+    }
+  }
+
+  rmsNorm(x: Float32Array, T: number, n: number, eps: number, weight: Float32Array, out: Float32Array): void {
+    this.k.rms_norm(this.ptr(x), n, Math.fround(eps), this.ptr(weight), this.ptr(out), 0, T);
+  }
+
+  rope(x: Float32Array, p: RopeParams): void {
+    const table = this.allocF32(p.table.length);
+    try {
+      table.set(p.table);
+      this.k.rope(this.ptr(x), p.T, p.nHead, p.headDim, p.nRot, p.style === 'neox' ? 1 : 0, this.ptr(table));
+    } finally {
+      this.free(table);
+    }
+  }
+
+  kvStore(layer: KvLayer, k: Float32Array, v: Float32Array, T: number, pos0: number): void {
+    const l = layer as WasmKvLayer;
+    const s = this.kvShape.get(layer);
+    if (!s) throw new BitnetError('INVALID_ARGUMENT', 'unknown KV layer');
+    this.k.kv_store(l.k, l.v, this.ptr(k), this.ptr(v), T, pos0, s.nHeadKv, s.headDim, s.nCtx, s.f16 ? 1 : 0);
+  }
+
+  private readonly kvShape = new WeakMap<object, { nHeadKv: number; headDim: number; nCtx: number; f16: boolean }>();
+
+  attention(q: Float32Array, layer: KvLayer, out: Float32Array, p: AttentionParams): void {
+    const l = layer as WasmKvLayer;
+    const s = this.kvShape.get(layer)!;
+    const scratchBytes = 4 * (s.nCtx + 4) + 4 * p.headDim + 64;
+    const scratch = this.alloc(scratchBytes * this.threads);
+    try {
+      this.d.pool.run(OP_ATTENTION, p.nHead, 1, this.threads, [
+        this.ptr(q), l.k, l.v, this.ptr(out), p.T, p.nHead, p.nHeadKv, p.headDim, p.pos0, s.nCtx, { f32: p.scale }, p.f16 ? 1 : 0, 0, scratch, scratchBytes,
+      ]);
+    } finally {
+      this.release(scratch);
+    }
+  }
+
+  gatedAct(gate: Float32Array, up: Float32Array, n: number, act: 'relu2' | 'silu'): void {
+    this.k.gated_act(this.ptr(gate), this.ptr(up), n, act === 'silu' ? 1 : 0);
+  }
+  add(x: Float32Array, y: Float32Array, n: number): void {
+    this.k.add_f32(this.ptr(x), this.ptr(y), n);
+  }
+  scale(x: Float32Array, n: number, s: number): void {
+    this.k.scale_f32(this.ptr(x), n, Math.fround(s));
+  }
+
+  dispose(): void {
+    for (const p of this.owned) this.heap.release(p);
+    this.owned.clear();
+  }
+}

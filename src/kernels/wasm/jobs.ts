@@ -1,0 +1,55 @@
+// The work a thread does for one parallel kernel call, shared by the main thread and the workers: the job
+// is described in a small control block in shared memory, and threads claim chunks of rows (or heads)
+// with an atomic counter until none are left, so a preempted thread never holds up the others for long.
+import type { KernelExports } from './module.js';
+
+export const CTRL_INTS = 64;
+/** control block slots */
+export const GEN = 0; // job generation: workers wait for it to change
+export const OP = 1;
+export const NCHUNKS = 2;
+export const NEXT = 3; // next unclaimed chunk
+export const DONE = 4; // workers that finished the current job
+export const STOP = 5;
+export const CHUNK = 6; // rows (or heads) per chunk
+export const LIMIT = 7; // total rows (or heads)
+export const ACTIVE = 8; // threads taking part (tid < ACTIVE); the others only report done
+export const ARGS = 16; // argument slots (ints, or floats through the Float32Array view)
+
+export const OP_TERNARY = 1;
+export const OP_INT8 = 2;
+export const OP_ATTENTION = 3;
+export const OP_REQUANT = 4;
+
+/** Claims and runs chunks of the current job until none are left. */
+export function runChunks(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Array, tid: number): void {
+  if (tid >= ctrl[ACTIVE]!) return;
+  const op = ctrl[OP]!;
+  const nChunks = ctrl[NCHUNKS]!;
+  const chunk = ctrl[CHUNK]!;
+  const limit = ctrl[LIMIT]!;
+  const a = (i: number): number => ctrl[ARGS + i]!;
+  for (;;) {
+    const c = Atomics.add(ctrl, NEXT, 1);
+    if (c >= nChunks) return;
+    const r0 = c * chunk;
+    const r1 = Math.min(limit, r0 + chunk);
+    switch (op) {
+      case OP_TERNARY:
+        k.ternary_matmul(a(0), a(1), a(2), a(3), a(4), a(5), a(6), ctrlF[ARGS + 7]!, a(8), a(9), r0, r1);
+        break;
+      case OP_INT8:
+        k.int8_matmul(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), r0, r1);
+        break;
+      case OP_ATTENTION:
+        // scratch per thread: a(13) + tid * a(14)
+        k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), ctrlF[ARGS + 10]!, a(11), r0, r1, a(13) + tid * a(14));
+        break;
+      case OP_REQUANT:
+        k.requant_f16_rows(a(0), a(1), a(2), a(3), r0, r1);
+        break;
+      default:
+        throw new Error(`unknown job op ${op}`);
+    }
+  }
+}

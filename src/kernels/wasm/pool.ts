@@ -1,0 +1,96 @@
+// The thread pool of the WASM device: worker threads plus the calling thread run each parallel job. A
+// job is posted by writing the control block and bumping its generation; the caller takes chunks too, then
+// waits until every worker has reported (workers beyond the job's thread count report at once).
+// Node: worker_threads. (Browsers: Web Workers, same protocol.)
+import { ACTIVE, ARGS, CHUNK, CTRL_INTS, DONE, GEN, LIMIT, NCHUNKS, NEXT, OP, runChunks, STOP } from './jobs.js';
+import type { Heap } from './heap.js';
+import type { KernelExports } from './module.js';
+
+type NodeWorker = import('node:worker_threads').Worker;
+
+export class Pool {
+  private readonly ctrl: Int32Array;
+  private readonly ctrlF: Float32Array;
+  private readonly workers: NodeWorker[] = [];
+  private growing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly k: KernelExports,
+    private readonly module: WebAssembly.Module,
+    private readonly heap: Heap,
+  ) {
+    const ctrlPtr = heap.alloc(CTRL_INTS * 4);
+    this.ctrl = new Int32Array(heap.buffer, ctrlPtr, CTRL_INTS);
+    this.ctrlF = new Float32Array(heap.buffer, ctrlPtr, CTRL_INTS);
+    this.ctrl.fill(0);
+  }
+
+  /** Threads available (workers + the calling thread). */
+  get threads(): number {
+    return this.workers.length + 1;
+  }
+
+  /** Starts workers until `threads` threads are available. */
+  ensure(threads: number): Promise<void> {
+    this.growing = this.growing.then(async () => {
+      if (this.threads >= threads) return;
+      const { Worker } = await import('node:worker_threads');
+      // from sources (tests, tsx) the worker starts through a bootstrap that registers tsx in the thread
+      const url = new URL(import.meta.url.endsWith('.ts') ? './worker-dev.mjs' : './worker.js', import.meta.url);
+      const ready: Promise<void>[] = [];
+      for (let tid = this.threads; tid < threads; tid++) {
+        const w = new Worker(url, { workerData: { module: this.module, memory: this.heap.memory, ctrlPtr: this.ctrl.byteOffset, tid, spin: 20000 } });
+        ready.push(
+          new Promise((resolve, reject) => {
+            w.once('message', () => resolve());
+            w.once('error', reject);
+          }),
+        );
+        this.workers.push(w);
+      }
+      await Promise.all(ready);
+      // idle workers must not keep the process alive
+      for (const w of this.workers) w.unref();
+    });
+    return this.growing;
+  }
+
+  /**
+   * Runs `op` over `limit` rows in chunks of `chunk` on `active` threads (the caller and workers 1..active-1);
+   * ints and {f32} floats fill the argument slots.
+   */
+  run(op: number, limit: number, chunk: number, active: number, args: Array<number | { f32: number }>): void {
+    const ctrl = this.ctrl;
+    args.forEach((a, i) => {
+      if (typeof a === 'number') ctrl[ARGS + i] = a;
+      else this.ctrlF[ARGS + i] = a.f32;
+    });
+    ctrl[OP] = op;
+    ctrl[CHUNK] = chunk;
+    ctrl[LIMIT] = limit;
+    ctrl[NCHUNKS] = Math.ceil(limit / chunk);
+    ctrl[ACTIVE] = Math.min(active, this.threads);
+    Atomics.store(ctrl, NEXT, 0);
+    Atomics.store(ctrl, DONE, 0);
+    if (this.workers.length) {
+      Atomics.add(ctrl, GEN, 1);
+      Atomics.notify(ctrl, GEN);
+    }
+    runChunks(this.k, ctrl, this.ctrlF, 0);
+    const n = this.workers.length;
+    let done = Atomics.load(ctrl, DONE);
+    for (let i = 0; done < n && i < 200000; i++) done = Atomics.load(ctrl, DONE);
+    while (done < n) {
+      Atomics.wait(ctrl, DONE, done, 50);
+      done = Atomics.load(ctrl, DONE);
+    }
+  }
+
+  dispose(): void {
+    Atomics.store(this.ctrl, STOP, 1);
+    Atomics.add(this.ctrl, GEN, 1);
+    Atomics.notify(this.ctrl, GEN);
+    for (const w of this.workers) void w.terminate();
+    this.workers.length = 0;
+  }
+}

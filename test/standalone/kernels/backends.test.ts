@@ -1,0 +1,220 @@
+// Every fast backend against the reference backend, op by op, on seeded random shapes (odd sizes, rows and
+// token counts that are not multiples of the kernels' tiles), with 1 and several threads: every result must
+// be bit-identical. The relaxed-SIMD build is included where the runtime supports it (Node >= 22).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { i2_sCodec, tq2_0Codec, f16Codec, q8_0Codec } from '../../../src/formats/quants/index.js';
+import { F16, Q8_0 } from '../../../src/formats/types.js';
+import type { Backend, QuantizedActs } from '../../../src/kernels/backend.js';
+import { ropeTable } from '../../../src/kernels/math.js';
+import { refBackend } from '../../../src/kernels/ref/index.js';
+import { createWasmBackend } from '../../../src/kernels/wasm/backend.js';
+import { compileKernels, relaxedAllowed } from '../../../src/kernels/wasm/module.js';
+import { roundF16 } from '../../../src/util/f16.js';
+import { Rng } from '../../../src/util/rng.js';
+
+const rng = new Rng(99);
+const nodeMajor = Number(process.versions.node.split('.')[0]);
+const relaxed = nodeMajor >= 22;
+
+const CONFIGS: Array<{ kernels: 'simd' | 'relaxed'; threads: number }> = [
+  { kernels: 'simd', threads: 1 },
+  { kernels: 'simd', threads: 3 },
+  ...(relaxed ? [{ kernels: 'relaxed' as const, threads: 1 }, { kernels: 'relaxed' as const, threads: 2 }] : []),
+];
+
+function fill(a: Float32Array, scale = 1): Float32Array {
+  for (let i = 0; i < a.length; i++) a[i] = rng.normal() * scale;
+  return a;
+}
+
+function same(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
+  assert.equal(a.length, b.length, `${what}: length`);
+  for (let i = 0; i < a.length; i++) {
+    if (!Object.is(a[i], b[i])) assert.fail(`${what}: element ${i} is ${a[i]}, the reference says ${b[i]}`);
+  }
+}
+
+function quantizeBoth(be: Backend, x: Float32Array, T: number, K: number): [QuantizedActs, QuantizedActs] {
+  const xb = be.allocF32(T * K);
+  xb.set(x);
+  const qb = be.allocActs(T, K);
+  be.quantizeActs(xb, qb);
+  const qr = refBackend.allocActs(T, K);
+  refBackend.quantizeActs(x, qr);
+  be.free(xb);
+  return [qb, qr];
+}
+
+test('relaxed SIMD is never chosen on Node < 22 (its baseline compiler computes the relaxed dot wrong)', () => {
+  assert.equal(relaxedAllowed({ nodeVersion: '20.20.2', validates: true }), false);
+  assert.equal(relaxedAllowed({ nodeVersion: '22.1.0', validates: true }), true);
+  assert.equal(relaxedAllowed({ nodeVersion: '24.21.0', validates: false }), false);
+  assert.equal(relaxedAllowed({ nodeVersion: undefined, validates: true }), true, 'browsers decide by validation and the probe');
+  assert.equal(compileKernels().variant, relaxed ? 'relaxed' : 'simd');
+  if (!relaxed) assert.throws(() => compileKernels('relaxed'), /Node >= 22/);
+});
+
+for (const cfg of CONFIGS) {
+  const name = `wasm-${cfg.kernels} x${cfg.threads}`;
+
+  test(`${name}: activation quantization`, async () => {
+    const be = await createWasmBackend(cfg);
+    for (const [T, K] of [[1, 1], [3, 7], [2, 128], [5, 2560], [1, 6912]] as const) {
+      const x = fill(new Float32Array(T * K), 0.1 + rng.next() * 5);
+      const [qb, qr] = quantizeBoth(be, x, T, K);
+      same(qb.q, qr.q, `q ${T}x${K}`);
+      same(qb.scale, qr.scale, 'scale');
+      same(qb.sum, qr.sum, 'sum');
+    }
+    be.dispose();
+  });
+
+  test(`${name}: ternary matmul from I2_S, TQ2_0 and plain weights`, async () => {
+    const be = await createWasmBackend(cfg);
+    const shapes: Array<[number, number, number]> = [[1, 128, 1], [5, 256, 3], [33, 384, 4], [70, 640, 9], [129, 2560, 5], [7, 6912, 2]];
+    for (const [rows, cols, T] of shapes) {
+      const values = new Int8Array(rows * cols).map(() => rng.int(3) - 1);
+      const alpha = Math.fround(2 ** -(2 + rng.int(4)));
+      const inputs = [
+        { kind: 'i2s' as const, bytes: i2_sCodec.encodeTernary(values, alpha) },
+        { kind: 'plain' as const, plain: { values, scales: new Float32Array([alpha]), scaleBlock: values.length } },
+        ...(cols % 256 === 0 ? [{ kind: 'tq2_0' as const, bytes: tq2_0Codec.encodeTernary(values, alpha) }] : []),
+      ];
+      const x = fill(new Float32Array(T * cols));
+      const [qb, qr] = quantizeBoth(be, x, T, cols);
+      const want = new Float32Array(T * rows);
+      refBackend.matmulTernary(refBackend.createTernary(inputs[0]!, rows, cols), qr, want);
+      for (const input of inputs) {
+        const w = be.createTernary(input, rows, cols);
+        const y = be.allocF32(T * rows);
+        be.matmulTernary(w, qb, y);
+        same(y, want, `${input.kind} [${rows}x${cols}] T=${T}`);
+      }
+    }
+    be.dispose();
+  });
+
+  test(`${name}: ternary matrices the kernels do not cover fall back to the reference exactly`, async () => {
+    const be = await createWasmBackend(cfg);
+    // per-block scales (TQ blocks with different d) and a row length that is not a multiple of 128
+    const rows = 6;
+    const values = new Int8Array(rows * 512).map(() => rng.int(3) - 1);
+    const scales = new Float32Array(rows * 2).map(() => roundF16(0.1 + rng.next()));
+    const blocky = { kind: 'plain' as const, plain: { values, scales, scaleBlock: 256 } };
+    const odd = { kind: 'plain' as const, plain: { values: values.subarray(0, rows * 200), scales: new Float32Array([0.5]), scaleBlock: rows * 200 } };
+    for (const [input, cols] of [[blocky, 512], [odd, 200]] as const) {
+      const x = fill(new Float32Array(2 * cols));
+      const [qb, qr] = quantizeBoth(be, x, 2, cols);
+      const want = new Float32Array(2 * rows);
+      refBackend.matmulTernary(refBackend.createTernary(input, rows, cols), qr, want);
+      const y = be.allocF32(2 * rows);
+      be.matmulTernary(be.createTernary(input, rows, cols), qb, y);
+      same(y, want, `cols ${cols}`);
+    }
+    be.dispose();
+  });
+
+  test(`${name}: int8 lm_head from F16 and Q8_0, and the exact lm_head`, async () => {
+    const be = await createWasmBackend(cfg);
+    for (const [rows, cols, T] of [[300, 256, 1], [41, 2560, 3], [17, 100, 2]] as const) {
+      const w = fill(new Float32Array(rows * cols), 0.05);
+      for (const data of [{ type: F16, bytes: f16Codec.quantize(w) }, ...(cols % 32 === 0 ? [{ type: Q8_0, bytes: q8_0Codec.quantize(w) }] : [])]) {
+        for (const int8 of [true, false]) {
+          const x = fill(new Float32Array(T * cols));
+          const xb = be.allocF32(T * cols);
+          xb.set(x);
+          const want = new Float32Array(T * rows);
+          refBackend.matmulDense(refBackend.createDense(data, rows, cols, { int8 }), x, T, want, T === 1);
+          const y = be.allocF32(T * rows);
+          be.matmulDense(be.createDense(data, rows, cols, { int8 }), xb, T, y, T === 1);
+          same(y, want, `${data.type.name} int8=${int8} [${rows}x${cols}] T=${T}`);
+        }
+      }
+    }
+    be.dispose();
+  });
+
+  test(`${name}: rms_norm, RoPE, gated activations, add, scale`, async () => {
+    const be = await createWasmBackend(cfg);
+    for (const n of [1, 7, 256, 6912]) {
+      const T = 3;
+      const x = fill(new Float32Array(T * n), 3);
+      const w = fill(new Float32Array(n));
+      const want = new Float32Array(T * n);
+      refBackend.rmsNorm(x, T, n, 1e-5, w, want);
+      const xb = be.allocF32(T * n);
+      xb.set(x);
+      const out = be.allocF32(T * n);
+      be.rmsNorm(xb, T, n, 1e-5, be.createVector(w), out);
+      same(out, want, `rms_norm n=${n}`);
+    }
+    for (const style of ['neox', 'norm'] as const) {
+      const p = { T: 3, nHead: 5, headDim: 64, nRot: 64, style, table: ropeTable(17, 3, 64, 500000, undefined) };
+      const x = fill(new Float32Array(3 * 5 * 64));
+      const xb = be.allocF32(x.length);
+      xb.set(x);
+      refBackend.rope(x, p);
+      be.rope(xb, p);
+      same(xb, x, `rope ${style}`);
+    }
+    for (const act of ['relu2', 'silu'] as const) {
+      const g = fill(new Float32Array(1001), 4);
+      const u = fill(new Float32Array(1001));
+      const gb = be.allocF32(1001);
+      const ub = be.allocF32(1001);
+      gb.set(g);
+      ub.set(u);
+      refBackend.gatedAct(g, u, 1001, act);
+      be.gatedAct(gb, ub, 1001, act);
+      same(gb, g, act);
+    }
+    const a = fill(new Float32Array(99));
+    const b = fill(new Float32Array(99));
+    const ab = be.allocF32(99);
+    const bb = be.allocF32(99);
+    ab.set(a);
+    bb.set(b);
+    refBackend.add(a, b, 99);
+    be.add(ab, bb, 99);
+    same(ab, a, 'add');
+    refBackend.scale(a, 99, 0.37);
+    be.scale(ab, 99, 0.37);
+    same(ab, a, 'scale');
+    be.dispose();
+  });
+
+  test(`${name}: KV cache and attention (f16 and f32, prompt batches and single tokens, GQA)`, async () => {
+    const be = await createWasmBackend(cfg);
+    for (const type of ['f16', 'f32'] as const) {
+      const [nHead, nHeadKv, headDim, nCtx] = [8, 2, 64, 40];
+      const width = nHeadKv * headDim;
+      const kvR = refBackend.createKv(1, nHeadKv, headDim, nCtx, type);
+      const kvB = be.createKv(1, nHeadKv, headDim, nCtx, type);
+      let pos = 0;
+      for (const T of [5, 1, 1, 7, 1]) {
+        kvR.reserve(pos + T);
+        kvB.reserve(pos + T);
+        const k = fill(new Float32Array(T * width));
+        const v = fill(new Float32Array(T * width));
+        const q = fill(new Float32Array(T * nHead * headDim));
+        const kb = be.allocF32(k.length);
+        const vb = be.allocF32(v.length);
+        const qb = be.allocF32(q.length);
+        kb.set(k);
+        vb.set(v);
+        qb.set(q);
+        refBackend.kvStore(kvR.layers[0]!, k, v, T, pos);
+        be.kvStore(kvB.layers[0]!, kb, vb, T, pos);
+        const p = { T, nHead, nHeadKv, headDim, pos0: pos, scale: 0.125, f16: type === 'f16' };
+        const want = new Float32Array(T * nHead * headDim);
+        refBackend.attention(q, kvR.layers[0]!, want, p);
+        const out = be.allocF32(want.length);
+        be.attention(qb, kvB.layers[0]!, out, p);
+        same(out, want, `${type} T=${T} pos=${pos}`);
+        pos += T;
+      }
+    }
+    be.dispose();
+  });
+}
