@@ -1,7 +1,7 @@
 // The thread pool of the WASM device: worker threads plus the calling thread run each parallel job. A
 // job is posted by writing the control block and bumping its generation; the caller takes chunks too, then
-// waits until every worker has reported (workers beyond the job's thread count report at once).
-// Node: worker_threads. (Browsers: Web Workers, same protocol.)
+// waits until every thread the job counts on has reported. Only workers whose 'ready' arrived are counted, so a
+// worker that is still starting never holds up a job. Node: worker_threads. (Browsers: Web Workers, same protocol.)
 import { ACTIVE, ARGS, CHUNK, CTRL_INTS, DONE, GEN, LIMIT, NCHUNKS, NEXT, OP, runChunks, STOP } from './jobs.js';
 import type { Heap } from './heap.js';
 import type { KernelExports } from './module.js';
@@ -12,6 +12,8 @@ export class Pool {
   private readonly ctrl: Int32Array;
   private readonly ctrlF: Float32Array;
   private readonly workers: NodeWorker[] = [];
+  /** tids whose 'ready' message arrived: they read the generation before any job they can be counted in */
+  private readonly ready = new Set<number>();
   private growing: Promise<void> = Promise.resolve();
 
   constructor(
@@ -25,24 +27,29 @@ export class Pool {
     this.ctrl.fill(0);
   }
 
-  /** Threads available (workers + the calling thread). */
+  /** Threads available: the calling thread and the ready workers 1..k (consecutive tids). */
   get threads(): number {
-    return this.workers.length + 1;
+    let k = 0;
+    while (this.ready.has(k + 1)) k++;
+    return k + 1;
   }
 
   /** Starts workers until `threads` threads are available. */
   ensure(threads: number): Promise<void> {
     this.growing = this.growing.then(async () => {
-      if (this.threads >= threads) return;
+      if (this.workers.length + 1 >= threads) return;
       const { Worker } = await import('node:worker_threads');
       // from sources (tests, tsx) the worker starts through a bootstrap that registers tsx in the thread
       const url = new URL(import.meta.url.endsWith('.ts') ? './worker-dev.mjs' : './worker.js', import.meta.url);
       const ready: Promise<void>[] = [];
-      for (let tid = this.threads; tid < threads; tid++) {
+      for (let tid = this.workers.length + 1; tid < threads; tid++) {
         const w = new Worker(url, { workerData: { module: this.module, memory: this.heap.memory, ctrlPtr: this.ctrl.byteOffset, tid, spin: 20000 } });
         ready.push(
           new Promise((resolve, reject) => {
-            w.once('message', () => resolve());
+            w.once('message', () => {
+              this.ready.add(tid);
+              resolve();
+            });
             w.once('error', reject);
           }),
         );
@@ -69,15 +76,16 @@ export class Pool {
     ctrl[CHUNK] = chunk;
     ctrl[LIMIT] = limit;
     ctrl[NCHUNKS] = Math.ceil(limit / chunk);
-    ctrl[ACTIVE] = Math.min(active, this.threads);
+    const threads = Math.min(active, this.threads);
+    ctrl[ACTIVE] = threads;
     Atomics.store(ctrl, NEXT, 0);
     Atomics.store(ctrl, DONE, 0);
-    if (this.workers.length) {
+    if (threads > 1) {
       Atomics.add(ctrl, GEN, 1);
       Atomics.notify(ctrl, GEN);
     }
     runChunks(this.k, ctrl, this.ctrlF, 0);
-    const n = this.workers.length;
+    const n = threads - 1;
     let done = Atomics.load(ctrl, DONE);
     for (let i = 0; done < n && i < 200000; i++) done = Atomics.load(ctrl, DONE);
     while (done < n) {

@@ -1,6 +1,6 @@
 // A kernel worker thread (Node worker_threads): instantiates the shared kernels on the shared memory and
 // runs chunks of each job the main thread posts in the control block, then reports done.
-import { DONE, GEN, runChunks, STOP, CTRL_INTS } from './jobs.js';
+import { ACTIVE, DONE, GEN, runChunks, STOP, CTRL_INTS } from './jobs.js';
 import type { KernelExports } from './module.js';
 
 interface Init {
@@ -28,7 +28,10 @@ for (;;) {
   }
   seen = gen;
   if (Atomics.load(ctrl, STOP)) break;
-  runChunks(k, ctrl, ctrlF, tid);
-  Atomics.add(ctrl, DONE, 1);
-  Atomics.notify(ctrl, DONE);
+  // only threads the job counts on take part and report (a worker that joined after it was posted does not)
+  if (tid < Atomics.load(ctrl, ACTIVE)) {
+    runChunks(k, ctrl, ctrlF, tid);
+    Atomics.add(ctrl, DONE, 1);
+    Atomics.notify(ctrl, DONE);
+  }
 }
