@@ -233,6 +233,10 @@ class HfProjectionEntry implements TensorEntry {
     return undefined;
   }
 
+  denseSource(): never {
+    throw new BitnetError('UNSUPPORTED_TENSOR_TYPE', 'a ternary projection cannot be used as a dense matrix', { file: this.t.source.name, name: this.name });
+  }
+
   async readDense(): Promise<DenseData> {
     throw new BitnetError('UNSUPPORTED_TENSOR_TYPE', 'a ternary projection cannot be used as a dense matrix', { file: this.t.source.name, name: this.name });
   }

@@ -14,6 +14,15 @@ export interface DenseData {
   bytes: Uint8Array;
 }
 
+/** A dense matrix read in row ranges, so it can be converted without holding it whole (e.g. int8 requantization). */
+export interface DenseSource {
+  /** the type of the bytes read() returns */
+  readonly type: TensorType;
+  readonly rows: number;
+  readonly cols: number;
+  read(r0: number, r1: number): Promise<Uint8Array>;
+}
+
 /** Synchronous access to single dequantized rows of a matrix (embedding lookups during a forward pass). */
 export interface RowReader {
   readonly rows: number;
@@ -50,6 +59,8 @@ export interface TensorEntry {
   readTernaryData(): Promise<TernaryData>;
   /** Row reader that reads rows from the file on demand, or undefined when the source cannot read synchronously. */
   rowReader(): RowReader | undefined;
+  /** The matrix as row ranges (2-D row-addressable types only). */
+  denseSource(): DenseSource;
   /** Row-addressable bytes for dense use (not for ternary storage). */
   readDense(): Promise<DenseData>;
   readF32(): Promise<Float32Array>;
@@ -135,6 +146,25 @@ export class TypedTensorEntry implements TensorEntry {
         src.readSync!(this.offset + row * rowBytes, buf);
         const d = this.convert ? this.convert(buf) : { type: this.type, bytes: buf };
         d.type.codec.dequantize(d.bytes, cols, out, off);
+      },
+    };
+  }
+
+  denseSource(): DenseSource {
+    if (!this.type.rowAddressable || this.type.ternary || this.shape.length !== 2) {
+      throw new BitnetError('UNSUPPORTED_TENSOR_TYPE', `${this.type.name} [${this.shape.join(', ')}] cannot be used as a dense matrix`, { file: this.source.name, name: this.name });
+    }
+    const [cols, rows] = [this.shape[0]!, this.shape[1]!];
+    const rowBytes = (cols / this.type.blockSize) * this.type.typeSize;
+    const convert = this.convert;
+    const type = convert ? convert(new Uint8Array(0)).type : this.type;
+    return {
+      type,
+      rows,
+      cols,
+      read: async (r0, r1) => {
+        const bytes = await this.source.read(this.offset + r0 * rowBytes, (r1 - r0) * rowBytes);
+        return convert ? convert(bytes).bytes : bytes;
       },
     };
   }

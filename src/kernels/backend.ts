@@ -1,7 +1,7 @@
 // The Backend interface: every numeric op the forward pass needs, and the memory its buffers live in.
 // kernels/ref/ implements it in plain, exact TypeScript (bitnet.cpp's integer path, float32 ops in a fixed
 // order); faster backends (WASM, WebGPU) implement the same interface and must give the same bits.
-import type { DenseData, TernaryData } from '../formats/model-file.js';
+import type { DenseData, DenseSource, TernaryData } from '../formats/model-file.js';
 
 /** Per-token int8 activations, as bitnet.cpp's quantize_row_i8_s produces them (in backend memory). */
 export interface QuantizedActs {
@@ -75,6 +75,8 @@ export interface Backend {
   createTernary(t: TernaryData, rows: number, cols: number): TernaryMatrix;
   /** int8: requantize to 7-bit rows with one f32 scale per row (requant.ts), for the lm_head */
   createDense(data: DenseData, rows: number, cols: number, opts?: { int8?: boolean }): DenseMatrix;
+  /** The same from a source read in row ranges (int8: converted chunk by chunk, never held whole). */
+  createDenseFrom(src: DenseSource, opts?: { int8?: boolean }): Promise<DenseMatrix>;
   /** Bytes the backend holds for a matrix (for memory reports). */
   matrixBytes(m: TernaryMatrix | DenseMatrix): number;
 

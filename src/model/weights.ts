@@ -174,21 +174,14 @@ export async function loadWeights(file: ModelFile, hp: HParams, backend: Backend
   // lm_head: output.weight, or the embedding when tied; the embedding itself is read row by row
   const embEntry = entries.get(TENSOR.tokEmbd)!;
   const tied = !entries.has(TENSOR.output);
-  let outData: Awaited<ReturnType<TensorEntry['readDense']>> | undefined;
-  const output = await step(tied ? TENSOR.tokEmbd : TENSOR.output, async (t) => {
-    outData = await t.readDense();
-    return backend.createDense(outData, t.shape[1]!, t.shape[0]!, { int8: (opts.lmHead ?? 'int8') === 'int8' });
-  });
+  const output = await step(tied ? TENSOR.tokEmbd : TENSOR.output, (t) => backend.createDenseFrom(t.denseSource(), { int8: (opts.lmHead ?? 'int8') === 'int8' }));
+  // embedding rows from the file when it can be read synchronously, else a copy in memory
   const fileRows = embEntry.rowReader();
-  let embed: RowReader;
-  if (fileRows) embed = fileRows;
-  else if (tied) embed = memoryRowReader(outData!, embEntry.shape[1]!, embEntry.shape[0]!);
-  else embed = memoryRowReader(await embEntry.readDense(), embEntry.shape[1]!, embEntry.shape[0]!);
+  const embed: RowReader = fileRows ?? memoryRowReader(await embEntry.readDense(), embEntry.shape[1]!, embEntry.shape[0]!);
   if (!tied) {
     loaded += embEntry.byteSize;
     opts.onProgress?.({ phase: 'weights', loaded, total, tensor: TENSOR.tokEmbd });
   }
-  outData = undefined;
   const outputNorm = await vector(TENSOR.outputNorm);
   const ropeFreqs = entries.has(TENSOR.ropeFreqs) ? await vector(TENSOR.ropeFreqs) : undefined;
   const layers: LayerWeights[] = [];

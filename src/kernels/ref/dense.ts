@@ -6,7 +6,8 @@ import { BitnetError } from '../../errors.js';
 import type { DenseData } from '../../formats/model-file.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, halfTableF32, roundF16 } from '../../util/f16.js';
 import type { DenseMatrix, QuantizedActs } from '../backend.js';
-import { requantizeInt8Rows, type Int8Rows } from '../requant.js';
+import type { DenseSource } from '../../formats/model-file.js';
+import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows, type Int8Rows } from '../requant.js';
 import { quantizeActsRef } from './ternary.js';
 
 const fround = Math.fround;
@@ -30,6 +31,19 @@ export function createDenseRef(data: DenseData, rows: number, cols: number, opts
     return { rows, cols, typeName: 'I8_ROWS', data: { type: t, bytes: new Uint8Array(0) }, rowBytes: 0, int8 };
   }
   return { rows, cols, typeName: t.name, data, rowBytes, int8: undefined };
+}
+
+export async function createDenseFromRef(src: DenseSource, opts: { int8?: boolean } = {}): Promise<RefDenseMatrix> {
+  const { type, rows, cols } = src;
+  if (!opts.int8) return createDenseRef({ type, bytes: await src.read(0, rows) }, rows, cols);
+  const int8 = { values: new Int8Array(rows * cols), scales: new Float32Array(rows) };
+  for (let r0 = 0; r0 < rows; r0 += REQUANT_CHUNK_ROWS) {
+    const r1 = Math.min(rows, r0 + REQUANT_CHUNK_ROWS);
+    const chunk = { type, bytes: await src.read(r0, r1) };
+    // requantizeRows indexes rows from the chunk's start: write through views shifted to r0
+    requantizeRows(chunk, cols, 0, r1 - r0, { values: int8.values.subarray(r0 * cols), scales: int8.scales.subarray(r0) });
+  }
+  return { rows, cols, typeName: 'I8_ROWS', data: { type, bytes: new Uint8Array(0) }, rowBytes: 0, int8 };
 }
 
 /** The int8 lm_head: int8 activations (as BitLinear's), integer dot, then (D / s) * row scale in float32. */

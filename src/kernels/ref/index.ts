@@ -1,7 +1,7 @@
 // The reference backend: plain TypeScript, exact where bitnet.cpp/ggml are sequential and in a fixed float
 // order elsewhere: the twin every faster backend must match bit for bit. Slow by design (no SIMD, no threads).
 import type { Backend, DenseMatrix, QuantizedActs, TernaryMatrix } from '../backend.js';
-import { createDenseRef, matmulDenseRef, type RefDenseMatrix } from './dense.js';
+import { createDenseFromRef, createDenseRef, matmulDenseRef, type RefDenseMatrix } from './dense.js';
 import { addRef, attentionRef, createKvRef, gatedActRef, kvStoreRef, ropeRef, rmsNormRef, scaleRef } from './ops.js';
 import { createTernaryRef, matmulTernaryRef, quantizeActsRef, type RefTernaryMatrix } from './ternary.js';
 
@@ -10,6 +10,7 @@ export const refBackend: Backend = {
   threads: 1,
   createTernary: createTernaryRef,
   createDense: createDenseRef,
+  createDenseFrom: createDenseFromRef,
   matrixBytes(m: TernaryMatrix | DenseMatrix): number {
     if ('codes' in m) return (m as RefTernaryMatrix).codes.byteLength + ((m as RefTernaryMatrix).blockScales?.byteLength ?? 0);
     const d = m as RefDenseMatrix;

@@ -4,7 +4,7 @@
 // non-F16 type, per-block ternary scales, rows that are not 128-multiples) run the reference kernels on the
 // same memory, so every result is the reference backend's, bit for bit.
 import { BitnetError } from '../../errors.js';
-import type { DenseData, TernaryData } from '../../formats/model-file.js';
+import type { DenseData, DenseSource, TernaryData } from '../../formats/model-file.js';
 import { i2sReadScale } from '../../formats/quants/i2_s.js';
 import { i2_sCodec } from '../../formats/quants/i2_s.js';
 import { tq2_0Codec } from '../../formats/quants/tq2_0.js';
@@ -12,7 +12,7 @@ import { f16ToF32 } from '../../util/f16.js';
 import { uniformScale } from '../../formats/ternarize.js';
 import type { AttentionParams, Backend, DenseMatrix, KvLayer, KvStorage, QuantizedActs, RopeParams, TernaryMatrix } from '../backend.js';
 import { refBackend } from '../ref/index.js';
-import { requantizeInt8Rows } from '../requant.js';
+import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
 import { Heap } from './heap.js';
 import { OP_ATTENTION, OP_INT8, OP_REQUANT, OP_TERNARY } from './jobs.js';
 import { compileKernels, type KernelExports, type KernelVariant } from './module.js';
@@ -175,6 +175,32 @@ export class WasmBackend implements Backend {
       const r = requantizeInt8Rows(data, rows, cols);
       this.heap.i8(values, rows * cols).set(r.values);
       this.heap.f32(scales, rows).set(r.scales);
+    }
+    const m: WasmDense = { rows, cols, typeName: 'I8_ROWS', values, scales, fallback: undefined };
+    return m;
+  }
+
+  async createDenseFrom(src: DenseSource, opts: { int8?: boolean } = {}): Promise<DenseMatrix> {
+    const { type, rows, cols } = src;
+    if (!opts.int8) return this.createDense({ type, bytes: await src.read(0, rows) }, rows, cols);
+    const values = this.alloc(rows * cols);
+    const scales = this.alloc(rows * 4);
+    const rowBytes = (cols / type.blockSize) * type.typeSize;
+    // one reused chunk buffer: the f16 matrix never sits in memory whole
+    const temp = type.name === 'F16' ? this.heap.alloc(REQUANT_CHUNK_ROWS * rowBytes) : 0;
+    try {
+      for (let r0 = 0; r0 < rows; r0 += REQUANT_CHUNK_ROWS) {
+        const r1 = Math.min(rows, r0 + REQUANT_CHUNK_ROWS);
+        const bytes = await src.read(r0, r1);
+        if (temp) {
+          this.heap.u8(temp, bytes.byteLength).set(bytes);
+          this.d.pool.run(OP_REQUANT, r1 - r0, 64, this.threads, [temp, cols, values + r0 * cols, scales + r0 * 4]);
+        } else {
+          requantizeRows({ type, bytes }, cols, 0, r1 - r0, { values: this.heap.i8(values + r0 * cols, (r1 - r0) * cols), scales: this.heap.f32(scales + r0 * 4, r1 - r0) });
+        }
+      }
+    } finally {
+      if (temp) this.heap.release(temp);
     }
     const m: WasmDense = { rows, cols, typeName: 'I8_ROWS', values, scales, fallback: undefined };
     return m;

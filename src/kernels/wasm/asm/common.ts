@@ -302,11 +302,26 @@ export function attention(q: usize, kl: usize, vl: usize, out: usize, T: i32, nH
 export function requant_f16_rows(src: usize, cols: i32, dstValues: usize, dstScales: usize, r0: i32, r1: i32): void {
   for (let r = r0; r < r1; r++) {
     const row = src + (<usize>r * <usize>cols << 1);
-    let amax: f32 = 0;
-    for (let i = 0; i < cols; i++) amax = max<f32>(amax, abs<f32>(f16ToF32(load<u16>(row + (<usize>i << 1)))));
+    let vmax = f32x4.splat(0);
+    let i = 0;
+    for (; i + 8 <= cols; i += 8) {
+      const h = v128.load(row + (<usize>i << 1));
+      vmax = f32x4.max(vmax, f32x4.abs(f16x4ToF32x4(i32x4.extend_low_i16x8_u(h))));
+      vmax = f32x4.max(vmax, f32x4.abs(f16x4ToF32x4(i32x4.extend_high_i16x8_u(h))));
+    }
+    let amax = max<f32>(max<f32>(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), max<f32>(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
+    for (; i < cols; i++) amax = max<f32>(amax, abs<f32>(f16ToF32(load<u16>(row + (<usize>i << 1)))));
     const inv: f32 = amax > 0 ? <f32>63 / amax : 0;
+    const vinv = f32x4.splat(inv);
     const drow = dstValues + <usize>r * <usize>cols;
-    for (let i = 0; i < cols; i++) store<i8>(drow + <usize>i, <i8>(<i32>nearest<f32>(f16ToF32(load<u16>(row + (<usize>i << 1))) * inv)));
+    i = 0;
+    for (; i + 8 <= cols; i += 8) {
+      const h = v128.load(row + (<usize>i << 1));
+      const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(f16x4ToF32x4(i32x4.extend_low_i16x8_u(h)), vinv)));
+      const b = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(f16x4ToF32x4(i32x4.extend_high_i16x8_u(h)), vinv)));
+      v128.store64_lane(drow + <usize>i, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b), i16x8.splat(0)), 0);
+    }
+    for (; i < cols; i++) store<i8>(drow + <usize>i, <i8>(<i32>nearest<f32>(f16ToF32(load<u16>(row + (<usize>i << 1))) * inv)));
     store<f32>(dstScales + (<usize>r << 2), amax / <f32>63);
   }
 }
