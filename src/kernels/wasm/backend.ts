@@ -35,9 +35,41 @@ function device(force: KernelVariant | undefined): Device {
     const heap = new Heap(64 << 20);
     const k = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports as unknown as KernelExports;
     d = { variant, k, heap, pool: new Pool(k, module, heap), needsX16: k.NEEDS_X16.value !== 0 };
+    if (variant === 'relaxed') d.pool.gemvVariant = fastestGemv(k, heap);
     devices.set(variant, d);
   }
   return d;
+}
+
+/**
+ * Times the relaxed build's two single-token dots (i16 partial sums, or i32 dot-add, which AVX-VNNI runs
+ * as one instruction) on a 4 MB matrix and returns the faster; both give the same integers.
+ */
+function fastestGemv(k: KernelExports, heap: Heap): number {
+  const rows = 1600;
+  const K = 2560;
+  const w = heap.alloc((rows * K) / 4);
+  const x = heap.alloc(K);
+  const small = heap.alloc(64);
+  const out = heap.alloc(rows * 4);
+  heap.u8(w, (rows * K) / 4).fill(0x96);
+  heap.i8(x, K).fill(3);
+  heap.f32(small, 1)[0] = 1;
+  const time = (v: number): number => {
+    k.set_gemv_variant(v);
+    let best = Infinity;
+    for (let rep = 0; rep < 5; rep++) {
+      const t = performance.now();
+      k.ternary_matmul(w, K, x, 0, 1, small + 16, small, 1, out, rows, 0, rows);
+      best = Math.min(best, performance.now() - t);
+    }
+    return best;
+  };
+  time(0); // warm up both
+  time(1);
+  const choice = time(1) < time(0) * 0.95 ? 1 : 0;
+  for (const p of [w, x, small, out]) heap.release(p);
+  return choice;
 }
 
 interface WasmTernary extends TernaryMatrix {
@@ -230,12 +262,16 @@ export class WasmBackend implements Backend {
   }
 
   createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, type: 'f16' | 'f32'): KvStorage {
+    // the attention kernel works on 32 dims at a time: other head sizes use the reference cache and attention
+    if (headDim % 32 !== 0) return refBackend.createKv(nLayer, nHeadKv, headDim, nCtx, type);
     const es = type === 'f16' ? 2 : 4;
     const width = nHeadKv * headDim;
     // the whole context up front: pages the cache has not touched yet cost no physical memory
     const layers: WasmKvLayer[] = [];
+    // K in blocks of 8 positions (asm/common.ts), padded to whole blocks; V as rows
+    const kElems = nHeadKv * Math.ceil(nCtx / 8) * 8 * headDim;
     for (let l = 0; l < nLayer; l++) {
-      const layer = { k: this.alloc((width * nCtx + 4) * es), v: this.alloc((nCtx * width + 4) * es) };
+      const layer = { k: this.alloc(kElems * es), v: this.alloc((nCtx * width + 8) * es) };
       this.kvShape.set(layer, { nHeadKv, headDim, nCtx, f16: type === 'f16' });
       layers.push(layer);
     }
@@ -310,7 +346,7 @@ export class WasmBackend implements Backend {
   kvStore(layer: KvLayer, k: Float32Array, v: Float32Array, T: number, pos0: number): void {
     const l = layer as WasmKvLayer;
     const s = this.kvShape.get(layer);
-    if (!s) throw new BitnetError('INVALID_ARGUMENT', 'unknown KV layer');
+    if (!s) return refBackend.kvStore(layer, k, v, T, pos0);
     this.k.kv_store(l.k, l.v, this.ptr(k), this.ptr(v), T, pos0, s.nHeadKv, s.headDim, s.nCtx, s.f16 ? 1 : 0);
   }
 
@@ -318,8 +354,9 @@ export class WasmBackend implements Backend {
 
   attention(q: Float32Array, layer: KvLayer, out: Float32Array, p: AttentionParams): void {
     const l = layer as WasmKvLayer;
-    const s = this.kvShape.get(layer)!;
-    const scratchBytes = 4 * (s.nCtx + 4) + 4 * p.headDim + 64;
+    const s = this.kvShape.get(layer);
+    if (!s) return refBackend.attention(q, layer, out, p);
+    const scratchBytes = 4 * (s.nCtx + 8) + 4 * p.headDim + 64;
     const scratch = this.alloc(scratchBytes * this.threads);
     try {
       this.d.pool.run(OP_ATTENTION, p.nHead, 1, this.threads, [

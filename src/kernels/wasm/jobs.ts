@@ -13,7 +13,8 @@ export const DONE = 4; // workers that finished the current job
 export const STOP = 5;
 export const CHUNK = 6; // rows (or heads) per chunk
 export const LIMIT = 7; // total rows (or heads)
-export const ACTIVE = 8; // threads taking part (tid < ACTIVE); the others only report done
+export const ACTIVE = 8; // threads taking part (tid < ACTIVE); the others sit the job out
+export const GEMV = 9; // which single-token ternary dot the relaxed build uses (set once by the autotune)
 export const ARGS = 16; // argument slots (ints, or floats through the Float32Array view)
 
 export const OP_TERNARY = 1;
@@ -36,6 +37,7 @@ export function runChunks(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Arra
     const r1 = Math.min(limit, r0 + chunk);
     switch (op) {
       case OP_TERNARY:
+        k.set_gemv_variant(ctrl[GEMV]!);
         k.ternary_matmul(a(0), a(1), a(2), a(3), a(4), a(5), a(6), ctrlF[ARGS + 7]!, a(8), a(9), r0, r1);
         break;
       case OP_INT8:

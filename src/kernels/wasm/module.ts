@@ -24,6 +24,7 @@ export interface KernelExports {
   ternary_matmul(w: number, K: number, x: number, x16: number, T: number, sums: number, scales: number, alpha: number, out: number, rows: number, r0: number, r1: number): void;
   int8_matmul(w: number, cols: number, x: number, x16: number, T: number, scales: number, sums: number, rowScales: number, out: number, rows: number, r0: number, r1: number): void;
   relaxed_probe(a: number, b: number): number;
+  set_gemv_variant(v: number): void;
   expf(x: number): number;
   NEEDS_X16: WebAssembly.Global;
 }

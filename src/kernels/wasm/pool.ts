@@ -2,16 +2,42 @@
 // job is posted by writing the control block and bumping its generation; the caller takes chunks too, then
 // waits until every thread the job counts on has reported. Only workers whose 'ready' arrived are counted, so a
 // worker that is still starting never holds up a job. Node: worker_threads. (Browsers: Web Workers, same protocol.)
-import { ACTIVE, ARGS, CHUNK, CTRL_INTS, DONE, GEN, LIMIT, NCHUNKS, NEXT, OP, runChunks, STOP } from './jobs.js';
+import { ACTIVE, ARGS, CHUNK, CTRL_INTS, DONE, GEN, GEMV, LIMIT, NCHUNKS, NEXT, OP, runChunks, STOP } from './jobs.js';
 import type { Heap } from './heap.js';
 import type { KernelExports } from './module.js';
 
-type NodeWorker = import('node:worker_threads').Worker;
+/** A worker thread of either runtime: Node's worker_threads or a browser's module Web Worker. */
+interface AnyWorker {
+  terminate(): unknown;
+}
+
+const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
+
+/** Starts a worker and resolves when it has instantiated the kernels and read the job generation. */
+async function startWorker(url: URL, init: object): Promise<AnyWorker> {
+  if (isNode) {
+    const { Worker } = await import('node:worker_threads');
+    const w = new Worker(url, { workerData: init });
+    await new Promise<void>((resolve, reject) => {
+      w.once('message', () => resolve());
+      w.once('error', reject);
+    });
+    w.unref(); // idle workers must not keep the process alive
+    return w;
+  }
+  const w = new Worker(url, { type: 'module' });
+  await new Promise<void>((resolve, reject) => {
+    w.onmessage = () => resolve();
+    w.onerror = (e) => reject(new Error(`kernel worker failed to start: ${e.message}`));
+    w.postMessage(init);
+  });
+  return w;
+}
 
 export class Pool {
   private readonly ctrl: Int32Array;
   private readonly ctrlF: Float32Array;
-  private readonly workers: NodeWorker[] = [];
+  private readonly workers: AnyWorker[] = [];
   /** tids whose 'ready' message arrived: they read the generation before any job they can be counted in */
   private readonly ready = new Set<number>();
   private growing: Promise<void> = Promise.resolve();
@@ -27,6 +53,11 @@ export class Pool {
     this.ctrl.fill(0);
   }
 
+  /** The single-token ternary dot every thread uses (see asm/dot-relaxed.ts). */
+  set gemvVariant(v: number) {
+    this.ctrl[GEMV] = v;
+  }
+
   /** Threads available: the calling thread and the ready workers 1..k (consecutive tids). */
   get threads(): number {
     let k = 0;
@@ -34,30 +65,23 @@ export class Pool {
     return k + 1;
   }
 
-  /** Starts workers until `threads` threads are available. */
+  /** Starts workers until `threads` threads are available (worker slots fill in tid order). */
   ensure(threads: number): Promise<void> {
     this.growing = this.growing.then(async () => {
       if (this.workers.length + 1 >= threads) return;
-      const { Worker } = await import('node:worker_threads');
-      // from sources (tests, tsx) the worker starts through a bootstrap that registers tsx in the thread
-      const url = new URL(import.meta.url.endsWith('.ts') ? './worker-dev.mjs' : './worker.js', import.meta.url);
-      const ready: Promise<void>[] = [];
+      // from sources under Node (tests, tsx) the worker starts through a bootstrap that registers tsx in the thread
+      const url = new URL(isNode && import.meta.url.endsWith('.ts') ? './worker-dev.mjs' : './worker.js', import.meta.url);
+      const starting: Promise<void>[] = [];
       for (let tid = this.workers.length + 1; tid < threads; tid++) {
-        const w = new Worker(url, { workerData: { module: this.module, memory: this.heap.memory, ctrlPtr: this.ctrl.byteOffset, tid, spin: 20000 } });
-        ready.push(
-          new Promise((resolve, reject) => {
-            w.once('message', () => {
-              this.ready.add(tid);
-              resolve();
-            });
-            w.once('error', reject);
+        const init = { module: this.module, memory: this.heap.memory, ctrlPtr: this.ctrl.byteOffset, tid, spin: 20000 };
+        starting.push(
+          startWorker(url, init).then((w) => {
+            this.workers[tid - 1] = w;
+            this.ready.add(tid);
           }),
         );
-        this.workers.push(w);
       }
-      await Promise.all(ready);
-      // idle workers must not keep the process alive
-      for (const w of this.workers) w.unref();
+      await Promise.all(starting);
     });
     return this.growing;
   }

@@ -186,8 +186,8 @@ for (const cfg of CONFIGS) {
 
   test(`${name}: KV cache and attention (f16 and f32, prompt batches and single tokens, GQA)`, async () => {
     const be = await createWasmBackend(cfg);
-    for (const type of ['f16', 'f32'] as const) {
-      const [nHead, nHeadKv, headDim, nCtx] = [8, 2, 64, 40];
+    for (const [type, headDim] of [['f16', 64], ['f32', 64], ['f16', 128], ['f16', 16]] as const) {
+      const [nHead, nHeadKv, nCtx] = [8, 2, 40];
       const width = nHeadKv * headDim;
       const kvR = refBackend.createKv(1, nHeadKv, headDim, nCtx, type);
       const kvB = be.createKv(1, nHeadKv, headDim, nCtx, type);
@@ -211,7 +211,7 @@ for (const cfg of CONFIGS) {
         refBackend.attention(q, kvR.layers[0]!, want, p);
         const out = be.allocF32(want.length);
         be.attention(qb, kvB.layers[0]!, out, p);
-        same(out, want, `${type} T=${T} pos=${pos}`);
+        same(out, want, `${type} headDim ${headDim} T=${T} pos=${pos}`);
         pos += T;
       }
     }

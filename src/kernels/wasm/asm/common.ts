@@ -212,42 +212,61 @@ export function rope(x: usize, T: i32, nHead: i32, headDim: i32, nRot: i32, neox
 }
 
 // ---------------------------------------------------------------- KV cache and attention
-// Layout per layer: K transposed per kv head [g][d][pos] (so four positions load together), V as rows
-// [pos][g*headDim + d]; positions have stride nCtx; elements are f16 bits (u16) or f32.
+// Layout per layer: K in blocks of 8 positions per kv head, [g][pos/8][d][8] (the 8 keys of a block and all
+// their dims are contiguous, so scores for 8 keys load 16 bytes per dim); V as rows [pos][g*headDim + d].
+// Elements are f16 bits (u16) or f32. kvBlocks = ceil(nCtx / 8).
+
+/** Four f16 halves (zero-extended i32 lanes) -> f32x4 for finite values: sign and exponent moved into place, times 2^112 (exact, subnormals too). */
+// @ts-ignore: decorator
+@inline function f16x4Finite(h: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(h, 16), 3), i32x4.splat(0x8fffffff)), f32x4.splat(reinterpret<f32>(0x77800000)));
+}
+
+/** Eight f16 halves -> two f32x4; inf/NaN (exponent 31) take the exact slow path. */
+// @ts-ignore: decorator
+@inline function f16x8Special(h: v128): bool {
+  return v128.any_true(i16x8.ge_u(v128.and(h, i16x8.splat(0x7fff)), i16x8.splat(0x7c00)));
+}
 
 export function kv_store(kl: usize, vl: usize, k: usize, v: usize, T: i32, pos0: i32, nHeadKv: i32, headDim: i32, nCtx: i32, f16: bool): void {
   const width = nHeadKv * headDim;
   const es: usize = f16 ? 2 : 4;
+  const nb = <usize>((nCtx + 7) >> 3);
   for (let t = 0; t < T; t++) {
     const pos = pos0 + t;
-    for (let c = 0; c < width; c++) {
-      const kv = load<f32>(k + (<usize>(t * width + c) << 2));
-      const vv = load<f32>(v + (<usize>(t * width + c) << 2));
-      const g = c / headDim;
-      const d = c % headDim;
-      const kOff = (<usize>(g * headDim + d) * <usize>nCtx + <usize>pos) * es;
-      const vOff = (<usize>pos * <usize>width + <usize>c) * es;
-      if (f16) {
-        store<u16>(kl + kOff, <u16>f32ToF16(kv));
-        store<u16>(vl + vOff, <u16>f32ToF16(vv));
-      } else {
-        store<f32>(kl + kOff, kv);
-        store<f32>(vl + vOff, vv);
+    const blk = <usize>(pos >> 3);
+    const lane = <usize>(pos & 7);
+    for (let g = 0; g < nHeadKv; g++) {
+      const kBase = kl + ((<usize>g * nb + blk) * <usize>headDim * 8 + lane) * es;
+      for (let d = 0; d < headDim; d++) {
+        const c = g * headDim + d;
+        const kv = load<f32>(k + (<usize>(t * width + c) << 2));
+        const vv = load<f32>(v + (<usize>(t * width + c) << 2));
+        const vOff = vl + (<usize>pos * <usize>width + <usize>c) * es;
+        if (f16) {
+          store<u16>(kBase + (<usize>d << 4), <u16>f32ToF16(kv));
+          store<u16>(vOff, <u16>f32ToF16(vv));
+        } else {
+          store<f32>(kBase + (<usize>d << 5), kv);
+          store<f32>(vOff, vv);
+        }
       }
     }
   }
 }
 
 /**
- * Attention for query heads [h0, h1): scores Q·K in float32 over d (four positions per vector), softmax as
- * ggml (max, expf, float64 sum, 1/sum), P·V in float32 over positions (headDim per vector).
- * scratch: 4 * (nCtx + 4) + 4 * headDim bytes for this thread.
+ * Attention for query heads [h0, h1): scores Q·K in float32 over d (eight keys per step), softmax as ggml
+ * (max, expf, float64 sum, 1/sum), P·V in float32 over positions (32 dims per pass).
+ * scratch: 4 * (nCtx + 8) + 4 * headDim bytes for this thread.
  */
 export function attention(q: usize, kl: usize, vl: usize, out: usize, T: i32, nHead: i32, nHeadKv: i32, headDim: i32, pos0: i32, nCtx: i32, scale: f32, f16: bool, h0: i32, h1: i32, scratch: usize): void {
   const width = nHeadKv * headDim;
   const group = nHead / nHeadKv;
+  const nb = <usize>((nCtx + 7) >> 3);
   const probs = scratch;
-  const qh = scratch + (<usize>(nCtx + 4) << 2);
+  const qh = scratch + (<usize>(nCtx + 8) << 2);
+  const vscale = f32x4.splat(scale);
   for (let t = 0; t < T; t++) {
     const nVis = pos0 + t + 1;
     for (let h = h0; h < h1; h++) {
@@ -257,18 +276,38 @@ export function attention(q: usize, kl: usize, vl: usize, out: usize, T: i32, nH
         const v = load<f32>(qOff + (<usize>d << 2));
         store<f32>(qh + (<usize>d << 2), f16 ? roundF16(v) : v);
       }
-      // scores, four positions at a time (lanes = positions, loop over d in order)
-      const kBase = <usize>(g * headDim) * <usize>nCtx;
-      let mx: f32 = -Infinity;
-      for (let j = 0; j < nVis; j += 4) {
-        let acc = f32x4.splat(0);
-        for (let d = 0; d < headDim; d++) {
-          const idx = kBase + <usize>d * <usize>nCtx + <usize>j;
-          const kv = f16 ? f16x4ToF32x4(v128.load16x4_u(kl + (idx << 1))) : v128.load(kl + (idx << 2));
-          acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(qh + (<usize>d << 2))), kv));
+      // scores for 8 keys at a time
+      const kHead = kl + <usize>g * nb * <usize>headDim * 8 * (f16 ? 2 : 4);
+      for (let j = 0; j < nVis; j += 8) {
+        let a = f32x4.splat(0);
+        let b = f32x4.splat(0);
+        if (f16) {
+          let p = kHead + (<usize>(j >> 3) * <usize>headDim << 4);
+          for (let d = 0; d < headDim; d++) {
+            const hv = v128.load(p);
+            const qd = f32x4.splat(load<f32>(qh + (<usize>d << 2)));
+            if (f16x8Special(hv)) {
+              a = f32x4.add(a, f32x4.mul(qd, f16x4ToF32x4(i32x4.extend_low_i16x8_u(hv))));
+              b = f32x4.add(b, f32x4.mul(qd, f16x4ToF32x4(i32x4.extend_high_i16x8_u(hv))));
+            } else {
+              a = f32x4.add(a, f32x4.mul(qd, f16x4Finite(i32x4.extend_low_i16x8_u(hv))));
+              b = f32x4.add(b, f32x4.mul(qd, f16x4Finite(i32x4.extend_high_i16x8_u(hv))));
+            }
+            p += 16;
+          }
+        } else {
+          let p = kHead + (<usize>(j >> 3) * <usize>headDim << 5);
+          for (let d = 0; d < headDim; d++) {
+            const qd = f32x4.splat(load<f32>(qh + (<usize>d << 2)));
+            a = f32x4.add(a, f32x4.mul(qd, v128.load(p)));
+            b = f32x4.add(b, f32x4.mul(qd, v128.load(p, 16)));
+            p += 32;
+          }
         }
-        v128.store(probs + (<usize>j << 2), f32x4.mul(acc, f32x4.splat(scale)));
+        v128.store(probs + (<usize>j << 2), f32x4.mul(a, vscale));
+        v128.store(probs + (<usize>j << 2), f32x4.mul(b, vscale), 16);
       }
+      let mx: f32 = -Infinity;
       for (let j = 0; j < nVis; j++) mx = max<f32>(mx, load<f32>(probs + (<usize>j << 2)));
       let sum: f64 = 0;
       for (let j = 0; j < nVis; j++) {
@@ -281,16 +320,46 @@ export function attention(q: usize, kl: usize, vl: usize, out: usize, T: i32, nH
         const p = load<f32>(probs + (<usize>j << 2)) * inv;
         store<f32>(probs + (<usize>j << 2), f16 && T == 1 ? roundF16(p) : p);
       }
-      // P·V, headDim lanes per step, positions in order
+      // P·V, 32 dims per pass with the accumulators in registers, positions in order
       const oOff = out + (<usize>((t * nHead + h) * headDim) << 2);
-      for (let d = 0; d < headDim; d += 4) {
-        let acc = f32x4.splat(0);
+      for (let d = 0; d < headDim; d += 32) {
+        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+        let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
         for (let j = 0; j < nVis; j++) {
+          const pj = f32x4.splat(load<f32>(probs + (<usize>j << 2)));
           const idx = <usize>j * <usize>width + <usize>(g * headDim + d);
-          const vv = f16 ? f16x4ToF32x4(v128.load16x4_u(vl + (idx << 1))) : v128.load(vl + (idx << 2));
-          acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(probs + (<usize>j << 2))), vv));
+          if (f16) {
+            const p = vl + (idx << 1);
+            for (let part: usize = 0; part < 64; part += 16) {
+              const hv = v128.load(p + part);
+              let lo: v128, hi: v128;
+              if (f16x8Special(hv)) {
+                lo = f16x4ToF32x4(i32x4.extend_low_i16x8_u(hv));
+                hi = f16x4ToF32x4(i32x4.extend_high_i16x8_u(hv));
+              } else {
+                lo = f16x4Finite(i32x4.extend_low_i16x8_u(hv));
+                hi = f16x4Finite(i32x4.extend_high_i16x8_u(hv));
+              }
+              if (part == 0) { a0 = f32x4.add(a0, f32x4.mul(pj, lo)); a1 = f32x4.add(a1, f32x4.mul(pj, hi)); }
+              else if (part == 16) { a2 = f32x4.add(a2, f32x4.mul(pj, lo)); a3 = f32x4.add(a3, f32x4.mul(pj, hi)); }
+              else if (part == 32) { a4 = f32x4.add(a4, f32x4.mul(pj, lo)); a5 = f32x4.add(a5, f32x4.mul(pj, hi)); }
+              else { a6 = f32x4.add(a6, f32x4.mul(pj, lo)); a7 = f32x4.add(a7, f32x4.mul(pj, hi)); }
+            }
+          } else {
+            const p = vl + (idx << 2);
+            a0 = f32x4.add(a0, f32x4.mul(pj, v128.load(p)));
+            a1 = f32x4.add(a1, f32x4.mul(pj, v128.load(p, 16)));
+            a2 = f32x4.add(a2, f32x4.mul(pj, v128.load(p, 32)));
+            a3 = f32x4.add(a3, f32x4.mul(pj, v128.load(p, 48)));
+            a4 = f32x4.add(a4, f32x4.mul(pj, v128.load(p, 64)));
+            a5 = f32x4.add(a5, f32x4.mul(pj, v128.load(p, 80)));
+            a6 = f32x4.add(a6, f32x4.mul(pj, v128.load(p, 96)));
+            a7 = f32x4.add(a7, f32x4.mul(pj, v128.load(p, 112)));
+          }
         }
-        v128.store(oOff + (<usize>d << 2), acc);
+        const o = oOff + (<usize>d << 2);
+        v128.store(o, a0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
+        v128.store(o, a4, 64); v128.store(o, a5, 80); v128.store(o, a6, 96); v128.store(o, a7, 112);
       }
     }
   }

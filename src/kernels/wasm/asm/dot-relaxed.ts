@@ -49,6 +49,35 @@
   return hsum(acc);
 }
 
+/** The same dot accumulated straight into i32 lanes (one vpdpbusd on AVX-VNNI, three ops on plain AVX2). */
+// @ts-ignore: decorator
+@inline function rowDot32(wp: usize, xp: usize, nb: i32): i32 {
+  const m3 = i8x16.splat(3);
+  let a0 = i32x4.splat(0);
+  let a1 = i32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const a = v128.load(wp);
+    const c = v128.load(wp, 16);
+    a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp), v128.and(i16x8.shr_u(a, 6), m3), a0);
+    a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 16), v128.and(i16x8.shr_u(c, 6), m3), a1);
+    a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 32), v128.and(i16x8.shr_u(a, 4), m3), a0);
+    a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 48), v128.and(i16x8.shr_u(c, 4), m3), a1);
+    a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 64), v128.and(i16x8.shr_u(a, 2), m3), a0);
+    a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 80), v128.and(i16x8.shr_u(c, 2), m3), a1);
+    a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 96), v128.and(a, m3), a0);
+    a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 112), v128.and(c, m3), a1);
+    wp += 32;
+    xp += 128;
+  }
+  return hsum(i32x4.add(a0, a1));
+}
+
+/** Which single-token dot to use: 0 = i16 partial sums, 1 = i32 dot-add (chosen at run time by timing). */
+let gemvVariant: i32 = 0;
+export function set_gemv_variant(v: i32): void {
+  gemvVariant = v;
+}
+
 /**
  * Ternary matmul rows [r0, r1) for T tokens: out[t, r] = (float)((D - sum_t) / s_t) * alpha, D the unsigned-code
  * dot (bitnet.cpp's epilogue). Tokens go four at a time so each decoded weight vector serves four dots.
@@ -99,7 +128,8 @@ export function ternary_matmul(w: usize, K: i32, x: usize, x16: usize, T: i32, s
       store<f32>(out + ((<usize>(t + 3) * <usize>rows + <usize>r) << 2), epilogue(hsum(acc3) - load<i32>(sums + ts, 12), load<f32>(scales + ts, 12), alpha));
     }
     for (; t < T; t++) {
-      const d = rowDot(wr, x + <usize>t * <usize>K, nb) - load<i32>(sums + (<usize>t << 2));
+      const xt = x + <usize>t * <usize>K;
+      const d = (gemvVariant == 1 ? rowDot32(wr, xt, nb) : rowDot(wr, xt, nb)) - load<i32>(sums + (<usize>t << 2));
       store<f32>(out + ((<usize>t * <usize>rows + <usize>r) << 2), epilogue(d, load<f32>(scales + (<usize>t << 2)), alpha));
     }
   }

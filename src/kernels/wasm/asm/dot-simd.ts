@@ -105,6 +105,9 @@ export function int8_matmul(w: usize, cols: i32, x: usize, x16: usize, T: i32, s
   }
 }
 
+/** The portable build has one single-token dot. */
+export function set_gemv_variant(v: i32): void {}
+
 /** The portable kernels read activations widened to i16 (widen_i8 into x16 first). */
 export const NEEDS_X16: bool = true;
 
