@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import type { GenerateOptions } from '../generate/generate.js';
 import type { LoadOptions } from '../engine/load.js';
+import { BACKEND_KINDS } from '../kernels/index.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -32,7 +33,9 @@ export const CONTEXT_OPTIONS: OptionSpec[] = [
   { name: 'ctx-size', short: 'c', type: 'string', env: 'BITNET_CTX_SIZE', arg: 'N', help: 'context size in tokens (0: the model\'s, at most 4096)', default: '0' },
   { name: 'batch-size', short: 'b', type: 'string', env: 'BITNET_BATCH_SIZE', arg: 'N', help: 'prompt tokens per forward pass', default: '512' },
   { name: 'cache-type', type: 'string', env: 'BITNET_CACHE_TYPE', arg: 'f16|f32', help: 'KV cache storage type', default: 'f16' },
-  { name: 'threads', short: 't', type: 'string', env: 'BITNET_THREADS', arg: 'N', help: 'CPU threads (the reference backend uses 1)', default: '1' },
+  { name: 'threads', short: 't', type: 'string', env: 'BITNET_THREADS', arg: 'N', help: 'CPU threads', default: 'physical cores' },
+  { name: 'backend', type: 'string', env: 'BITNET_BACKEND', arg: 'auto|wasm|wasm-simd|wasm-relaxed|ref', help: 'compute backend (auto: WASM SIMD)', default: 'auto' },
+  { name: 'lm-head', type: 'string', env: 'BITNET_LM_HEAD', arg: 'int8|exact', help: 'lm_head as int8 rows (faster) or in its stored type (bitnet.cpp-exact logits; f16 = exact)', default: 'int8' },
 ];
 
 export const SAMPLING_OPTIONS: OptionSpec[] = [
@@ -130,8 +133,13 @@ export function loadOptions(v: Values): LoadOptions {
   const batch = num(v, 'batch-size', { int: true, min: 1 });
   const kv = oneOf(v, 'cache-type', ['f16', 'f32'] as const);
   const act = oneOf(v, 'activation', ['relu2', 'silu'] as const);
-  num(v, 'threads', { int: true, min: 1 });
+  const threads = num(v, 'threads', { int: true, min: 1 });
+  const backend = oneOf(v, 'backend', BACKEND_KINDS);
+  const lmHead = oneOf(v, 'lm-head', ['int8', 'exact', 'f16'] as const);
   return {
+    ...(threads ? { threads } : {}),
+    ...(backend ? { backend } : {}),
+    ...(lmHead ? { lmHead } : {}),
     ...(ctx ? { contextSize: ctx } : {}),
     ...(batch ? { batchSize: batch } : {}),
     ...(kv ? { kvType: kv } : {}),

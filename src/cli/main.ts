@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { BitnetError } from '../errors.js';
 import { UsageError } from './args.js';
+import { benchCommand } from './commands/bench.js';
 import { chatCommand } from './commands/chat.js';
 import { infoCommand } from './commands/info.js';
 import { logitsCommand } from './commands/logits.js';
@@ -17,7 +18,7 @@ interface Command {
   run(argv: string[]): Promise<void>;
 }
 
-const COMMANDS: Command[] = [runCommand, chatCommand, infoCommand, tokenizeCommand, logitsCommand];
+const COMMANDS: Command[] = [runCommand, chatCommand, infoCommand, tokenizeCommand, logitsCommand, benchCommand];
 
 function version(): string {
   try {

@@ -29,6 +29,8 @@ export interface SyntheticOptions {
   weights: 'I2_S' | 'TQ2_0' | 'TQ1_0';
   embedding: 'F16' | 'Q8_0' | 'Q6_K';
   seed?: number;
+  /** one token per embedding row, padded with reserved specials as Llama-3 does (default true; llama.cpp needs it) */
+  padVocab?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -43,7 +45,14 @@ export async function writeSyntheticGguf(path: string, shape: SyntheticShape, op
   const headDim = shape.nEmbd / shape.nHead;
   if (!Number.isInteger(headDim)) throw new BitnetError('INVALID_ARGUMENT', `embedding ${shape.nEmbd} is not a multiple of ${shape.nHead} heads`);
   const rng = new Rng(opts.seed ?? 1);
-  const vocab = trainBpe(SAMPLE_TEXT, { vocabSize: 300, specials: ['<|begin_of_text|>', '<|end_of_text|>', '<|eot_id|>'] });
+  const trained = trainBpe(SAMPLE_TEXT, { vocabSize: 300, specials: ['<|begin_of_text|>', '<|end_of_text|>', '<|eot_id|>'] });
+  // llama.cpp wants one token per embedding row: pad with reserved special tokens as Llama-3 does
+  const pad = opts.padVocab === false ? 0 : Math.max(0, shape.nVocab - trained.tokens.length);
+  const vocab = {
+    ...trained,
+    tokens: [...trained.tokens, ...Array.from({ length: pad }, (_, i) => `<|reserved_special_token_${i}|>`)],
+    tokenTypes: Int32Array.from([...trained.tokenTypes, ...new Array<number>(pad).fill(3)]),
+  };
   const a = shape.arch;
   const k = (key: (typeof ARCH_KEY)[keyof typeof ARCH_KEY]) => archKey(a, key);
   const meta: Array<[string, GgufTypedValue]> = [

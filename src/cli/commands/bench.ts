@@ -1,0 +1,81 @@
+// `bitnet bench` in the style of llama-bench: pp/tg tests (and tg at a context depth) for each thread count
+// and backend, mean ± sd over repetitions, as a markdown table with model size, parameters and peak RSS.
+// `-m synthetic:2b4t[:i2_s|tq2_0|tq1_0[:f16|q8_0|q6_k]]` benchmarks 2B4T's exact shapes with random weights.
+import { bench, resolveSyntheticModel, type BenchRun, type BenchTest } from '../../engine/bench.js';
+import { BACKEND_KINDS, type BackendKind } from '../../kernels/index.js';
+import { helpText, parseCommand, str, UsageError, type OptionSpec } from '../args.js';
+import { mb, warn } from '../progress.js';
+
+const OPTIONS: OptionSpec[] = [
+  { name: 'model', short: 'm', type: 'string', env: 'BITNET_MODEL', arg: 'PATH', help: 'model file, or synthetic:2b4t[:i2_s|tq2_0|tq1_0[:f16|q8_0|q6_k]]' },
+  { name: 'n-prompt', short: 'p', type: 'string', arg: 'N,..', help: 'prompt lengths (pp tests; 0 for none)', default: '512' },
+  { name: 'n-gen', short: 'n', type: 'string', arg: 'N,..', help: 'generation lengths (tg tests; 0 for none)', default: '128' },
+  { name: 'n-depth', short: 'd', type: 'string', arg: 'N,..', help: 'context already filled before each test', default: '0' },
+  { name: 'repetitions', short: 'r', type: 'string', arg: 'N', help: 'repetitions of each test (after one warm-up)', default: '5' },
+  { name: 'threads', short: 't', type: 'string', arg: 'N,..', help: 'thread counts', default: 'physical cores' },
+  { name: 'backend', type: 'string', arg: 'KIND,..', help: 'backends (auto, wasm-simd, wasm-relaxed, ref)', default: 'auto' },
+  { name: 'lm-head', type: 'string', arg: 'int8|exact', help: 'lm_head mode', default: 'int8' },
+  { name: 'output', short: 'o', type: 'string', arg: 'md|json', help: 'output format', default: 'md' },
+];
+
+function list(v: string | undefined, fallback: string, name: string): number[] {
+  return (v ?? fallback).split(',').map((s) => {
+    const n = Number(s.trim());
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name}: "${s}" is not a non-negative integer`);
+    return n;
+  });
+}
+
+function table(runs: BenchRun[]): string {
+  const rows = ['| model | size | params | backend | threads | test | t/s |', '| --- | ---: | ---: | --- | ---: | --- | ---: |'];
+  for (const r of runs) {
+    for (const res of r.results) {
+      rows.push(`| ${r.model} ${r.types} | ${mb(r.sizeBytes)} | ${(r.params / 1e9).toFixed(2)} B | ${r.backend} | ${r.threads} | ${res.test} | ${res.mean.toFixed(2)} ± ${res.sd.toFixed(2)} |`);
+    }
+  }
+  return rows.join('\n');
+}
+
+export const benchCommand = {
+  name: 'bench',
+  summary: 'benchmark prompt (pp) and generation (tg) speed, llama-bench style',
+  help: () => helpText('bitnet bench -m MODEL [-p 512] [-n 128] [-d 0,1024] [-t 1,2] [-r 5]', 'Measures tokens/s; results to stdout, progress to stderr.', [['options', OPTIONS]]),
+  async run(argv: string[]): Promise<void> {
+    const { values: v } = parseCommand(argv, OPTIONS, 0);
+    let model = str(v, 'model');
+    if (!model) throw new UsageError('no model given: pass -m PATH or -m synthetic:2b4t');
+    const tests: BenchTest[] = [];
+    for (const depth of list(str(v, 'n-depth'), '0', 'n-depth')) {
+      for (const n of list(str(v, 'n-prompt'), '512', 'n-prompt')) if (n > 0) tests.push({ kind: 'pp', n, depth });
+      for (const n of list(str(v, 'n-gen'), '128', 'n-gen')) if (n > 0) tests.push({ kind: 'tg', n, depth });
+    }
+    if (tests.length === 0) throw new UsageError('no tests: give a positive -p or -n');
+    const reps = list(str(v, 'repetitions'), '5', 'repetitions')[0]!;
+    if (reps < 1) throw new UsageError('--repetitions must be at least 1');
+    const threadList = str(v, 'threads') ? list(str(v, 'threads'), '', 'threads') : [undefined];
+    const backends = (str(v, 'backend') ?? 'auto').split(',') as BackendKind[];
+    for (const b of backends) if (!BACKEND_KINDS.includes(b)) throw new UsageError(`--backend: unknown "${b}"`);
+    const lmHead = str(v, 'lm-head') ?? 'int8';
+    if (!['int8', 'exact', 'f16'].includes(lmHead)) throw new UsageError('--lm-head must be int8 or exact');
+    const format = str(v, 'output') ?? 'md';
+    if (format !== 'md' && format !== 'json') throw new UsageError('--output must be md or json');
+    if (model.startsWith('synthetic:')) {
+      process.stderr.write(`preparing ${model} ...\n`);
+      model = await resolveSyntheticModel(model);
+    }
+    const runs: BenchRun[] = [];
+    for (const backend of backends) {
+      for (const threads of threadList) {
+        if (backend === 'ref' && threads !== undefined && threads > 1) warn('the ref backend runs on one thread');
+        process.stderr.write(`running ${backend}${threads ? ` x${threads}` : ''}: ${tests.length} test(s) x ${reps} ...\n`);
+        runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', ...(threads ? { threads } : {}) }));
+      }
+    }
+    const rss = process.resourceUsage().maxRSS * 1024;
+    if (format === 'json') {
+      process.stdout.write(`${JSON.stringify({ model, runs, peakRssBytes: rss, node: process.version }, null, 2)}\n`);
+      return;
+    }
+    process.stdout.write(`${table(runs)}\n\npeak RSS ${mb(rss)}, load ${runs.map((r) => `${(r.loadMs / 1000).toFixed(2)} s`).join(' / ')}, node ${process.version}\n`);
+  },
+};

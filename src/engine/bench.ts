@@ -1,0 +1,114 @@
+// Benchmarks in the style of llama-bench: pp (evaluate an N-token prompt from an empty cache) and tg
+// (generate N tokens one at a time, after an optional prefilled context of depth D), each repeated and
+// reported as mean and standard deviation of tokens/s. Synthetic models (`synthetic:2b4t:i2_s:f16`) with
+// 2B4T's exact shapes and random weights are written once to a cache folder.
+import { BitnetError } from '../errors.js';
+import { SHAPE_2B4T, writeSyntheticGguf, type SyntheticOptions, type SyntheticShape } from '../model/synthetic.js';
+import { loadModel, type LoadOptions } from './load.js';
+import type { BitnetModel } from './model.js';
+
+export interface BenchTest {
+  kind: 'pp' | 'tg';
+  n: number;
+  /** tokens already in the context before the test (tg at depth) */
+  depth: number;
+}
+
+export interface BenchResult {
+  test: string;
+  mean: number;
+  sd: number;
+  samples: number[];
+}
+
+const SHAPES: Record<string, SyntheticShape> = { '2b4t': SHAPE_2B4T };
+
+/** `synthetic:2b4t[:i2_s|tq2_0|tq1_0[:f16|q8_0|q6_k[:bitnet]]]` -> a cached GGUF path (written on first use). */
+export async function resolveSyntheticModel(ref: string, onProgress?: (done: number, total: number) => void): Promise<string> {
+  const [, shapeName = '2b4t', weights = 'i2_s', embedding = 'f16', arch] = ref.split(':');
+  const shape = SHAPES[shapeName];
+  const w = weights.toUpperCase() as SyntheticOptions['weights'];
+  const e = embedding.toUpperCase() as SyntheticOptions['embedding'];
+  if (!shape || !['I2_S', 'TQ2_0', 'TQ1_0'].includes(w) || !['F16', 'Q8_0', 'Q6_K'].includes(e) || (arch !== undefined && arch !== 'bitnet')) {
+    throw new BitnetError('INVALID_ARGUMENT', `unknown synthetic model "${ref}" (synthetic:2b4t[:i2_s|tq2_0|tq1_0[:f16|q8_0|q6_k[:bitnet]]])`, { name: 'model' });
+  }
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const fs = await import('node:fs/promises');
+  const dir = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'bitnet', 'synthetic');
+  await fs.mkdir(dir, { recursive: true });
+  const file = path.join(dir, `${shapeName}-${weights}-${embedding}${arch ? `-${arch}` : ''}.gguf`);
+  try {
+    await fs.access(file);
+  } catch {
+    await writeSyntheticGguf(file, arch === 'bitnet' ? { ...shape, arch: 'bitnet' } : shape, { weights: w, embedding: e, seed: 1, ...(onProgress ? { onProgress } : {}) });
+  }
+  return file;
+}
+
+function stats(samples: number[]): { mean: number; sd: number } {
+  const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
+  const sd = samples.length > 1 ? Math.sqrt(samples.reduce((a, b) => a + (b - mean) ** 2, 0) / (samples.length - 1)) : 0;
+  return { mean, sd };
+}
+
+function promptTokens(n: number, vocab: number, offset: number): number[] {
+  // deterministic ordinary tokens (not the specials at the top of the vocabulary)
+  return Array.from({ length: n }, (_, i) => 10 + ((i * 7919 + offset) % Math.max(1, Math.min(vocab, 32000) - 20)));
+}
+
+/** Runs one test `reps` times (after one warm-up run) and returns tokens/s per run. The depth is filled once. */
+export async function runBenchTest(model: BitnetModel, t: BenchTest, reps: number): Promise<BenchResult> {
+  const vocab = model.tokenizer.vocabSize;
+  const name = t.kind === 'pp' ? `pp${t.n}` : `tg${t.n}`;
+  const label = t.depth ? `${name} @ d${t.depth}` : name;
+  const samples: number[] = [];
+  const seq = model.createSequence({ contextSize: t.depth + t.n + 8 });
+  try {
+    const context = promptTokens(Math.max(t.kind === 'tg' ? 1 : 0, t.depth), vocab, 1);
+    if (context.length) await seq.prefill(context);
+    for (let r = -1; r < reps; r++) {
+      seq.truncate(context.length);
+      if (t.kind === 'pp') {
+        const tokens = [...context, ...promptTokens(t.n, vocab, 2 + r)];
+        const t0 = performance.now();
+        await seq.prefill(tokens);
+        if (r >= 0) samples.push(t.n / ((performance.now() - t0) / 1000));
+      } else {
+        // as llama-bench: one token per step, logits computed, no sampling
+        const next = promptTokens(t.n, vocab, 5 + r);
+        const t0 = performance.now();
+        for (let i = 0; i < t.n; i++) seq.step(next[i]!);
+        if (r >= 0) samples.push(t.n / ((performance.now() - t0) / 1000));
+      }
+    }
+  } finally {
+    seq.dispose();
+  }
+  return { test: label, ...stats(samples), samples };
+}
+
+export interface BenchRun {
+  model: string;
+  sizeBytes: number;
+  params: number;
+  types: string;
+  backend: string;
+  threads: number;
+  results: BenchResult[];
+  loadMs: number;
+}
+
+export async function bench(path: string, tests: BenchTest[], opts: LoadOptions & { reps: number }): Promise<BenchRun> {
+  const model = await loadModel(path, { ...opts, contextSize: Math.max(...tests.map((t) => t.depth + t.n + 8)) });
+  try {
+    const results: BenchResult[] = [];
+    for (const t of tests) results.push(await runBenchTest(model, t, opts.reps));
+    const counts = new Map<string, number>();
+    for (const t of model.tensors) if (t.shape.length === 2) counts.set(t.type, (counts.get(t.type) ?? 0) + t.shape[0]! * t.shape[1]!);
+    const types = [...counts].sort((a, b) => b[1] - a[1]).map(([k]) => k).join('+');
+    return { model: model.hparams.arch, sizeBytes: model.fileSize, params: model.parameterCount, types, backend: model.backend.name, threads: model.backend.threads, results, loadMs: model.loadMs };
+  } finally {
+    await model.dispose();
+  }
+}
