@@ -5,8 +5,7 @@
 // same memory, so every result is the reference backend's, bit for bit.
 import { BitnetError } from '../../errors.js';
 import type { DenseData, DenseSource, TernaryData } from '../../formats/model-file.js';
-import { i2sReadScale } from '../../formats/quants/i2_s.js';
-import { i2_sCodec } from '../../formats/quants/i2_s.js';
+import { i2_sCodec, i2sReadScale } from '../../formats/quants/i2_s.js';
 import { tq2_0Codec } from '../../formats/quants/tq2_0.js';
 import { f16ToF32 } from '../../util/f16.js';
 import { uniformScale } from '../../formats/ternarize.js';
@@ -14,7 +13,7 @@ import type { AttentionParams, Backend, DenseMatrix, KvLayer, KvStorage, Quantiz
 import { refBackend } from '../ref/index.js';
 import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
 import { Heap } from './heap.js';
-import { OP_ATTENTION, OP_INT8, OP_REQUANT, OP_TERNARY } from './jobs.js';
+import { OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_ATTENTION, OP_INT8, OP_REQUANT, OP_TERNARY } from './jobs.js';
 import { compileKernels, type KernelExports, type KernelVariant } from './module.js';
 import { Pool } from './pool.js';
 
@@ -90,6 +89,9 @@ interface WasmKvLayer {
 }
 
 const ROW_CHUNK = 32;
+/** decode attention: positions per scores item, and the context from which the three-pass split pays off */
+const SCORE_CHUNK = 256;
+const DECODE_SPLIT_MIN = 1;
 
 /** The scale shared by every TQ2_0 block that has a nonzero code, or undefined when blocks differ. */
 function tq2UniformScale(bytes: Uint8Array, nBlocks: number): number | undefined {
@@ -271,7 +273,9 @@ export class WasmBackend implements Backend {
     // K in blocks of 8 positions (asm/common.ts), padded to whole blocks; V as rows
     const kElems = nHeadKv * Math.ceil(nCtx / 8) * 8 * headDim;
     for (let l = 0; l < nLayer; l++) {
-      const layer = { k: this.alloc(kElems * es), v: this.alloc((nCtx * width + 8) * es) };
+      // after K: the layer's inf/NaN flag (asm/attention.ts), cleared here
+      const layer = { k: this.alloc(kElems * es + 16), v: this.alloc((nCtx * width + 8) * es) };
+      this.heap.u8(layer.k + kElems * es, 16).fill(0);
       this.kvShape.set(layer, { nHeadKv, headDim, nCtx, f16: type === 'f16' });
       layers.push(layer);
     }
@@ -356,11 +360,35 @@ export class WasmBackend implements Backend {
     const l = layer as WasmKvLayer;
     const s = this.kvShape.get(layer);
     if (!s) return refBackend.attention(q, layer, out, p);
+    const f16 = p.f16 ? 1 : 0;
+    const nVis = p.pos0 + p.T;
+    if (p.T === 1 && nVis >= DECODE_SPLIT_MIN) {
+      // decode: scores, softmax and P·V as three passes over shared scores, split by kv head and position
+      // chunk, query head, and kv head and 8 dims, so both threads stay busy whatever the head counts
+      const group = p.nHead / p.nHeadKv;
+      const stride = Math.ceil(nVis / 8) * 32;
+      const scratchBytes = 4 * group * p.headDim + 64;
+      const probs = this.alloc(p.nHead * stride + scratchBytes * this.threads);
+      const scratch = probs + p.nHead * stride;
+      try {
+        const nChunks = Math.ceil(nVis / SCORE_CHUNK);
+        this.d.pool.run(OP_ATT_SCORES, p.nHeadKv * nChunks, 1, this.threads, [
+          this.ptr(q), l.k, p.nHead, p.nHeadKv, p.headDim, nVis, s.nCtx, { f32: p.scale }, f16, probs, stride, SCORE_CHUNK, scratch, scratchBytes,
+        ]);
+        this.d.pool.run(OP_ATT_SOFTMAX, p.nHead, 1, this.threads, [probs, stride, nVis, f16]);
+        this.d.pool.run(OP_ATT_PV, (p.nHeadKv * p.headDim) / 8, 1, this.threads, [
+          probs, stride, l.k, l.v, this.ptr(out), p.nHead, p.nHeadKv, p.headDim, nVis, s.nCtx, f16,
+        ]);
+      } finally {
+        this.release(probs);
+      }
+      return;
+    }
     const scratchBytes = 4 * (s.nCtx + 8) + 4 * p.headDim + 64;
     const scratch = this.alloc(scratchBytes * this.threads);
     try {
       this.d.pool.run(OP_ATTENTION, p.nHead, 1, this.threads, [
-        this.ptr(q), l.k, l.v, this.ptr(out), p.T, p.nHead, p.nHeadKv, p.headDim, p.pos0, s.nCtx, { f32: p.scale }, p.f16 ? 1 : 0, 0, scratch, scratchBytes,
+        this.ptr(q), l.k, l.v, this.ptr(out), p.T, p.nHead, p.nHeadKv, p.headDim, p.pos0, s.nCtx, { f32: p.scale }, f16, 0, scratch, scratchBytes,
       ]);
     } finally {
       this.release(scratch);

@@ -1,3 +1,4 @@
 // AssemblyScript entry of the relaxed-SIMD build: the shared ops plus the relaxed dot kernels.
 export * from './common';
+export * from './attention';
 export * from './dot-relaxed';

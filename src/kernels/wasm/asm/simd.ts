@@ -1,3 +1,4 @@
 // AssemblyScript entry of the portable SIMD128 build: the shared ops plus the portable dot kernels.
 export * from './common';
+export * from './attention';
 export * from './dot-simd';
