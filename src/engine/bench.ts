@@ -3,6 +3,7 @@
 // reported as mean and standard deviation of tokens/s. Synthetic models (`synthetic:2b4t:i2_s:f16`) with
 // 2B4T's exact shapes and random weights are written once to a cache folder.
 import { BitnetError } from '../errors.js';
+import { TENSOR } from '../formats/names.js';
 import { SHAPE_2B4T, writeSyntheticGguf, type SyntheticOptions, type SyntheticShape } from '../model/synthetic.js';
 import { loadModel, type LoadOptions } from './load.js';
 import type { BitnetModel } from './model.js';
@@ -95,20 +96,56 @@ export interface BenchRun {
   types: string;
   backend: string;
   threads: number;
+  tests: BenchTest[];
   results: BenchResult[];
   loadMs: number;
+  /** weight bytes one decode step reads (ternary codes as the kernels stream them, the lm_head, norms) */
+  weightBytesPerToken: number;
+  /** KV cache bytes one decode step reads per position of context */
+  kvBytesPerPosition: number;
+  /** the process's peak RSS after this run, before the bandwidth probe (which may grow memory) */
+  peakRssBytes: number;
+  /** GB/s of a plain streaming read of device memory with the same threads (WASM backends only) */
+  readGBs: number | undefined;
 }
 
-export async function bench(path: string, tests: BenchTest[], opts: LoadOptions & { reps: number }): Promise<BenchRun> {
+const TERNARY_TYPES = new Set(['I2_S', 'TQ1_0', 'TQ2_0']);
+
+/** Bytes a decode step streams: every matrix once (ternary as 2-bit codes, an int8 lm_head as int8 rows + scales). */
+export function decodeBytes(model: BitnetModel, lmHead: 'int8' | 'exact'): { weights: number; kvPerPosition: number } {
+  const head = model.tensors.find((t) => t.name === TENSOR.output) ?? model.tensors.find((t) => t.name === TENSOR.tokEmbd);
+  let weights = 0;
+  for (const t of model.tensors) {
+    const elements = t.shape.reduce((a, b) => a * b, 1);
+    if (t === head) weights += lmHead === 'int8' ? elements + 4 * t.shape[1]! : t.bytes;
+    else if (t.name === TENSOR.tokEmbd) weights += t.bytes / t.shape[1]!; // one embedding row
+    else weights += TERNARY_TYPES.has(t.type) ? elements / 4 : t.bytes;
+  }
+  const h = model.hparams;
+  const kvPerPosition = 2 * h.nLayer * h.nHeadKv * h.headDim * (model.kvType === 'f16' ? 2 : 4);
+  return { weights, kvPerPosition };
+}
+
+export async function bench(path: string, tests: BenchTest[], opts: LoadOptions & { reps: number; bandwidth?: boolean }): Promise<BenchRun> {
   const model = await loadModel(path, { ...opts, contextSize: Math.max(...tests.map((t) => t.depth + t.n + 8)) });
+  let run: Omit<BenchRun, 'readGBs' | 'peakRssBytes'>;
   try {
     const results: BenchResult[] = [];
     for (const t of tests) results.push(await runBenchTest(model, t, opts.reps));
     const counts = new Map<string, number>();
     for (const t of model.tensors) if (t.shape.length === 2) counts.set(t.type, (counts.get(t.type) ?? 0) + t.shape[0]! * t.shape[1]!);
     const types = [...counts].sort((a, b) => b[1] - a[1]).map(([k]) => k).join('+');
-    return { model: model.hparams.arch, sizeBytes: model.fileSize, params: model.parameterCount, types, backend: model.backend.name, threads: model.backend.threads, results, loadMs: model.loadMs };
+    const bytes = decodeBytes(model, opts.lmHead === 'exact' || opts.lmHead === 'f16' ? 'exact' : 'int8');
+    run = {
+      model: model.hparams.arch, sizeBytes: model.fileSize, params: model.parameterCount, types, backend: model.backend.name, threads: model.backend.threads,
+      tests, results, loadMs: model.loadMs, weightBytesPerToken: bytes.weights, kvBytesPerPosition: bytes.kvPerPosition,
+    };
   } finally {
     await model.dispose();
   }
+  // measured after the model is freed, so the probe reuses its memory instead of raising the peak RSS
+  const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+  const backend = model.backend as { measureReadBandwidth?: () => number };
+  const readGBs = opts.bandwidth && backend.measureReadBandwidth ? backend.measureReadBandwidth() : undefined;
+  return { ...run, peakRssBytes, readGBs };
 }

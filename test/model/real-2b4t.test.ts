@@ -2,11 +2,13 @@
 // microsoft/bitnet-b1.58-2B-4T-gguf: file identity (size, sha256), structure (332 tensors: 210 I2_S, 121 F32,
 // 1 F16), and a teacher-forced comparison with bitnet.cpp's greedy run in ../shared/data/reference: same
 // prompt tokens, and at each step the top-5 logits within tolerance of bitnet.cpp's (the first
-// BITNET_2B4T_STEPS steps, default 8: the reference backend needs seconds per token on this model).
+// BITNET_2B4T_STEPS steps, default 8); and the int8 lm_head against the exact f16 one on TinyStories text
+// (perplexity, KL divergence, top-1 agreement over BITNET_2B4T_PPL_TOKENS tokens, default 128).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { compareDistributions, perplexity } from '../../src/engine/quality.js';
 import { inspectModel, loadModel } from '../../src/index.js';
 
 const PATH = process.env.BITNET_2B4T_GGUF;
@@ -39,7 +41,7 @@ test('the official 2B4T GGUF: teacher-forced logits equal bitnet.cpp\'s greedy r
   const promptTokens = JSON.parse(readFileSync(new URL('greedy.prompt_tokens.json', REF), 'utf8')) as number[];
   const tokens = JSON.parse(readFileSync(new URL('greedy.tokens.json', REF), 'utf8')) as number[];
   const steps = JSON.parse(readFileSync(new URL('greedy.topk_logits.json', REF), 'utf8')) as StepRef[];
-  const model = await loadModel(PATH!, { contextSize: 64 });
+  const model = await loadModel(PATH!, { contextSize: 64, lmHead: 'exact' }); // bitnet.cpp's f16 lm_head
   assert.deepEqual(model.warnings, []);
   assert.deepEqual(model.tokenize(prompt, { parseSpecial: true }), promptTokens);
   const n = Math.min(Number(process.env.BITNET_2B4T_STEPS ?? 8), steps.length);
@@ -56,4 +58,24 @@ test('the official 2B4T GGUF: teacher-forced logits equal bitnet.cpp\'s greedy r
     if (ref[0]!.logit - ref[1]!.logit > 2 * TOLERANCE) assert.equal(best, ref[0]!.token_id, `step ${s}`);
     logits = seq.step(tokens[s]!); // teacher forcing: continue with bitnet.cpp's token
   }
+});
+
+test('the official 2B4T GGUF: the int8 lm_head stays close to the exact f16 one on TinyStories', { skip }, async (t) => {
+  const text = readFileSync(new URL('../../../shared/data/tinystories/tinystories_sample_3000.txt', import.meta.url), 'utf8');
+  const n = Number(process.env.BITNET_2B4T_PPL_TOKENS ?? 128);
+  const exact = await loadModel(PATH!, { contextSize: n, lmHead: 'exact' });
+  const tokens = exact.tokenize(text, { addBos: true }).slice(0, n);
+  const a = exact.evaluate(tokens);
+  await exact.dispose();
+  const int8 = await loadModel(PATH!, { contextSize: n, lmHead: 'int8' });
+  const b = int8.evaluate(tokens);
+  await int8.dispose();
+  const targets = tokens.slice(1);
+  const pe = perplexity(a, targets);
+  const pi = perplexity(b, targets);
+  const cmp = compareDistributions(a.slice(0, -1), b.slice(0, -1));
+  t.diagnostic(`${targets.length} tokens: PPL f16 ${pe.ppl.toFixed(3)} ± ${pe.pplStderr.toFixed(3)}, int8 ${pi.ppl.toFixed(3)}; KL mean ${cmp.klMean.toExponential(2)} max ${cmp.klMax.toExponential(2)}; top-1 agreement ${(100 * cmp.top1Agreement).toFixed(1)}%`);
+  assert.ok(Math.abs(pi.ppl / pe.ppl - 1) < 0.01, `PPL ${pe.ppl} vs ${pi.ppl}`);
+  assert.ok(cmp.klMean < 0.01, `mean KL ${cmp.klMean}`);
+  assert.ok(cmp.top1Agreement >= 0.95, `top-1 agreement ${cmp.top1Agreement}`);
 });

@@ -26,3 +26,12 @@ test('the package root exports the public API with type declarations', { skip },
   const res = spawnSync(process.execPath, ['--input-type=module', '-e', "const m = await import('bitnet'); console.log(['loadModel','inspectModel','loadTokenizer','BitnetError','Tokenizer','refBackend'].filter((k) => !(k in m)).join(',') || 'ok')"], { cwd: root, encoding: 'utf8' });
   assert.equal(res.stdout.trim(), 'ok', res.stderr);
 });
+
+test('every npm script names files that exist', () => {
+  const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { scripts: Record<string, string> };
+  for (const [name, cmd] of Object.entries(pkg.scripts)) {
+    for (const m of cmd.matchAll(/(?:^|\s)((?:src|test|bench|scripts)\/[\w./-]+\.(?:ts|mjs|js))/g)) {
+      assert.ok(existsSync(`${root}${m[1]}`), `npm run ${name}: ${m[1]} does not exist`);
+    }
+  }
+});

@@ -36,6 +36,18 @@ function table(runs: BenchRun[]): string {
   return rows.join('\n');
 }
 
+/** How close each tg row comes to memory bandwidth: bytes a decode step streams x tokens/s, against a plain read. */
+function bandwidthLine(r: BenchRun): string {
+  const tg = r.results.map((res, i) => ({ res, test: r.tests[i]! })).filter((x) => x.test.kind === 'tg');
+  if (!tg.length) return '';
+  const rows = tg.map(({ res, test }) => {
+    const gbs = ((r.weightBytesPerToken + r.kvBytesPerPosition * (test.depth + test.n / 2)) * res.mean) / 1e9;
+    return `${res.test} ${gbs.toFixed(1)} GB/s${r.readGBs ? ` (${((100 * gbs) / r.readGBs).toFixed(0)}%)` : ''}`;
+  });
+  const read = r.readGBs ? `; plain streaming read ${r.readGBs.toFixed(1)} GB/s with ${r.threads} thread(s)` : '';
+  return `${r.backend} x${r.threads}: decode streams ${mb(r.weightBytesPerToken)} of weights per token + ${(r.kvBytesPerPosition / 1024).toFixed(0)} KB per context position: ${rows.join(', ')}${read}`;
+}
+
 export const benchCommand = {
   name: 'bench',
   summary: 'benchmark prompt (pp) and generation (tg) speed, llama-bench style',
@@ -68,14 +80,14 @@ export const benchCommand = {
       for (const threads of threadList) {
         if (backend === 'ref' && threads !== undefined && threads > 1) warn('the ref backend runs on one thread');
         process.stderr.write(`running ${backend}${threads ? ` x${threads}` : ''}: ${tests.length} test(s) x ${reps} ...\n`);
-        runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', ...(threads ? { threads } : {}) }));
+        runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', bandwidth: tests.some((t) => t.kind === 'tg'), ...(threads ? { threads } : {}) }));
       }
     }
-    const rss = process.resourceUsage().maxRSS * 1024;
+    const rss = Math.max(...runs.map((r) => r.peakRssBytes));
     if (format === 'json') {
       process.stdout.write(`${JSON.stringify({ model, runs, peakRssBytes: rss, node: process.version }, null, 2)}\n`);
       return;
     }
-    process.stdout.write(`${table(runs)}\n\npeak RSS ${mb(rss)}, load ${runs.map((r) => `${(r.loadMs / 1000).toFixed(2)} s`).join(' / ')}, node ${process.version}\n`);
+    process.stdout.write(`${table(runs)}\n\n${runs.map(bandwidthLine).filter(Boolean).join('\n')}${runs.some((r) => bandwidthLine(r)) ? '\n' : ''}peak RSS ${mb(rss)}, load ${runs.map((r) => `${(r.loadMs / 1000).toFixed(2)} s`).join(' / ')}, node ${process.version}\n`);
   },
 };

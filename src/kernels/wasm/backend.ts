@@ -13,7 +13,7 @@ import type { AttentionParams, Backend, DenseMatrix, KvLayer, KvStorage, Quantiz
 import { refBackend } from '../ref/index.js';
 import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
 import { Heap } from './heap.js';
-import { OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_ATTENTION, OP_INT8, OP_REQUANT, OP_TERNARY } from './jobs.js';
+import { OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_ATTENTION, OP_INT8, OP_REQUANT, OP_STREAM, OP_TERNARY } from './jobs.js';
 import { compileKernels, type KernelExports, type KernelVariant } from './module.js';
 import { Pool } from './pool.js';
 
@@ -139,6 +139,33 @@ export class WasmBackend implements Backend {
 
   get variant(): KernelVariant {
     return this.d.variant;
+  }
+
+  /**
+   * Plain streaming read of `bytes` of device memory with this backend's threads (64 KB items in dynamic
+   * chunks, as the kernels split rows): the best GB/s of `reps` passes. The benchmark's yardstick for how
+   * close decode comes to memory bandwidth.
+   */
+  measureReadBandwidth(bytes = 256 << 20, reps = 5): number {
+    const item = 64 << 10;
+    const items = Math.max(1, Math.floor(bytes / item));
+    const base = this.heap.alloc(items * item);
+    const out = this.heap.alloc(items * 4);
+    try {
+      const u8 = this.heap.u8(base, items * item);
+      for (let i = 0; i < u8.length; i += 4096) u8[i] = i & 0xff; // touch every page
+      let best = 0;
+      for (let r = -1; r < reps; r++) {
+        const t = performance.now();
+        this.d.pool.run(OP_STREAM, items, 16, this.threads, [base, item, out]);
+        const s = (performance.now() - t) / 1000;
+        if (r >= 0) best = Math.max(best, (items * item) / s / 1e9);
+      }
+      return best;
+    } finally {
+      this.heap.release(out);
+      this.heap.release(base);
+    }
   }
 
   /** Bytes of device memory this backend holds (weights, caches, buffers). */

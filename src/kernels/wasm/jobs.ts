@@ -24,6 +24,7 @@ export const OP_REQUANT = 4;
 export const OP_ATT_SCORES = 5;
 export const OP_ATT_SOFTMAX = 6;
 export const OP_ATT_PV = 7;
+export const OP_STREAM = 8;
 
 /** Claims and runs chunks of the current job until none are left. */
 export function runChunks(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Array, tid: number): void {
@@ -58,6 +59,9 @@ export function runChunks(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Arra
         break;
       case OP_ATT_PV:
         k.attn_pv(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), r0, r1);
+        break;
+      case OP_STREAM:
+        k.stream_read(a(0), a(1), a(2), r0, r1);
         break;
       case OP_REQUANT:
         k.requant_f16_rows(a(0), a(1), a(2), a(3), r0, r1);

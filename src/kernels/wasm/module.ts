@@ -24,6 +24,7 @@ export interface KernelExports {
   attn_pv(probs: number, stride: number, kl: number, vl: number, out: number, nHead: number, nHeadKv: number, headDim: number, nVis: number, nCtx: number, f16: number, i0: number, i1: number): void;
   requant_f16_rows(src: number, cols: number, values: number, scales: number, r0: number, r1: number): void;
   tq2_to_i2s(src: number, dst: number, nBlocks: number): void;
+  stream_read(base: number, itemBytes: number, out: number, i0: number, i1: number): void;
   ternary_matmul(w: number, K: number, x: number, x16: number, T: number, sums: number, scales: number, alpha: number, out: number, rows: number, r0: number, r1: number): void;
   int8_matmul(w: number, cols: number, x: number, x16: number, T: number, scales: number, sums: number, rowScales: number, out: number, rows: number, r0: number, r1: number): void;
   relaxed_probe(a: number, b: number): number;

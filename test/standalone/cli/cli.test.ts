@@ -74,7 +74,7 @@ describe('bitnet CLI', { concurrency: 2 }, () => {
     const top = await cli(['--help']);
     assert.equal(top.code, 0);
     assert.match(top.stdout, /^usage: bitnet COMMAND/);
-    for (const c of ['run', 'chat', 'info', 'tokenize', 'logits']) assert.match(top.stdout, new RegExp(`^  ${c} `, 'm'));
+    for (const c of ['run', 'chat', 'info', 'tokenize', 'logits', 'bench']) assert.match(top.stdout, new RegExp(`^  ${c} `, 'm'));
     assert.equal(top.stderr, '');
 
     const run = await cli(['run', '--help']);
@@ -269,6 +269,56 @@ describe('bitnet CLI', { concurrency: 2 }, () => {
       assert.equal(p.token, tokens[p.position]);
       assert.deepEqual(p.logits, Array.from(rows[i]!));
     });
+  });
+
+  test('run --backend ref --lm-head exact -t 1: the text the library gives with the same options', async () => {
+    const r = await cli(['run', '-m', modelPath, '-n', '8', '--temp', '0', '--backend', 'ref', '--lm-head', 'exact', '-t', '1', '-p', PROMPT]);
+    assert.equal(r.code, 0, r.stderr);
+    const m = await loadModel(modelPath, { backend: 'ref', lmHead: 'exact' });
+    const want = await m.complete(PROMPT, { temperature: 0, maxTokens: 8 });
+    await m.dispose();
+    assert.equal(r.stdout, `${want.text}\n`);
+    const bad = await cli(['run', '-m', modelPath, '--backend', 'cuda', '-p', PROMPT]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--backend/);
+    const badHead = await cli(['run', '-m', modelPath, '--lm-head', 'q4', '-p', PROMPT]);
+    assert.equal(badHead.code, 2);
+    assert.match(badHead.stderr, /--lm-head/);
+  });
+
+  test('bench: pp/tg rows at each depth for each backend, mean ± sd over the repetitions', async () => {
+    const args = ['bench', '-m', modelPath, '-p', '8', '-n', '4', '-d', '0,6', '-r', '2', '-t', '1', '--backend', 'ref,wasm-simd'];
+    const j = await cli([...args, '-o', 'json']);
+    assert.equal(j.code, 0, j.stderr);
+    const out = JSON.parse(j.stdout) as { peakRssBytes: number; runs: Array<{ backend: string; threads: number; params: number; readGBs?: number; weightBytesPerToken: number; results: Array<{ test: string; mean: number; sd: number; samples: number[] }> }> };
+    assert.deepEqual(out.runs.map((r) => r.backend), ['ref', 'wasm-simd']);
+    // the bandwidth probe runs on WASM backends only; a decode step streams at least the int8 lm_head
+    assert.equal(out.runs[0]!.readGBs, undefined);
+    assert.ok(out.runs[1]!.readGBs! > 0);
+    assert.ok(out.runs[1]!.weightBytesPerToken > model.hparams.nVocab * model.hparams.nEmbd);
+    assert.ok(out.peakRssBytes > 0);
+    for (const run of out.runs) {
+      assert.equal(run.threads, 1);
+      assert.equal(run.params, model.parameterCount);
+      assert.deepEqual(run.results.map((x) => x.test), ['pp8', 'tg4', 'pp8 @ d6', 'tg4 @ d6']);
+      for (const x of run.results) {
+        assert.equal(x.samples.length, 2);
+        assert.ok(x.samples.every((v) => v > 0 && Number.isFinite(v)));
+        assert.ok(Math.abs(x.mean - (x.samples[0]! + x.samples[1]!) / 2) < 1e-9 * x.mean);
+        assert.ok(Math.abs(x.sd - Math.abs(x.samples[0]! - x.samples[1]!) / Math.SQRT2) < 1e-9 * x.mean);
+      }
+    }
+    const md = await cli(['bench', '-m', modelPath, '-p', '8', '-n', '4', '-r', '1', '-t', '1']);
+    assert.equal(md.code, 0, md.stderr);
+    assert.match(md.stdout, /^\| model \| size \| params \| backend \| threads \| test \| t\/s \|$/m);
+    assert.match(md.stdout, /\| pp8 \| [\d.]+ ± [\d.]+ \|/);
+    assert.match(md.stdout, /\| tg4 \| [\d.]+ ± 0\.00 \|/);
+    assert.match(md.stdout, /peak RSS/);
+    assert.match(md.stdout, /decode streams [\d.]+ MB of weights per token .* tg4 [\d.]+ GB\/s \(\d+%\); plain streaming read [\d.]+ GB\/s with 1 thread/);
+    assert.match(md.stderr, /running/);
+    const none = await cli(['bench', '-m', modelPath, '-p', '0', '-n', '0']);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /no tests/);
   });
 
   test('chat: one reply per stdin line, exit 0 at EOF; /exit ends early', async () => {

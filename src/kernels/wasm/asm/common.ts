@@ -198,3 +198,19 @@ export function tq2_to_i2s(src: usize, dst: usize, nBlocks: i32): void {
     }
   }
 }
+
+/** Streaming read for the bandwidth probe: items [i0, i1) of `itemBytes` bytes each, one xor-fold per item. */
+export function stream_read(base: usize, itemBytes: i32, out: usize, i0: i32, i1: i32): void {
+  for (let i = i0; i < i1; i++) {
+    const p = base + <usize>i * <usize>itemBytes;
+    let a = i32x4.splat(0), b = a, c = a, d = a;
+    for (let o: usize = 0; o < <usize>itemBytes; o += 64) {
+      a = v128.xor(a, v128.load(p + o));
+      b = v128.xor(b, v128.load(p + o + 16));
+      c = v128.xor(c, v128.load(p + o + 32));
+      d = v128.xor(d, v128.load(p + o + 48));
+    }
+    const r = v128.xor(v128.xor(a, b), v128.xor(c, d));
+    store<i32>(out + (<usize>i << 2), i32x4.extract_lane(r, 0) ^ i32x4.extract_lane(r, 3));
+  }
+}

@@ -1,0 +1,86 @@
+// Quality measures over logits: perplexity of a token sequence (with its standard error, as
+// llama-perplexity reports it) and the comparison of two models' distributions on the same positions
+// (mean/max KL divergence, top-1 agreement). Used by the lm_head study and later `bitnet perplexity`.
+
+/** log of the softmax normaliser of one row, in float64 (max-shifted). */
+function logSumExp(row: Float32Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) if (row[i]! > max) max = row[i]!;
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i]! - max);
+  return max + Math.log(sum);
+}
+
+function argmax(row: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
+  return best;
+}
+
+export interface PerplexityResult {
+  /** exp(mean negative log-likelihood) */
+  ppl: number;
+  /** mean negative log-likelihood in nats */
+  nll: number;
+  /** standard error of ppl (delta method on the mean nll) */
+  pplStderr: number;
+  /** positions scored */
+  count: number;
+}
+
+/** Perplexity of `targets[i]` under `logits[i]` (row i predicts targets[i]). */
+export function perplexity(logits: readonly Float32Array[], targets: readonly number[]): PerplexityResult {
+  const n = Math.min(logits.length, targets.length);
+  if (n === 0) return { ppl: NaN, nll: NaN, pplStderr: NaN, count: 0 };
+  let sum = 0;
+  let sumSq = 0;
+  for (let i = 0; i < n; i++) {
+    const row = logits[i]!;
+    const nll = logSumExp(row) - row[targets[i]!]!;
+    sum += nll;
+    sumSq += nll * nll;
+  }
+  const mean = sum / n;
+  const variance = n > 1 ? Math.max(0, (sumSq / n - mean * mean) * (n / (n - 1))) : 0;
+  const ppl = Math.exp(mean);
+  return { ppl, nll: mean, pplStderr: ppl * Math.sqrt(variance / n), count: n };
+}
+
+export interface DistributionComparison {
+  /** mean over positions of KL(base || test) in nats */
+  klMean: number;
+  klMax: number;
+  /** fraction of positions where both argmaxes agree */
+  top1Agreement: number;
+  /** largest |test - base| over all logits */
+  maxAbsLogitDiff: number;
+  count: number;
+}
+
+/** Compares `test` against `base` position by position (same vocabulary, same positions). */
+export function compareDistributions(base: readonly Float32Array[], test: readonly Float32Array[]): DistributionComparison {
+  const n = Math.min(base.length, test.length);
+  let klSum = 0;
+  let klMax = 0;
+  let agree = 0;
+  let maxDiff = 0;
+  for (let i = 0; i < n; i++) {
+    const p = base[i]!;
+    const q = test[i]!;
+    if (p.length !== q.length) throw new RangeError(`position ${i}: vocabularies differ (${p.length} vs ${q.length})`);
+    const lp = logSumExp(p);
+    const lq = logSumExp(q);
+    let kl = 0;
+    for (let v = 0; v < p.length; v++) {
+      const a = p[v]! - lp;
+      kl += Math.exp(a) * (a - (q[v]! - lq));
+      const d = Math.abs(q[v]! - p[v]!);
+      if (d > maxDiff) maxDiff = d;
+    }
+    kl = Math.max(0, kl);
+    klSum += kl;
+    if (kl > klMax) klMax = kl;
+    if (argmax(p) === argmax(q)) agree++;
+  }
+  return { klMean: n ? klSum / n : NaN, klMax, top1Agreement: n ? agree / n : NaN, maxAbsLogitDiff: maxDiff, count: n };
+}
