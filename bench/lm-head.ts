@@ -1,7 +1,7 @@
 // The int8 lm_head against the exact (stored f16) one: perplexity of both on TinyStories text, KL
 // divergence, top-1 agreement and the largest logit difference, on a 2B4T-shaped synthetic model (random
 // weights: the numbers measure the requantization error, not language quality) or any model given.
-// Run: `npx tsx bench/lm-head.ts [-- --model PATH|synthetic:2b4t --tokens 128 --threads 2]`
+// Run: `npm run bench:lm-head [-- --model PATH|synthetic:2b4t --tokens 128 --threads 2]`
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolveSyntheticModel } from '../src/engine/bench.js';
@@ -25,6 +25,7 @@ async function logits(lmHead: 'int8' | 'exact'): Promise<{ rows: Float32Array[];
   return { rows: rows.slice(0, -1), tokens, ms };
 }
 
+const num = (x: number): string => (x < 1e6 ? x.toFixed(4) : x.toExponential(4));
 const exact = await logits('exact');
 const int8 = await logits('int8');
 const targets = exact.tokens.slice(1);
@@ -33,12 +34,12 @@ const pi = perplexity(int8.rows, targets);
 const c = compareDistributions(exact.rows, int8.rows);
 process.stdout.write(
   [
-    `| lm_head | PPL | KL vs exact (mean / max) | top-1 agreement | max abs logit diff |`,
+    `| lm_head | PPL | KL vs exact (mean / max) | top-1 agreement | logit diff (rms / max) |`,
     `| --- | ---: | ---: | ---: | ---: |`,
-    `| exact (f16) | ${pe.ppl.toFixed(4)} ± ${pe.pplStderr.toFixed(4)} | 0 | 100% | 0 |`,
-    `| int8 rows | ${pi.ppl.toFixed(4)} ± ${pi.pplStderr.toFixed(4)} | ${c.klMean.toExponential(2)} / ${c.klMax.toExponential(2)} | ${(100 * c.top1Agreement).toFixed(1)}% | ${c.maxAbsLogitDiff.toFixed(4)} |`,
+    `| exact (f16) | ${num(pe.ppl)} ± ${num(pe.pplStderr)} | 0 | 100% | 0 |`,
+    `| int8 rows | ${num(pi.ppl)} ± ${num(pi.pplStderr)} | ${c.klMean.toExponential(2)} / ${c.klMax.toExponential(2)} | ${(100 * c.top1Agreement).toFixed(1)}% | ${c.rmsLogitDiff.toFixed(4)} / ${c.maxAbsLogitDiff.toFixed(4)} |`,
     '',
-    `${values.model}, ${targets.length} scored tokens of TinyStories, PPL ratio int8/exact ${(pi.ppl / pe.ppl).toFixed(5)}, node ${process.version}`,
+    `${values.model}, ${targets.length} scored tokens of TinyStories; logits' sd within a row ${c.baseLogitSd.toFixed(2)}; PPL ratio int8/exact ${(pi.ppl / pe.ppl).toFixed(5)}; node ${process.version}`,
     '',
   ].join('\n'),
 );

@@ -54,6 +54,10 @@ export interface DistributionComparison {
   top1Agreement: number;
   /** largest |test - base| over all logits */
   maxAbsLogitDiff: number;
+  /** root mean square of test - base over all logits */
+  rmsLogitDiff: number;
+  /** standard deviation of the base logits within a row, averaged over rows (the scale of the differences) */
+  baseLogitSd: number;
   count: number;
 }
 
@@ -64,6 +68,9 @@ export function compareDistributions(base: readonly Float32Array[], test: readon
   let klMax = 0;
   let agree = 0;
   let maxDiff = 0;
+  let sqDiff = 0;
+  let sdSum = 0;
+  let count = 0;
   for (let i = 0; i < n; i++) {
     const p = base[i]!;
     const q = test[i]!;
@@ -71,16 +78,23 @@ export function compareDistributions(base: readonly Float32Array[], test: readon
     const lp = logSumExp(p);
     const lq = logSumExp(q);
     let kl = 0;
+    let sum = 0;
+    let sumSq = 0;
     for (let v = 0; v < p.length; v++) {
       const a = p[v]! - lp;
       kl += Math.exp(a) * (a - (q[v]! - lq));
       const d = Math.abs(q[v]! - p[v]!);
       if (d > maxDiff) maxDiff = d;
+      sqDiff += d * d;
+      sum += p[v]!;
+      sumSq += p[v]! * p[v]!;
     }
+    count += p.length;
+    sdSum += Math.sqrt(Math.max(0, sumSq / p.length - (sum / p.length) ** 2));
     kl = Math.max(0, kl);
     klSum += kl;
     if (kl > klMax) klMax = kl;
     if (argmax(p) === argmax(q)) agree++;
   }
-  return { klMean: n ? klSum / n : NaN, klMax, top1Agreement: n ? agree / n : NaN, maxAbsLogitDiff: maxDiff, count: n };
+  return { klMean: n ? klSum / n : NaN, klMax, top1Agreement: n ? agree / n : NaN, maxAbsLogitDiff: maxDiff, rmsLogitDiff: count ? Math.sqrt(sqDiff / count) : NaN, baseLogitSd: n ? sdSum / n : NaN, count: n };
 }
