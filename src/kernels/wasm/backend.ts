@@ -13,7 +13,7 @@ import type { AttentionParams, Backend, DenseMatrix, KvLayer, KvStorage, Quantiz
 import { refBackend } from '../ref/index.js';
 import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
 import { Heap } from './heap.js';
-import { OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_ATTENTION, OP_INT8, OP_REQUANT, OP_STREAM, OP_TERNARY } from './jobs.js';
+import { OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_INT8, OP_REQUANT, OP_STREAM, OP_TERNARY } from './jobs.js';
 import { compileKernels, type KernelExports, type KernelVariant } from './module.js';
 import { Pool } from './pool.js';
 
@@ -89,9 +89,9 @@ interface WasmKvLayer {
 }
 
 const ROW_CHUNK = 32;
-/** decode attention: positions per scores item, and the context from which the three-pass split pays off */
+/** attention: positions per scores item, and the most bytes of score rows one query block may use */
 const SCORE_CHUNK = 256;
-const DECODE_SPLIT_MIN = 1;
+const ATT_SCORES_BYTES = 16 << 20;
 
 /** The scale shared by every TQ2_0 block that has a nonzero code, or undefined when blocks differ. */
 function tq2UniformScale(bytes: Uint8Array, nBlocks: number): number | undefined {
@@ -113,13 +113,15 @@ export interface WasmBackendOptions {
   threads?: number;
   /** force a kernel build (default: relaxed where the runtime computes it correctly, else portable SIMD128) */
   kernels?: KernelVariant;
+  /** most bytes of attention score rows per query block (default 16 MB; small values test the blocking) */
+  attentionBlockBytes?: number;
 }
 
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
   const d = device(opts.kernels);
   const threads = Math.max(1, Math.floor(opts.threads ?? 1));
   await d.pool.ensure(threads);
-  return new WasmBackend(d, threads);
+  return new WasmBackend(d, threads, opts.attentionBlockBytes ?? ATT_SCORES_BYTES);
 }
 
 export class WasmBackend implements Backend {
@@ -131,6 +133,7 @@ export class WasmBackend implements Backend {
   constructor(
     private readonly d: Device,
     readonly threads: number,
+    private readonly attentionBlockBytes: number,
   ) {
     this.name = `wasm-${d.variant}`;
     this.k = d.k;
@@ -387,40 +390,38 @@ export class WasmBackend implements Backend {
     const l = layer as WasmKvLayer;
     const s = this.kvShape.get(layer);
     if (!s) return refBackend.attention(q, layer, out, p);
+    // three passes over shared scores: (query, kv head, 256-position chunk), (query, head) rows, and
+    // (query, kv head, 8 dims), so both threads stay busy whatever the head counts; queries go in blocks
+    // whose score rows fit in attentionBlockBytes
     const f16 = p.f16 ? 1 : 0;
-    const nVis = p.pos0 + p.T;
-    if (p.T === 1 && nVis >= DECODE_SPLIT_MIN) {
-      // decode: scores, softmax and P·V as three passes over shared scores, split by kv head and position
-      // chunk, query head, and kv head and 8 dims, so both threads stay busy whatever the head counts
-      const group = p.nHead / p.nHeadKv;
-      const stride = Math.ceil(nVis / 8) * 32;
-      const scratchBytes = 4 * group * p.headDim + 64;
-      const probs = this.alloc(p.nHead * stride + scratchBytes * this.threads);
-      const scratch = probs + p.nHead * stride;
-      try {
-        const nChunks = Math.ceil(nVis / SCORE_CHUNK);
-        this.d.pool.run(OP_ATT_SCORES, p.nHeadKv * nChunks, 1, this.threads, [
-          this.ptr(q), l.k, p.nHead, p.nHeadKv, p.headDim, nVis, s.nCtx, { f32: p.scale }, f16, probs, stride, SCORE_CHUNK, scratch, scratchBytes,
-        ]);
-        this.d.pool.run(OP_ATT_SOFTMAX, p.nHead, 1, this.threads, [probs, stride, nVis, f16]);
-        this.d.pool.run(OP_ATT_PV, (p.nHeadKv * p.headDim) / 8, 1, this.threads, [
-          probs, stride, l.k, l.v, this.ptr(out), p.nHead, p.nHeadKv, p.headDim, nVis, s.nCtx, f16,
-        ]);
-      } finally {
-        this.release(probs);
-      }
-      return;
-    }
-    const scratchBytes = 4 * (s.nCtx + 8) + 4 * p.headDim + 64;
-    const scratch = this.alloc(scratchBytes * this.threads);
+    const roundP = p.f16 && p.T === 1 ? 1 : 0; // ggml rounds P to f16 only in single-token decode
+    const group = p.nHead / p.nHeadKv;
+    const stride = Math.ceil((p.pos0 + p.T) / 8) * 32;
+    const qBlock = Math.max(1, Math.min(p.T, Math.floor(this.attentionBlockBytes / (p.nHead * stride))));
+    const scratchBytes = 4 * group * p.headDim + 64;
+    const probs = this.alloc(qBlock * p.nHead * stride + scratchBytes * this.threads);
+    const scratch = probs + qBlock * p.nHead * stride;
+    const rowBytes = p.nHead * p.headDim * 4;
     try {
-      this.d.pool.run(OP_ATTENTION, p.nHead, 1, this.threads, [
-        this.ptr(q), l.k, l.v, this.ptr(out), p.T, p.nHead, p.nHeadKv, p.headDim, p.pos0, s.nCtx, { f32: p.scale }, f16, 0, scratch, scratchBytes,
-      ]);
+      for (let t0 = 0; t0 < p.T; t0 += qBlock) {
+        const T = Math.min(qBlock, p.T - t0);
+        const pos0 = p.pos0 + t0;
+        const qp = this.ptr(q) + t0 * rowBytes;
+        const op = this.ptr(out) + t0 * rowBytes;
+        const nChunks = Math.ceil((pos0 + T) / SCORE_CHUNK);
+        this.d.pool.run(OP_ATT_SCORES, T * p.nHeadKv * nChunks, 1, this.threads, [
+          qp, l.k, p.nHead, p.nHeadKv, p.headDim, pos0, T, s.nCtx, { f32: p.scale }, f16, probs, stride, SCORE_CHUNK, scratch, scratchBytes,
+        ]);
+        this.d.pool.run(OP_ATT_SOFTMAX, T * p.nHead, 1, this.threads, [probs, stride, p.nHead, pos0, roundP]);
+        this.d.pool.run(OP_ATT_PV, (T * p.nHeadKv * p.headDim) / 8, 1, this.threads, [
+          probs, stride, l.k, l.v, op, p.nHead, p.nHeadKv, p.headDim, pos0, s.nCtx, f16,
+        ]);
+      }
     } finally {
-      this.release(scratch);
+      this.release(probs);
     }
   }
+
 
   gatedAct(gate: Float32Array, up: Float32Array, n: number, act: 'relu2' | 'silu'): void {
     this.k.gated_act(this.ptr(gate), this.ptr(up), n, act === 'silu' ? 1 : 0);

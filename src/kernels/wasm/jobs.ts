@@ -19,7 +19,6 @@ export const ARGS = 16; // argument slots (ints, or floats through the Float32Ar
 
 export const OP_TERNARY = 1;
 export const OP_INT8 = 2;
-export const OP_ATTENTION = 3;
 export const OP_REQUANT = 4;
 export const OP_ATT_SCORES = 5;
 export const OP_ATT_SOFTMAX = 6;
@@ -47,15 +46,12 @@ export function runChunks(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Arra
       case OP_INT8:
         k.int8_matmul(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), r0, r1);
         break;
-      case OP_ATTENTION:
-        // scratch per thread: a(13) + tid * a(14)
-        k.attention(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), ctrlF[ARGS + 10]!, a(11), r0, r1, a(13) + tid * a(14));
-        break;
       case OP_ATT_SCORES:
-        k.attn_scores(a(0), a(1), a(2), a(3), a(4), a(5), a(6), ctrlF[ARGS + 7]!, a(8), a(9), a(10), a(11), r0, r1, a(12) + tid * a(13));
+        // scratch per thread: a(13) + tid * a(14)
+        k.attn_scores(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), ctrlF[ARGS + 8]!, a(9), a(10), a(11), a(12), r0, r1, a(13) + tid * a(14));
         break;
       case OP_ATT_SOFTMAX:
-        k.attn_softmax(a(0), a(1), a(2), a(3), r0, r1);
+        k.attn_softmax(a(0), a(1), a(2), a(3), a(4), r0, r1);
         break;
       case OP_ATT_PV:
         k.attn_pv(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), r0, r1);

@@ -8,7 +8,7 @@ import { F16, Q8_0 } from '../../../src/formats/types.js';
 import type { Backend, QuantizedActs } from '../../../src/kernels/backend.js';
 import { ropeTable } from '../../../src/kernels/math.js';
 import { refBackend } from '../../../src/kernels/ref/index.js';
-import { createWasmBackend } from '../../../src/kernels/wasm/backend.js';
+import { createWasmBackend, type WasmBackend } from '../../../src/kernels/wasm/backend.js';
 import { compileKernels, relaxedAllowed } from '../../../src/kernels/wasm/module.js';
 import { roundF16 } from '../../../src/util/f16.js';
 import { Rng } from '../../../src/util/rng.js';
@@ -184,50 +184,54 @@ for (const cfg of CONFIGS) {
     be.dispose();
   });
 
-  test(`${name}: KV cache and attention (f16 and f32, prompt batches and single tokens, GQA groups, long context, inf in the cache)`, async () => {
-    const be = await createWasmBackend(cfg);
-    // [cache type, head dim, query heads, kv heads, context, token counts per step, position of an inf K value]
-    const cases: Array<['f16' | 'f32', number, number, number, number, number[], number?]> = [
-      ['f16', 64, 8, 2, 40, [5, 1, 1, 7, 1]],
-      ['f32', 64, 8, 2, 40, [5, 1, 1, 7, 1]],
-      ['f16', 128, 8, 2, 40, [5, 1, 1, 7, 1]],
-      ['f16', 16, 8, 2, 40, [5, 1, 1, 7, 1]],
-      ['f16', 32, 6, 2, 20, [3, 1, 1]], // groups of 3: single-head paths
-      ['f32', 32, 5, 1, 20, [2, 1, 1]], // a group of 5: four heads, then one
-      ['f16', 32, 8, 2, 600, [300, 1, 250, 1, 1]], // more than one 256-position chunk of scores
-      ['f16', 32, 8, 2, 30, [4, 1, 3, 1], 6], // an inf in K: the exact widening from then on
-    ];
-    for (const [type, headDim, nHead, nHeadKv, nCtx, steps, infAt] of cases) {
-      const width = nHeadKv * headDim;
-      const kvR = refBackend.createKv(1, nHeadKv, headDim, nCtx, type);
-      const kvB = be.createKv(1, nHeadKv, headDim, nCtx, type);
-      let pos = 0;
-      for (const T of steps) {
-        kvR.reserve(pos + T);
-        kvB.reserve(pos + T);
-        const k = fill(new Float32Array(T * width));
-        const v = fill(new Float32Array(T * width));
-        const q = fill(new Float32Array(T * nHead * headDim));
-        if (infAt !== undefined && infAt >= pos && infAt < pos + T) k[(infAt - pos) * width + 3] = 1e6; // f16 overflow
-        const kb = be.allocF32(k.length);
-        const vb = be.allocF32(v.length);
-        const qb = be.allocF32(q.length);
-        kb.set(k);
-        vb.set(v);
-        qb.set(q);
-        refBackend.kvStore(kvR.layers[0]!, k, v, T, pos);
-        be.kvStore(kvB.layers[0]!, kb, vb, T, pos);
-        const p = { T, nHead, nHeadKv, headDim, pos0: pos, scale: 0.125, f16: type === 'f16' };
-        const want = new Float32Array(T * nHead * headDim);
-        refBackend.attention(q, kvR.layers[0]!, want, p);
-        const out = be.allocF32(want.length);
-        be.attention(qb, kvB.layers[0]!, out, p);
-        same(out, want, `${type} headDim ${headDim} heads ${nHead}/${nHeadKv} T=${T} pos=${pos}`);
-        for (const b of [kb, vb, qb, out]) be.free(b);
-        pos += T;
-      }
-      kvB.free();
-    }
-    be.dispose();
+  test(`${name}: KV cache and attention (f16 and f32, prompt batches and single tokens, GQA groups, long context, inf in the cache, query blocks)`, async () => {
+    for (const blockBytes of [undefined, 5000]) await attentionCases(await createWasmBackend({ ...cfg, ...(blockBytes ? { attentionBlockBytes: blockBytes } : {}) }));
   });
+}
+
+/** The attention case table on one backend: each case's steps against the reference, bit for bit. */
+async function attentionCases(be: WasmBackend): Promise<void> {
+  // [cache type, head dim, query heads, kv heads, context, token counts per step, position of an inf K value]
+  const cases: Array<['f16' | 'f32', number, number, number, number, number[], number?]> = [
+    ['f16', 64, 8, 2, 40, [5, 1, 1, 7, 1]],
+    ['f32', 64, 8, 2, 40, [5, 1, 1, 7, 1]],
+    ['f16', 128, 8, 2, 40, [5, 1, 1, 7, 1]],
+    ['f16', 16, 8, 2, 40, [5, 1, 1, 7, 1]],
+    ['f16', 32, 6, 2, 20, [3, 1, 1]], // groups of 3: single-head paths
+    ['f32', 32, 5, 1, 20, [2, 1, 1]], // a group of 5: four heads, then one
+    ['f16', 32, 8, 2, 600, [300, 1, 250, 1, 1]], // more than one 256-position chunk of scores
+    ['f16', 32, 8, 2, 30, [4, 1, 3, 1], 6], // an inf in K: the exact widening from then on
+  ];
+  for (const [type, headDim, nHead, nHeadKv, nCtx, steps, infAt] of cases) {
+    const width = nHeadKv * headDim;
+    const kvR = refBackend.createKv(1, nHeadKv, headDim, nCtx, type);
+    const kvB = be.createKv(1, nHeadKv, headDim, nCtx, type);
+    let pos = 0;
+    for (const T of steps) {
+      kvR.reserve(pos + T);
+      kvB.reserve(pos + T);
+      const k = fill(new Float32Array(T * width));
+      const v = fill(new Float32Array(T * width));
+      const q = fill(new Float32Array(T * nHead * headDim));
+      if (infAt !== undefined && infAt >= pos && infAt < pos + T) k[(infAt - pos) * width + 3] = 1e6; // f16 overflow
+      const kb = be.allocF32(k.length);
+      const vb = be.allocF32(v.length);
+      const qb = be.allocF32(q.length);
+      kb.set(k);
+      vb.set(v);
+      qb.set(q);
+      refBackend.kvStore(kvR.layers[0]!, k, v, T, pos);
+      be.kvStore(kvB.layers[0]!, kb, vb, T, pos);
+      const p = { T, nHead, nHeadKv, headDim, pos0: pos, scale: 0.125, f16: type === 'f16' };
+      const want = new Float32Array(T * nHead * headDim);
+      refBackend.attention(q, kvR.layers[0]!, want, p);
+      const out = be.allocF32(want.length);
+      be.attention(qb, kvB.layers[0]!, out, p);
+      same(out, want, `${type} headDim ${headDim} heads ${nHead}/${nHeadKv} T=${T} pos=${pos}`);
+      for (const b of [kb, vb, qb, out]) be.free(b);
+      pos += T;
+    }
+    kvB.free();
+  }
+  be.dispose();
 }

@@ -1,8 +1,8 @@
 // AssemblyScript: the f16/f32 KV cache and attention of the WASM backend, the same float32 arithmetic as
 // kernels/ref/ops.ts attentionRef: Q (and P when T == 1) rounded to f16 for an f16 cache, dots summed in
-// index order, softmax as ggml (max, expf, float64 sum, 1/sum). Prompt batches run `attention` per query
-// head; single-token decode runs three passes over shared scores (attn_scores, attn_softmax, attn_pv) in
-// which the query heads of a kv group share each K/V load and f16 widening.
+// index order, softmax as ggml (max, expf, float64 sum, 1/sum). Three passes over shared scores
+// (attn_scores, attn_softmax, attn_pv) split by query, kv head and position chunk / dims, in which the
+// query heads of a kv group share each K/V load and f16 widening; prompt batches and decode alike.
 import { f32ToF16, f16x4ToF32x4, f16x4Finite, f16x8Special, roundF16 } from './half';
 import { expf } from './common';
 
@@ -49,117 +49,7 @@ export function kv_store(kl: usize, vl: usize, k: usize, v: usize, T: i32, pos0:
   if (special) store<u32>(kvFlag(kl, nHeadKv, headDim, nCtx, es), 1);
 }
 
-/**
- * Attention for query heads [h0, h1): scores Q·K in float32 over d (eight keys per step), softmax as ggml
- * (max, expf, float64 sum, 1/sum), P·V in float32 over positions (32 dims per pass).
- * scratch: 4 * (nCtx + 8) + 4 * headDim bytes for this thread.
- */
-export function attention(q: usize, kl: usize, vl: usize, out: usize, T: i32, nHead: i32, nHeadKv: i32, headDim: i32, pos0: i32, nCtx: i32, scale: f32, f16: bool, h0: i32, h1: i32, scratch: usize): void {
-  const width = nHeadKv * headDim;
-  const group = nHead / nHeadKv;
-  const nb = <usize>((nCtx + 7) >> 3);
-  const probs = scratch;
-  const qh = scratch + (<usize>(nCtx + 8) << 2);
-  const vscale = f32x4.splat(scale);
-  for (let t = 0; t < T; t++) {
-    const nVis = pos0 + t + 1;
-    for (let h = h0; h < h1; h++) {
-      const g = h / group;
-      const qOff = q + (<usize>((t * nHead + h) * headDim) << 2);
-      for (let d = 0; d < headDim; d++) {
-        const v = load<f32>(qOff + (<usize>d << 2));
-        store<f32>(qh + (<usize>d << 2), f16 ? roundF16(v) : v);
-      }
-      // scores for 8 keys at a time
-      const kHead = kl + <usize>g * nb * <usize>headDim * 8 * (f16 ? 2 : 4);
-      for (let j = 0; j < nVis; j += 8) {
-        let a = f32x4.splat(0);
-        let b = f32x4.splat(0);
-        if (f16) {
-          let p = kHead + (<usize>(j >> 3) * <usize>headDim << 4);
-          for (let d = 0; d < headDim; d++) {
-            const hv = v128.load(p);
-            const qd = f32x4.splat(load<f32>(qh + (<usize>d << 2)));
-            if (f16x8Special(hv)) {
-              a = f32x4.add(a, f32x4.mul(qd, f16x4ToF32x4(i32x4.extend_low_i16x8_u(hv))));
-              b = f32x4.add(b, f32x4.mul(qd, f16x4ToF32x4(i32x4.extend_high_i16x8_u(hv))));
-            } else {
-              a = f32x4.add(a, f32x4.mul(qd, f16x4Finite(i32x4.extend_low_i16x8_u(hv))));
-              b = f32x4.add(b, f32x4.mul(qd, f16x4Finite(i32x4.extend_high_i16x8_u(hv))));
-            }
-            p += 16;
-          }
-        } else {
-          let p = kHead + (<usize>(j >> 3) * <usize>headDim << 5);
-          for (let d = 0; d < headDim; d++) {
-            const qd = f32x4.splat(load<f32>(qh + (<usize>d << 2)));
-            a = f32x4.add(a, f32x4.mul(qd, v128.load(p)));
-            b = f32x4.add(b, f32x4.mul(qd, v128.load(p, 16)));
-            p += 32;
-          }
-        }
-        v128.store(probs + (<usize>j << 2), f32x4.mul(a, vscale));
-        v128.store(probs + (<usize>j << 2), f32x4.mul(b, vscale), 16);
-      }
-      let mx: f32 = -Infinity;
-      for (let j = 0; j < nVis; j++) mx = max<f32>(mx, load<f32>(probs + (<usize>j << 2)));
-      let sum: f64 = 0;
-      for (let j = 0; j < nVis; j++) {
-        const e = expf(load<f32>(probs + (<usize>j << 2)) - mx);
-        store<f32>(probs + (<usize>j << 2), e);
-        sum += <f64>e;
-      }
-      const inv = <f32>(1.0 / sum);
-      for (let j = 0; j < nVis; j++) {
-        const p = load<f32>(probs + (<usize>j << 2)) * inv;
-        store<f32>(probs + (<usize>j << 2), f16 && T == 1 ? roundF16(p) : p);
-      }
-      // P·V, 32 dims per pass with the accumulators in registers, positions in order
-      const oOff = out + (<usize>((t * nHead + h) * headDim) << 2);
-      for (let d = 0; d < headDim; d += 32) {
-        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-        let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
-        for (let j = 0; j < nVis; j++) {
-          const pj = f32x4.splat(load<f32>(probs + (<usize>j << 2)));
-          const idx = <usize>j * <usize>width + <usize>(g * headDim + d);
-          if (f16) {
-            const p = vl + (idx << 1);
-            for (let part: usize = 0; part < 64; part += 16) {
-              const hv = v128.load(p + part);
-              let lo: v128, hi: v128;
-              if (f16x8Special(hv)) {
-                lo = f16x4ToF32x4(i32x4.extend_low_i16x8_u(hv));
-                hi = f16x4ToF32x4(i32x4.extend_high_i16x8_u(hv));
-              } else {
-                lo = f16x4Finite(i32x4.extend_low_i16x8_u(hv));
-                hi = f16x4Finite(i32x4.extend_high_i16x8_u(hv));
-              }
-              if (part == 0) { a0 = f32x4.add(a0, f32x4.mul(pj, lo)); a1 = f32x4.add(a1, f32x4.mul(pj, hi)); }
-              else if (part == 16) { a2 = f32x4.add(a2, f32x4.mul(pj, lo)); a3 = f32x4.add(a3, f32x4.mul(pj, hi)); }
-              else if (part == 32) { a4 = f32x4.add(a4, f32x4.mul(pj, lo)); a5 = f32x4.add(a5, f32x4.mul(pj, hi)); }
-              else { a6 = f32x4.add(a6, f32x4.mul(pj, lo)); a7 = f32x4.add(a7, f32x4.mul(pj, hi)); }
-            }
-          } else {
-            const p = vl + (idx << 2);
-            a0 = f32x4.add(a0, f32x4.mul(pj, v128.load(p)));
-            a1 = f32x4.add(a1, f32x4.mul(pj, v128.load(p, 16)));
-            a2 = f32x4.add(a2, f32x4.mul(pj, v128.load(p, 32)));
-            a3 = f32x4.add(a3, f32x4.mul(pj, v128.load(p, 48)));
-            a4 = f32x4.add(a4, f32x4.mul(pj, v128.load(p, 64)));
-            a5 = f32x4.add(a5, f32x4.mul(pj, v128.load(p, 80)));
-            a6 = f32x4.add(a6, f32x4.mul(pj, v128.load(p, 96)));
-            a7 = f32x4.add(a7, f32x4.mul(pj, v128.load(p, 112)));
-          }
-        }
-        const o = oOff + (<usize>d << 2);
-        v128.store(o, a0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
-        v128.store(o, a4, 64); v128.store(o, a5, 80); v128.store(o, a6, 96); v128.store(o, a7, 112);
-      }
-    }
-  }
-}
-
-// ---------------------------------------------------------------- single-token decode
+// ---------------------------------------------------------------- attention passes
 // mode: 0 = f32 cache, 1 = f16 cache with finite values only (fast widening), 2 = f16 cache with inf/NaN.
 // Every helper is inlined with a constant mode, so each mode gets its own loop.
 
@@ -253,45 +143,53 @@ export function attention(q: usize, kl: usize, vl: usize, out: usize, T: i32, nH
 }
 
 /**
- * Pass 1 of decode: scaled scores q·k for items [i0, i1) of (kv head g, chunk of `chunk` positions), written
- * to probs[h][j] (rows `stride` bytes apart, whole blocks of 8 so a row holds ceil(nVis/8)*8 floats).
+ * Pass 1: scaled scores q·k for items [i0, i1) of (query t, kv head g, chunk of `chunk` positions), written to
+ * probs[t * nHead + h][j] (rows `stride` bytes apart, whole blocks of 8, so a row holds ceil(nVis/8)*8 floats).
+ * Query t sits at position pos0 + t and sees nVis = pos0 + t + 1 keys; chunks past that are skipped.
  * scratch: 4 * group * headDim bytes for this thread.
  */
-export function attn_scores(q: usize, kl: usize, nHead: i32, nHeadKv: i32, headDim: i32, nVis: i32, nCtx: i32, scale: f32, f16: bool, probs: usize, stride: i32, chunk: i32, i0: i32, i1: i32, scratch: usize): void {
+export function attn_scores(q: usize, kl: usize, nHead: i32, nHeadKv: i32, headDim: i32, pos0: i32, T: i32, nCtx: i32, scale: f32, f16: bool, probs: usize, stride: i32, chunk: i32, i0: i32, i1: i32, scratch: usize): void {
   const group = nHead / nHeadKv;
-  const nChunks = (nVis + chunk - 1) / chunk;
-  const nBlk = (nVis + 7) >> 3;
+  const nChunks = (pos0 + T + chunk - 1) / chunk;
   const mode = kvMode(kl, nHeadKv, headDim, nCtx, f16);
   const es: usize = f16 ? 2 : 4;
   const vscale = f32x4.splat(scale);
-  let lastG = -1;
+  let lastTg = -1;
   for (let i = i0; i < i1; i++) {
-    const g = i / nChunks;
+    const tg = i / nChunks;
     const c = i % nChunks;
-    if (g != lastG) {
+    const t = tg / nHeadKv;
+    const g = tg % nHeadKv;
+    const nVis = pos0 + t + 1;
+    if (c * chunk >= nVis) continue;
+    if (tg != lastTg) {
       // this group's query rows, rounded to f16 for an f16 cache (as ggml converts src1 for the F16 matmul)
       const n = group * headDim;
-      const src = q + (<usize>(g * n) << 2);
+      const src = q + (<usize>((t * nHead + g * group) * headDim) << 2);
       for (let e = 0; e < n; e++) {
         const v = load<f32>(src + (<usize>e << 2));
         store<f32>(scratch + (<usize>e << 2), f16 ? roundF16(v) : v);
       }
-      lastG = g;
+      lastTg = tg;
     }
     const b0 = (c * chunk) >> 3;
-    const b1 = min<i32>(nBlk, ((c + 1) * chunk) >> 3);
+    const b1 = min<i32>((nVis + 7) >> 3, ((c + 1) * chunk) >> 3);
     const kHead = kl + <usize>g * <usize>((nCtx + 7) >> 3) * <usize>headDim * 8 * es;
-    const rows = probs + <usize>(g * group) * <usize>stride;
+    const rows = probs + <usize>(t * nHead + g * group) * <usize>stride;
     if (mode == 0) scoreRange(kHead, scratch, group, headDim, 0, b0, b1, rows, <usize>stride, vscale);
     else if (mode == 1) scoreRange(kHead, scratch, group, headDim, 1, b0, b1, rows, <usize>stride, vscale);
     else scoreRange(kHead, scratch, group, headDim, 2, b0, b1, rows, <usize>stride, vscale);
   }
 }
 
-/** Pass 2 of decode: softmax of probs rows [h0, h1) over nVis scores, in place (P rounded to f16 for an f16 cache). */
-export function attn_softmax(probs: usize, stride: i32, nVis: i32, f16: bool, h0: i32, h1: i32): void {
-  for (let h = h0; h < h1; h++) {
-    const row = probs + <usize>h * <usize>stride;
+/**
+ * Pass 2: softmax of probs rows [r0, r1) (row r = t * nHead + h, over its pos0 + t + 1 scores), in place;
+ * P rounded to f16 when `roundP` (single-token decode with an f16 cache, as ggml).
+ */
+export function attn_softmax(probs: usize, stride: i32, nHead: i32, pos0: i32, roundP: bool, r0: i32, r1: i32): void {
+  for (let r = r0; r < r1; r++) {
+    const row = probs + <usize>r * <usize>stride;
+    const nVis = pos0 + r / nHead + 1;
     let mx: f32 = -Infinity;
     for (let j = 0; j < nVis; j++) mx = max<f32>(mx, load<f32>(row + (<usize>j << 2)));
     let sum: f64 = 0;
@@ -303,7 +201,7 @@ export function attn_softmax(probs: usize, stride: i32, nVis: i32, f16: bool, h0
     const inv = <f32>(1.0 / sum);
     for (let j = 0; j < nVis; j++) {
       const p = load<f32>(row + (<usize>j << 2)) * inv;
-      store<f32>(row + (<usize>j << 2), f16 ? roundF16(p) : p);
+      store<f32>(row + (<usize>j << 2), roundP ? roundF16(p) : p);
     }
   }
 }
@@ -381,17 +279,22 @@ export function attn_softmax(probs: usize, stride: i32, nVis: i32, f16: bool, h0
   }
 }
 
-/** Pass 3 of decode: out[h][d] = sum over positions of P·V, for items [i0, i1) of (kv head g, 8 dims), positions in order. */
-export function attn_pv(probs: usize, stride: i32, kl: usize, vl: usize, out: usize, nHead: i32, nHeadKv: i32, headDim: i32, nVis: i32, nCtx: i32, f16: bool, i0: i32, i1: i32): void {
+/** Pass 3: out[t][h][d] = sum over positions of P·V, for items [i0, i1) of (query t, kv head g, 8 dims), positions in order. */
+export function attn_pv(probs: usize, stride: i32, kl: usize, vl: usize, out: usize, nHead: i32, nHeadKv: i32, headDim: i32, pos0: i32, nCtx: i32, f16: bool, i0: i32, i1: i32): void {
   const group = nHead / nHeadKv;
   const width = nHeadKv * headDim;
   const slices = headDim >> 3;
+  const perT = nHeadKv * slices;
   const mode = kvMode(kl, nHeadKv, headDim, nCtx, f16);
   for (let i = i0; i < i1; i++) {
-    const g = i / slices;
+    const t = i / perT;
+    const g = (i % perT) / slices;
     const d0 = (i % slices) << 3;
-    if (mode == 0) pvItem(vl, probs, <usize>stride, out, g, d0, group, headDim, width, nVis, 0);
-    else if (mode == 1) pvItem(vl, probs, <usize>stride, out, g, d0, group, headDim, width, nVis, 1);
-    else pvItem(vl, probs, <usize>stride, out, g, d0, group, headDim, width, nVis, 2);
+    const nVis = pos0 + t + 1;
+    const pt = probs + <usize>(t * nHead) * <usize>stride;
+    const ot = out + (<usize>(t * nHead * headDim) << 2);
+    if (mode == 0) pvItem(vl, pt, <usize>stride, ot, g, d0, group, headDim, width, nVis, 0);
+    else if (mode == 1) pvItem(vl, pt, <usize>stride, ot, g, d0, group, headDim, width, nVis, 1);
+    else pvItem(vl, pt, <usize>stride, ot, g, d0, group, headDim, width, nVis, 2);
   }
 }
