@@ -171,6 +171,17 @@ export class WasmBackend implements Backend {
     }
   }
 
+  /**
+   * The relaxed build's single-token ternary dot: 0 = i16 partial sums, 1 = i32 dot-add (one vpdpbusd on
+   * AVX-VNNI). Chosen by a load-time autotune; both give the same integers. Process-wide (tests set both).
+   */
+  get gemvVariant(): number {
+    return this.d.pool.gemvVariant;
+  }
+  set gemvVariant(v: number) {
+    this.d.pool.gemvVariant = v;
+  }
+
   /** Bytes of device memory this backend holds (weights, caches, buffers). */
   get heldBytes(): number {
     let n = 0;

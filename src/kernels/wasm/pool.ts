@@ -57,6 +57,9 @@ export class Pool {
   set gemvVariant(v: number) {
     this.ctrl[GEMV] = v;
   }
+  get gemvVariant(): number {
+    return this.ctrl[GEMV]!;
+  }
 
   /** Threads available: the calling thread and the ready workers 1..k (consecutive tids). */
   get threads(): number {

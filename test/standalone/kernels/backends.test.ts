@@ -70,10 +70,13 @@ for (const cfg of CONFIGS) {
     be.dispose();
   });
 
-  test(`${name}: ternary matmul from I2_S, TQ2_0 and plain weights`, async () => {
+  test(`${name}: ternary matmul from I2_S, TQ2_0 and plain weights (both single-token dots)`, async () => {
     const be = await createWasmBackend(cfg);
-    const shapes: Array<[number, number, number]> = [[1, 128, 1], [5, 256, 3], [33, 384, 4], [70, 640, 9], [129, 2560, 5], [7, 6912, 2]];
-    for (const [rows, cols, T] of shapes) {
+    const tuned = be.gemvVariant;
+    // single tokens: one row, odd and even row counts (rows go in pairs), K past 15 blocks (i16 widening)
+    const shapes: Array<[number, number, number]> = [[1, 128, 1], [33, 384, 1], [70, 2560, 1], [5, 6912, 1], [5, 256, 3], [33, 384, 4], [70, 640, 9], [129, 2560, 5], [7, 6912, 2]];
+    for (const [variant, [rows, cols, T]] of [0, 1].flatMap((v) => shapes.map((sh) => [v, sh] as const))) {
+      be.gemvVariant = variant;
       const values = new Int8Array(rows * cols).map(() => rng.int(3) - 1);
       const alpha = Math.fround(2 ** -(2 + rng.int(4)));
       const inputs = [
@@ -89,9 +92,10 @@ for (const cfg of CONFIGS) {
         const w = be.createTernary(input, rows, cols);
         const y = be.allocF32(T * rows);
         be.matmulTernary(w, qb, y);
-        same(y, want, `${input.kind} [${rows}x${cols}] T=${T}`);
+        same(y, want, `${input.kind} [${rows}x${cols}] T=${T} gemv ${variant}`);
       }
     }
+    be.gemvVariant = tuned;
     be.dispose();
   });
 
