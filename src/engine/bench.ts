@@ -6,6 +6,7 @@ import { BitnetError } from '../errors.js';
 import { TENSOR } from '../formats/names.js';
 import { SHAPE_2B4T, writeSyntheticGguf, type SyntheticOptions, type SyntheticShape } from '../model/synthetic.js';
 import { loadModel, type LoadOptions } from './load.js';
+import type { Backend } from '../kernels/backend.js';
 import type { BitnetModel } from './model.js';
 
 export interface BenchTest {
@@ -20,6 +21,43 @@ export interface BenchResult {
   mean: number;
   sd: number;
   samples: number[];
+  /** with `profile`: milliseconds per token spent in each backend op (matmuls by shape), largest first */
+  profile?: Array<[string, number]>;
+}
+
+const PROFILED_OPS = ['quantizeActs', 'matmulTernary', 'matmulDense', 'rmsNorm', 'rope', 'kvStore', 'attention', 'gatedAct', 'add', 'scale'] as const;
+
+/**
+ * Times every compute call on `be` (its methods wrapped in place; the WASM and reference kernels are
+ * synchronous, so a call's time is its work) until `stop()` restores them. Matmuls are keyed by shape.
+ */
+export function profileBackend(be: Backend): { times: Map<string, number>; stop(): void } {
+  const times = new Map<string, number>();
+  const target = be as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const saved: Array<[string, boolean, unknown]> = [];
+  for (const op of PROFILED_OPS) {
+    const f = target[op]!;
+    saved.push([op, Object.prototype.hasOwnProperty.call(target, op), f]);
+    target[op] = (...args: unknown[]) => {
+      const t0 = performance.now();
+      try {
+        return f.apply(be, args);
+      } finally {
+        const m = args[0] as { rows?: number; cols?: number };
+        const key = op.startsWith('matmul') ? `${op} ${m.rows}x${m.cols}` : op;
+        times.set(key, (times.get(key) ?? 0) + performance.now() - t0);
+      }
+    };
+  }
+  return {
+    times,
+    stop() {
+      for (const [op, own, f] of saved) {
+        if (own) target[op] = f as (...args: unknown[]) => unknown;
+        else delete target[op];
+      }
+    },
+  };
 }
 
 const SHAPES: Record<string, SyntheticShape> = { '2b4t': SHAPE_2B4T };
@@ -59,16 +97,18 @@ function promptTokens(n: number, vocab: number, offset: number): number[] {
 }
 
 /** Runs one test `reps` times (after one warm-up run) and returns tokens/s per run. The depth is filled once. */
-export async function runBenchTest(model: BitnetModel, t: BenchTest, reps: number): Promise<BenchResult> {
+export async function runBenchTest(model: BitnetModel, t: BenchTest, reps: number, profile = false): Promise<BenchResult> {
   const vocab = model.tokenizer.vocabSize;
   const name = t.kind === 'pp' ? `pp${t.n}` : `tg${t.n}`;
   const label = t.depth ? `${name} @ d${t.depth}` : name;
   const samples: number[] = [];
   const seq = model.createSequence({ contextSize: t.depth + t.n + 8 });
+  let profiler: ReturnType<typeof profileBackend> | undefined;
   try {
     const context = promptTokens(Math.max(t.kind === 'tg' ? 1 : 0, t.depth), vocab, 1);
     if (context.length) await seq.prefill(context);
     for (let r = -1; r < reps; r++) {
+      if (r === 0 && profile) profiler = profileBackend(model.backend);
       seq.truncate(context.length);
       if (t.kind === 'pp') {
         const tokens = [...context, ...promptTokens(t.n, vocab, 2 + r)];
@@ -84,9 +124,12 @@ export async function runBenchTest(model: BitnetModel, t: BenchTest, reps: numbe
       }
     }
   } finally {
+    profiler?.stop();
     seq.dispose();
   }
-  return { test: label, ...stats(samples), samples };
+  const result: BenchResult = { test: label, ...stats(samples), samples };
+  if (profiler) result.profile = [...profiler.times].map(([k, ms]): [string, number] => [k, ms / (reps * t.n)]).sort((a, b) => b[1] - a[1]);
+  return result;
 }
 
 export interface BenchRun {
@@ -126,12 +169,12 @@ export function decodeBytes(model: BitnetModel, lmHead: 'int8' | 'exact'): { wei
   return { weights, kvPerPosition };
 }
 
-export async function bench(path: string, tests: BenchTest[], opts: LoadOptions & { reps: number; bandwidth?: boolean }): Promise<BenchRun> {
+export async function bench(path: string, tests: BenchTest[], opts: LoadOptions & { reps: number; bandwidth?: boolean; profile?: boolean }): Promise<BenchRun> {
   const model = await loadModel(path, { ...opts, contextSize: Math.max(...tests.map((t) => t.depth + t.n + 8)) });
   let run: Omit<BenchRun, 'readGBs' | 'peakRssBytes'>;
   try {
     const results: BenchResult[] = [];
-    for (const t of tests) results.push(await runBenchTest(model, t, opts.reps));
+    for (const t of tests) results.push(await runBenchTest(model, t, opts.reps, opts.profile));
     const counts = new Map<string, number>();
     for (const t of model.tensors) if (t.shape.length === 2) counts.set(t.type, (counts.get(t.type) ?? 0) + t.shape[0]! * t.shape[1]!);
     const types = [...counts].sort((a, b) => b[1] - a[1]).map(([k]) => k).join('+');

@@ -16,6 +16,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'backend', type: 'string', arg: 'KIND,..', help: 'backends (auto, wasm-simd, wasm-relaxed, ref)', default: 'auto' },
   { name: 'lm-head', type: 'string', arg: 'int8|exact', help: 'lm_head mode', default: 'int8' },
   { name: 'output', short: 'o', type: 'string', arg: 'md|json', help: 'output format', default: 'md' },
+  { name: 'profile', type: 'boolean', help: 'time every backend op and print ms per token by op (adds a little overhead)' },
 ];
 
 function list(v: string | undefined, fallback: string, name: string): number[] {
@@ -34,6 +35,13 @@ function table(runs: BenchRun[]): string {
     }
   }
   return rows.join('\n');
+}
+
+/** Per test, the ops that took time, in ms per token. */
+function profileLines(r: BenchRun): string[] {
+  return r.results
+    .filter((res) => res.profile)
+    .map((res) => `${r.backend} x${r.threads} ${res.test}, ms/token: ${res.profile!.filter(([, ms]) => ms >= 0.005).map(([op, ms]) => `${op} ${ms.toFixed(2)}`).join(', ')}`);
 }
 
 /** How close each tg row comes to memory bandwidth: bytes a decode step streams x tokens/s, against a plain read. */
@@ -80,7 +88,7 @@ export const benchCommand = {
       for (const threads of threadList) {
         if (backend === 'ref' && threads !== undefined && threads > 1) warn('the ref backend runs on one thread');
         process.stderr.write(`running ${backend}${threads ? ` x${threads}` : ''}: ${tests.length} test(s) x ${reps} ...\n`);
-        runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', bandwidth: tests.some((t) => t.kind === 'tg'), ...(threads ? { threads } : {}) }));
+        runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', bandwidth: tests.some((t) => t.kind === 'tg'), profile: v.profile === true, ...(threads ? { threads } : {}) }));
       }
     }
     const rss = Math.max(...runs.map((r) => r.peakRssBytes));
@@ -88,6 +96,7 @@ export const benchCommand = {
       process.stdout.write(`${JSON.stringify({ model, runs, peakRssBytes: rss, node: process.version }, null, 2)}\n`);
       return;
     }
-    process.stdout.write(`${table(runs)}\n\n${runs.map(bandwidthLine).filter(Boolean).join('\n')}${runs.some((r) => bandwidthLine(r)) ? '\n' : ''}peak RSS ${mb(rss)}, load ${runs.map((r) => `${(r.loadMs / 1000).toFixed(2)} s`).join(' / ')}, node ${process.version}\n`);
+    const profiles = runs.flatMap(profileLines);
+    process.stdout.write(`${table(runs)}\n\n${profiles.length ? `${profiles.join('\n')}\n` : ''}${runs.map(bandwidthLine).filter(Boolean).join('\n')}${runs.some((r) => bandwidthLine(r)) ? '\n' : ''}peak RSS ${mb(rss)}, load ${runs.map((r) => `${(r.loadMs / 1000).toFixed(2)} s`).join(' / ')}, node ${process.version}\n`);
   },
 };

@@ -288,9 +288,9 @@ describe('bitnet CLI', { concurrency: 2 }, () => {
 
   test('bench: pp/tg rows at each depth for each backend, mean ± sd over the repetitions', async () => {
     const args = ['bench', '-m', modelPath, '-p', '8', '-n', '4', '-d', '0,6', '-r', '2', '-t', '1', '--backend', 'ref,wasm-simd'];
-    const j = await cli([...args, '-o', 'json']);
+    const j = await cli([...args, '-o', 'json', '--profile']);
     assert.equal(j.code, 0, j.stderr);
-    const out = JSON.parse(j.stdout) as { peakRssBytes: number; runs: Array<{ backend: string; threads: number; params: number; readGBs?: number; weightBytesPerToken: number; results: Array<{ test: string; mean: number; sd: number; samples: number[] }> }> };
+    const out = JSON.parse(j.stdout) as { peakRssBytes: number; runs: Array<{ backend: string; threads: number; params: number; readGBs?: number; weightBytesPerToken: number; results: Array<{ test: string; mean: number; sd: number; samples: number[]; profile: Array<[string, number]> }> }> };
     assert.deepEqual(out.runs.map((r) => r.backend), ['ref', 'wasm-simd']);
     // the bandwidth probe runs on WASM backends only; a decode step streams at least the int8 lm_head
     assert.equal(out.runs[0]!.readGBs, undefined);
@@ -306,6 +306,12 @@ describe('bitnet CLI', { concurrency: 2 }, () => {
         assert.ok(x.samples.every((v) => v > 0 && Number.isFinite(v)));
         assert.ok(Math.abs(x.mean - (x.samples[0]! + x.samples[1]!) / 2) < 1e-9 * x.mean);
         assert.ok(Math.abs(x.sd - Math.abs(x.samples[0]! - x.samples[1]!) / Math.SQRT2) < 1e-9 * x.mean);
+        // --profile: time per op, matmuls by shape; together no more than the measured time per token
+        const ops = new Map(x.profile);
+        assert.ok(ops.get(`matmulTernary ${model.hparams.nFf}x${model.hparams.nEmbd}`)! > 0, JSON.stringify(x.profile));
+        assert.ok(ops.get('attention')! > 0 && ops.get('rmsNorm')! > 0);
+        const wallMsPerToken = x.samples.reduce((a, v) => a + 1000 / v, 0) / x.samples.length;
+        assert.ok([...ops.values()].reduce((a, v) => a + v, 0) <= wallMsPerToken, `${JSON.stringify(x.profile)} vs ${wallMsPerToken} ms/token`);
       }
     }
     const md = await cli(['bench', '-m', modelPath, '-p', '8', '-n', '4', '-r', '1', '-t', '1']);
@@ -314,6 +320,7 @@ describe('bitnet CLI', { concurrency: 2 }, () => {
     assert.match(md.stdout, /\| pp8 \| [\d.]+ ± [\d.]+ \|/);
     assert.match(md.stdout, /\| tg4 \| [\d.]+ ± 0\.00 \|/);
     assert.match(md.stdout, /peak RSS/);
+    assert.doesNotMatch(md.stdout, /ms\/token/); // no profile unless asked
     assert.match(md.stdout, /decode streams [\d.]+ MB of weights per token .* tg4 [\d.]+ GB\/s \(\d+%\); plain streaming read [\d.]+ GB\/s with 1 thread/);
     assert.match(md.stderr, /running/);
     const none = await cli(['bench', '-m', modelPath, '-p', '0', '-n', '0']);
