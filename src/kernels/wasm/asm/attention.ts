@@ -4,7 +4,7 @@
 // (attn_scores, attn_softmax, attn_pv) split by query, kv head and position chunk / dims, in which the
 // query heads of a kv group share each K/V load and f16 widening; prompt batches and decode alike.
 import { f32ToF16, f16x4ToF32x4, f16x4Finite, f16x8Special, roundF16 } from './half';
-import { expf } from './common';
+import { expf, splatF16Mask, splatF16Scale } from './common';
 
 // Layout per layer: K in blocks of 8 positions per kv head, [g][pos/8][d][8] (the 8 keys of a block and all
 // their dims are contiguous, so scores for 8 keys load 16 bytes per dim); V as rows [pos][g*headDim + d].
@@ -54,12 +54,12 @@ export function kv_store(kl: usize, vl: usize, k: usize, v: usize, T: i32, pos0:
 // Every helper is inlined with a constant mode, so each mode gets its own loop.
 
 // @ts-ignore: decorator
-@inline function widenLo(hv: v128, mode: i32): v128 {
-  return mode == 2 ? f16x4ToF32x4(i32x4.extend_low_i16x8_u(hv)) : f16x4Finite(i32x4.extend_low_i16x8_u(hv));
+@inline function widenLo(hv: v128, mode: i32, fm: v128, fs: v128): v128 {
+  return mode == 2 ? f16x4ToF32x4(i32x4.extend_low_i16x8_u(hv)) : f16x4Finite(i32x4.extend_low_i16x8_u(hv), fm, fs);
 }
 // @ts-ignore: decorator
-@inline function widenHi(hv: v128, mode: i32): v128 {
-  return mode == 2 ? f16x4ToF32x4(i32x4.extend_high_i16x8_u(hv)) : f16x4Finite(i32x4.extend_high_i16x8_u(hv));
+@inline function widenHi(hv: v128, mode: i32, fm: v128, fs: v128): v128 {
+  return mode == 2 ? f16x4ToF32x4(i32x4.extend_high_i16x8_u(hv)) : f16x4Finite(i32x4.extend_high_i16x8_u(hv), fm, fs);
 }
 
 /** Cache mode of a layer: f32, or f16 with or without an inf/NaN stored so far. */
@@ -72,6 +72,8 @@ export function kv_store(kl: usize, vl: usize, k: usize, v: usize, T: i32, pos0:
 /** Scores of 4 query heads (f16-rounded q rows at qh, headDim apart) for the 8 keys of one block. */
 // @ts-ignore: decorator
 @inline function scoreBlock4(kb: usize, qh: usize, headDim: i32, mode: i32, dst: usize, stride: usize, vscale: v128): void {
+  const fm = i32x4.splat(splatF16Mask);
+  const fs = f32x4.splat(splatF16Scale);
   let a0 = f32x4.splat(0), b0 = f32x4.splat(0), a1 = f32x4.splat(0), b1 = f32x4.splat(0);
   let a2 = f32x4.splat(0), b2 = f32x4.splat(0), a3 = f32x4.splat(0), b3 = f32x4.splat(0);
   const qs = <usize>headDim << 2;
@@ -85,8 +87,8 @@ export function kv_store(kl: usize, vl: usize, k: usize, v: usize, T: i32, pos0:
       p += 32;
     } else {
       const hv = v128.load(p);
-      lo = widenLo(hv, mode);
-      hi = widenHi(hv, mode);
+      lo = widenLo(hv, mode, fm, fs);
+      hi = widenHi(hv, mode, fm, fs);
       p += 16;
     }
     const q0 = v128.load32_splat(qp);
@@ -108,6 +110,8 @@ export function kv_store(kl: usize, vl: usize, k: usize, v: usize, T: i32, pos0:
 /** Scores of one query head for the 8 keys of one block. */
 // @ts-ignore: decorator
 @inline function scoreBlock1(kb: usize, qh: usize, headDim: i32, mode: i32, dst: usize, vscale: v128): void {
+  const fm = i32x4.splat(splatF16Mask);
+  const fs = f32x4.splat(splatF16Scale);
   let a = f32x4.splat(0), b = f32x4.splat(0);
   let p = kb;
   for (let d = 0; d < headDim; d++) {
@@ -118,8 +122,8 @@ export function kv_store(kl: usize, vl: usize, k: usize, v: usize, T: i32, pos0:
       p += 32;
     } else {
       const hv = v128.load(p);
-      lo = widenLo(hv, mode);
-      hi = widenHi(hv, mode);
+      lo = widenLo(hv, mode, fm, fs);
+      hi = widenHi(hv, mode, fm, fs);
       p += 16;
     }
     const qd = v128.load32_splat(qh + (<usize>d << 2));
@@ -208,6 +212,8 @@ export function attn_softmax(probs: usize, stride: i32, nHead: i32, pos0: i32, r
 
 // @ts-ignore: decorator
 @inline function pvRange4(vp: usize, vStride: usize, pr: usize, stride: usize, nVis: i32, mode: i32, o: usize, headDim: i32): void {
+  const fm = i32x4.splat(splatF16Mask);
+  const fs = f32x4.splat(splatF16Scale);
   let a0 = f32x4.splat(0), b0 = f32x4.splat(0), a1 = f32x4.splat(0), b1 = f32x4.splat(0);
   let a2 = f32x4.splat(0), b2 = f32x4.splat(0), a3 = f32x4.splat(0), b3 = f32x4.splat(0);
   let p = vp;
@@ -219,8 +225,8 @@ export function attn_softmax(probs: usize, stride: i32, nHead: i32, pos0: i32, r
       hi = v128.load(p, 16);
     } else {
       const hv = v128.load(p);
-      lo = widenLo(hv, mode);
-      hi = widenHi(hv, mode);
+      lo = widenLo(hv, mode, fm, fs);
+      hi = widenHi(hv, mode, fm, fs);
     }
     const p0 = v128.load32_splat(pj);
     const p1 = v128.load32_splat(pj + stride);
@@ -242,6 +248,8 @@ export function attn_softmax(probs: usize, stride: i32, nHead: i32, pos0: i32, r
 
 // @ts-ignore: decorator
 @inline function pvRange1(vp: usize, vStride: usize, pr: usize, nVis: i32, mode: i32, o: usize): void {
+  const fm = i32x4.splat(splatF16Mask);
+  const fs = f32x4.splat(splatF16Scale);
   let a = f32x4.splat(0), b = f32x4.splat(0);
   let p = vp;
   for (let j = 0; j < nVis; j++) {
@@ -251,8 +259,8 @@ export function attn_softmax(probs: usize, stride: i32, nHead: i32, pos0: i32, r
       hi = v128.load(p, 16);
     } else {
       const hv = v128.load(p);
-      lo = widenLo(hv, mode);
-      hi = widenHi(hv, mode);
+      lo = widenLo(hv, mode, fm, fs);
+      hi = widenHi(hv, mode, fm, fs);
     }
     const pv = v128.load32_splat(pr + (<usize>j << 2));
     a = f32x4.add(a, f32x4.mul(pv, lo));

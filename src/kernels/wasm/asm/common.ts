@@ -4,6 +4,24 @@
 // All arguments are byte offsets into the shared memory; row/head ranges [a, b) let threads split work.
 import { f16ToF32, f16x4ToF32x4 } from './half';
 
+// ---------------------------------------------------------------- splat constants
+// V8 rematerializes a v128 constant at every use (a load, a move and a shuffle), inside hot loops too; a
+// vector it computed stays in a register. So the kernels splat these runtime values once per call. They
+// are written only by set_splat_constants (never called with other values), which keeps the optimizer
+// from folding them back into constants.
+
+export let splat3: i32 = 3;
+export let splat64: i32 = 64;
+export let splatF16Mask: i32 = 0x8fffffff;
+export let splatF16Scale: f32 = reinterpret<f32>(0x77800000); // 2^112
+
+export function set_splat_constants(three: i32, sixtyFour: i32, f16Mask: i32, f16Scale: f32): void {
+  splat3 = three;
+  splat64 = sixtyFour;
+  splatF16Mask = f16Mask;
+  splatF16Scale = f16Scale;
+}
+
 // ---------------------------------------------------------------- expf (kernels/math.ts)
 
 const LOG2E: f32 = 1.44269504088896341;

@@ -3,6 +3,7 @@
 // bitnet.cpp's I2_S layout: 128-element blocks of 32 bytes, element 32g+p in byte p at bits 7-6-2g, code =
 // w + 1 in {0,1,2} (the i7 operand). The int8 lm_head's weights in [-63, 63] are offset by +64 in the kernel.
 // Twin of dot-simd.ts (portable SIMD128): same exports, same results, checked against kernels/ref.
+import { splat3, splat64 } from './common';
 
 // @ts-ignore: decorator
 @inline function hsum(v: v128): i32 {
@@ -22,7 +23,7 @@
 /** Unsigned-code dot sum(code * x) of one I2_S row (nb blocks) with int8 x; i16 partial sums widened every 15 blocks. */
 // @ts-ignore: decorator
 @inline function rowDot(wp: usize, xp: usize, nb: i32): i32 {
-  const m3 = i8x16.splat(3);
+  const m3 = i8x16.splat(<i8>splat3);
   let acc = i32x4.splat(0);
   let b = 0;
   while (b < nb) {
@@ -52,7 +53,7 @@
 /** The same dot accumulated straight into i32 lanes (one vpdpbusd on AVX-VNNI, three ops on plain AVX2). */
 // @ts-ignore: decorator
 @inline function rowDot32(wp: usize, xp: usize, nb: i32): i32 {
-  const m3 = i8x16.splat(3);
+  const m3 = i8x16.splat(<i8>splat3);
   let a0 = i32x4.splat(0);
   let a1 = i32x4.splat(0);
   for (let b = 0; b < nb; b++) {
@@ -85,7 +86,7 @@ export function set_gemv_variant(v: i32): void {
 export function ternary_matmul(w: usize, K: i32, x: usize, x16: usize, T: i32, sums: usize, scales: usize, alpha: f32, out: usize, rows: i32, r0: i32, r1: i32): void {
   const nb = K >> 7;
   const rowBytes = <usize>(K >> 2);
-  const m3 = i8x16.splat(3);
+  const m3 = i8x16.splat(<i8>splat3);
   for (let r = r0; r < r1; r++) {
     const wr = w + <usize>r * rowBytes;
     let t = 0;
@@ -141,7 +142,7 @@ export function ternary_matmul(w: usize, K: i32, x: usize, x16: usize, T: i32, s
  */
 export function int8_matmul(w: usize, cols: i32, x: usize, x16: usize, T: i32, scales: usize, sums: usize, rowScales: usize, out: usize, rows: i32, r0: i32, r1: i32): void {
   const kk = <usize>cols;
-  const off = i8x16.splat(64);
+  const off = i8x16.splat(<i8>splat64);
   for (let r = r0; r < r1; r++) {
     const wr = w + <usize>r * kk;
     const rs = load<f32>(rowScales + (<usize>r << 2));

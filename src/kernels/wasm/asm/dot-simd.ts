@@ -1,6 +1,7 @@
 // AssemblyScript: the integer dot kernels in portable SIMD128 (no relaxed SIMD: Node 20, older browsers).
 // Codes are widened to i16 and dotted with activations widened once per call (x16) by i32x4.dot_i16x8_s.
 // Twin of dot-relaxed.ts: same exports, same results, checked against kernels/ref.
+import { splat3 } from './common';
 
 // @ts-ignore: decorator
 @inline function hsum(v: v128): i32 {
@@ -23,7 +24,7 @@
 
 // @ts-ignore: decorator
 @inline function rowDot(wp: usize, xp: usize, nb: i32): i32 {
-  const m3 = i8x16.splat(3);
+  const m3 = i8x16.splat(<i8>splat3);
   let s0 = i32x4.splat(0);
   let s1 = i32x4.splat(0);
   for (let b = 0; b < nb; b++) {
@@ -46,7 +47,7 @@
 export function ternary_matmul(w: usize, K: i32, x: usize, x16: usize, T: i32, sums: usize, scales: usize, alpha: f32, out: usize, rows: i32, r0: i32, r1: i32): void {
   const nb = K >> 7;
   const rowBytes = <usize>(K >> 2);
-  const m3 = i8x16.splat(3);
+  const m3 = i8x16.splat(<i8>splat3);
   const k2 = <usize>K << 1;
   for (let r = r0; r < r1; r++) {
     const wr = w + <usize>r * rowBytes;

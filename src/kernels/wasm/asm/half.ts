@@ -59,10 +59,14 @@
   return f16ToF32(f32ToF16(v));
 }
 
-/** Four f16 halves (zero-extended i32 lanes) -> f32x4 for finite values: sign and exponent moved into place, times 2^112 (exact, subnormals too). */
+/**
+ * Four f16 halves (zero-extended i32 lanes) -> f32x4 for finite values: sign and exponent moved into place,
+ * times 2^112 (exact, subnormals too). mask = i32x4.splat(0x8fffffff), scale = f32x4.splat(2^112), passed in
+ * so hot loops keep them in registers (common.ts, splat constants).
+ */
 // @ts-ignore: decorator
-@inline export function f16x4Finite(h: v128): v128 {
-  return f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(h, 16), 3), i32x4.splat(0x8fffffff)), f32x4.splat(reinterpret<f32>(0x77800000)));
+@inline export function f16x4Finite(h: v128, mask: v128, scale: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(h, 16), 3), mask), scale);
 }
 
 /** Eight f16 halves -> two f32x4; inf/NaN (exponent 31) take the exact slow path. */
