@@ -79,6 +79,101 @@ export function set_gemv_variant(v: i32): void {
   gemvVariant = v;
 }
 
+/** Rows r, r+1 x tokens t..t+3: for each 2-bit code position, both rows' codes dotted with four tokens' activations. */
+// @ts-ignore: decorator
+@inline function tile2x4(wr: usize, rowBytes: usize, x0: usize, kk: usize, nb: i32, sums: usize, scales: usize, alpha: f32, out: usize, rows: i32, r: i32, t: i32, m3: v128): void {
+  let acc0 = i32x4.splat(0), acc1 = i32x4.splat(0), acc2 = i32x4.splat(0), acc3 = i32x4.splat(0);
+  let acc4 = i32x4.splat(0), acc5 = i32x4.splat(0), acc6 = i32x4.splat(0), acc7 = i32x4.splat(0);
+  let b = 0;
+  let wp = wr;
+  let xp = x0;
+  while (b < nb) {
+    // per block each i16 lane gains at most 8 * 512 = 4096: 7 blocks stay below 32767
+    let s0 = i16x8.splat(0), s1 = i16x8.splat(0), s2 = i16x8.splat(0), s3 = i16x8.splat(0);
+    let u0 = i16x8.splat(0), u1 = i16x8.splat(0), u2 = i16x8.splat(0), u3 = i16x8.splat(0);
+    const end = min<i32>(nb, b + 7);
+    for (; b < end; b++) {
+      for (let half: usize = 0; half < 32; half += 16) {
+        const va = v128.load(wp + half);
+        const vb = v128.load(wp + rowBytes + half);
+        {
+          const ca = v128.and(i16x8.shr_u(va, 6), m3);
+          const cb = v128.and(i16x8.shr_u(vb, 6), m3);
+          const p = xp + half + 0;
+          let xv = v128.load(p);
+          s0 = dot(s0, xv, ca); u0 = dot(u0, xv, cb);
+          xv = v128.load(p + kk);
+          s1 = dot(s1, xv, ca); u1 = dot(u1, xv, cb);
+          xv = v128.load(p + 2 * kk);
+          s2 = dot(s2, xv, ca); u2 = dot(u2, xv, cb);
+          xv = v128.load(p + 3 * kk);
+          s3 = dot(s3, xv, ca); u3 = dot(u3, xv, cb);
+        }
+        {
+          const ca = v128.and(i16x8.shr_u(va, 4), m3);
+          const cb = v128.and(i16x8.shr_u(vb, 4), m3);
+          const p = xp + half + 32;
+          let xv = v128.load(p);
+          s0 = dot(s0, xv, ca); u0 = dot(u0, xv, cb);
+          xv = v128.load(p + kk);
+          s1 = dot(s1, xv, ca); u1 = dot(u1, xv, cb);
+          xv = v128.load(p + 2 * kk);
+          s2 = dot(s2, xv, ca); u2 = dot(u2, xv, cb);
+          xv = v128.load(p + 3 * kk);
+          s3 = dot(s3, xv, ca); u3 = dot(u3, xv, cb);
+        }
+        {
+          const ca = v128.and(i16x8.shr_u(va, 2), m3);
+          const cb = v128.and(i16x8.shr_u(vb, 2), m3);
+          const p = xp + half + 64;
+          let xv = v128.load(p);
+          s0 = dot(s0, xv, ca); u0 = dot(u0, xv, cb);
+          xv = v128.load(p + kk);
+          s1 = dot(s1, xv, ca); u1 = dot(u1, xv, cb);
+          xv = v128.load(p + 2 * kk);
+          s2 = dot(s2, xv, ca); u2 = dot(u2, xv, cb);
+          xv = v128.load(p + 3 * kk);
+          s3 = dot(s3, xv, ca); u3 = dot(u3, xv, cb);
+        }
+        {
+          const ca = v128.and(va, m3);
+          const cb = v128.and(vb, m3);
+          const p = xp + half + 96;
+          let xv = v128.load(p);
+          s0 = dot(s0, xv, ca); u0 = dot(u0, xv, cb);
+          xv = v128.load(p + kk);
+          s1 = dot(s1, xv, ca); u1 = dot(u1, xv, cb);
+          xv = v128.load(p + 2 * kk);
+          s2 = dot(s2, xv, ca); u2 = dot(u2, xv, cb);
+          xv = v128.load(p + 3 * kk);
+          s3 = dot(s3, xv, ca); u3 = dot(u3, xv, cb);
+        }
+      }
+      wp += 32;
+      xp += 128;
+    }
+    acc0 = i32x4.add(acc0, i32x4.extadd_pairwise_i16x8_s(s0));
+    acc1 = i32x4.add(acc1, i32x4.extadd_pairwise_i16x8_s(s1));
+    acc2 = i32x4.add(acc2, i32x4.extadd_pairwise_i16x8_s(s2));
+    acc3 = i32x4.add(acc3, i32x4.extadd_pairwise_i16x8_s(s3));
+    acc4 = i32x4.add(acc4, i32x4.extadd_pairwise_i16x8_s(u0));
+    acc5 = i32x4.add(acc5, i32x4.extadd_pairwise_i16x8_s(u1));
+    acc6 = i32x4.add(acc6, i32x4.extadd_pairwise_i16x8_s(u2));
+    acc7 = i32x4.add(acc7, i32x4.extadd_pairwise_i16x8_s(u3));
+  }
+  const ts = <usize>t << 2;
+  const o = out + ((<usize>t * <usize>rows + <usize>r) << 2);
+  const ro = <usize>rows << 2;
+  store<f32>(o, epilogue(hsum(acc0) - load<i32>(sums + ts), load<f32>(scales + ts), alpha));
+  store<f32>(o + ro, epilogue(hsum(acc1) - load<i32>(sums + ts, 4), load<f32>(scales + ts, 4), alpha));
+  store<f32>(o + 2 * ro, epilogue(hsum(acc2) - load<i32>(sums + ts, 8), load<f32>(scales + ts, 8), alpha));
+  store<f32>(o + 3 * ro, epilogue(hsum(acc3) - load<i32>(sums + ts, 12), load<f32>(scales + ts, 12), alpha));
+  store<f32>(o, epilogue(hsum(acc4) - load<i32>(sums + ts), load<f32>(scales + ts), alpha), 4);
+  store<f32>(o + ro, epilogue(hsum(acc5) - load<i32>(sums + ts, 4), load<f32>(scales + ts, 4), alpha), 4);
+  store<f32>(o + 2 * ro, epilogue(hsum(acc6) - load<i32>(sums + ts, 8), load<f32>(scales + ts, 8), alpha), 4);
+  store<f32>(o + 3 * ro, epilogue(hsum(acc7) - load<i32>(sums + ts, 12), load<f32>(scales + ts, 12), alpha), 4);
+}
+
 /**
  * Ternary matmul rows [r0, r1) for T tokens: out[t, r] = (float)((D - sum_t) / s_t) * alpha, D the unsigned-code
  * dot (bitnet.cpp's epilogue). Tokens go four at a time so each decoded weight vector serves four dots.
@@ -87,7 +182,23 @@ export function ternary_matmul(w: usize, K: i32, x: usize, x16: usize, T: i32, s
   const nb = K >> 7;
   const rowBytes = <usize>(K >> 2);
   const m3 = i8x16.splat(<i8>splat3);
-  for (let r = r0; r < r1; r++) {
+  let r = r0;
+  if (T >= 4) {
+    // prompt batches: two rows x four tokens per tile, one code of both rows at a time (14 live vectors)
+    for (; r + 2 <= r1; r += 2) {
+      const wr = w + <usize>r * rowBytes;
+      let t = 0;
+      for (; t + 4 <= T; t += 4) tile2x4(wr, rowBytes, x + <usize>t * <usize>K, <usize>K, nb, sums, scales, alpha, out, rows, r, t, m3);
+      for (; t < T; t++) {
+        const xt = x + <usize>t * <usize>K;
+        const sum = load<i32>(sums + (<usize>t << 2));
+        const st = load<f32>(scales + (<usize>t << 2));
+        store<f32>(out + ((<usize>t * <usize>rows + <usize>r) << 2), epilogue(rowDot(wr, xt, nb) - sum, st, alpha));
+        store<f32>(out + ((<usize>t * <usize>rows + <usize>r + 1) << 2), epilogue(rowDot(wr + rowBytes, xt, nb) - sum, st, alpha));
+      }
+    }
+  }
+  for (; r < r1; r++) {
     const wr = w + <usize>r * rowBytes;
     let t = 0;
     for (; t + 4 <= T; t += 4) {
