@@ -67,6 +67,13 @@ for (const cfg of CONFIGS) {
       same(qb.scale, qr.scale, 'scale');
       same(qb.sum, qr.sum, 'sum');
     }
+    // a zero row (its scale from the 1e-5 floor) next to a row of multiples of 0.5
+    const x = new Float32Array(2 * 37);
+    for (let i = 0; i < 37; i++) x[37 + i] = (i - 18) * 0.5;
+    const [qb, qr] = quantizeBoth(be, x, 2, 37);
+    same(qb.q, qr.q, 'q zero/ties');
+    same(qb.scale, qr.scale, 'scale zero/ties');
+    same(qb.sum, qr.sum, 'sum zero/ties');
     be.dispose();
   });
 

@@ -14,12 +14,16 @@ export let splat3: i32 = 3;
 export let splat64: i32 = 64;
 export let splatF16Mask: i32 = 0x8fffffff;
 export let splatF16Scale: f32 = reinterpret<f32>(0x77800000); // 2^112
+export let splatI8Min: i32 = -128;
+export let splatI8Max: i32 = 127;
 
-export function set_splat_constants(three: i32, sixtyFour: i32, f16Mask: i32, f16Scale: f32): void {
+export function set_splat_constants(three: i32, sixtyFour: i32, f16Mask: i32, f16Scale: f32, i8Min: i32, i8Max: i32): void {
   splat3 = three;
   splat64 = sixtyFour;
   splatF16Mask = f16Mask;
   splatF16Scale = f16Scale;
+  splatI8Min = i8Min;
+  splatI8Max = i8Max;
 }
 
 // ---------------------------------------------------------------- expf (kernels/math.ts)
@@ -62,15 +66,33 @@ export function expf(x: f32): f32 {
 // ---------------------------------------------------------------- activation quantization (quantize_row_i8_s)
 
 export function quantize_acts(x: usize, K: i32, q: usize, scale: usize, sum: usize, t0: i32, t1: i32): void {
+  const lo = i32x4.splat(splatI8Min);
+  const hi = i32x4.splat(splatI8Max);
   for (let t = t0; t < t1; t++) {
     const row = x + (<usize>t * <usize>K << 2);
-    let mx: f32 = 0;
-    for (let i = 0; i < K; i++) mx = max<f32>(mx, abs<f32>(load<f32>(row + (<usize>i << 2))));
+    // absmax: max is exact, so the lanes may take the elements in any order
+    let vmax = f32x4.splat(0);
+    let i = 0;
+    for (; i + 4 <= K; i += 4) vmax = f32x4.max(vmax, f32x4.abs(v128.load(row + (<usize>i << 2))));
+    let mx = max<f32>(max<f32>(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), max<f32>(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
+    for (; i < K; i++) mx = max<f32>(mx, abs<f32>(load<f32>(row + (<usize>i << 2))));
     const m: f64 = max<f64>(0.00001, <f64>mx);
     const s = <f32>(127.0 / m);
+    const vs = f32x4.splat(s);
     const qrow = q + <usize>t * <usize>K;
-    let acc: i32 = 0;
-    for (let i = 0; i < K; i++) {
+    // q = clamp(round_half_even(x * s)), eight at a time; the sum of the integers is order-free
+    let vacc = i32x4.splat(0);
+    i = 0;
+    for (; i + 8 <= K; i += 8) {
+      let a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(row + (<usize>i << 2)), vs)));
+      let b = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(row + (<usize>i << 2), 16), vs)));
+      a = i32x4.min_s(i32x4.max_s(a, lo), hi);
+      b = i32x4.min_s(i32x4.max_s(b, lo), hi);
+      vacc = i32x4.add(vacc, i32x4.add(a, b));
+      v128.store64_lane(qrow + <usize>i, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(a, b), i16x8.splat(0)), 0);
+    }
+    let acc = i32x4.extract_lane(vacc, 0) + i32x4.extract_lane(vacc, 1) + i32x4.extract_lane(vacc, 2) + i32x4.extract_lane(vacc, 3);
+    for (; i < K; i++) {
       let v = <i32>nearest<f32>(load<f32>(row + (<usize>i << 2)) * s);
       v = v > 127 ? 127 : v < -128 ? -128 : v;
       store<i8>(qrow + <usize>i, <i8>v);
