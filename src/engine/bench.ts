@@ -4,6 +4,7 @@
 // 2B4T's exact shapes and random weights are written once to a cache folder.
 import { BitnetError } from '../errors.js';
 import { TENSOR } from '../formats/names.js';
+import { TENSOR_TYPES } from '../formats/types.js';
 import { SHAPE_2B4T, writeSyntheticGguf, type SyntheticOptions, type SyntheticShape } from '../model/synthetic.js';
 import { loadModel, type LoadOptions } from './load.js';
 import type { Backend } from '../kernels/backend.js';
@@ -152,8 +153,6 @@ export interface BenchRun {
   readGBs: number | undefined;
 }
 
-const TERNARY_TYPES = new Set(['I2_S', 'TQ1_0', 'TQ2_0']);
-
 /** Bytes a decode step streams: every matrix once (ternary as 2-bit codes, an int8 lm_head as int8 rows + scales). */
 export function decodeBytes(model: BitnetModel, lmHead: 'int8' | 'exact'): { weights: number; kvPerPosition: number } {
   const head = model.tensors.find((t) => t.name === TENSOR.output) ?? model.tensors.find((t) => t.name === TENSOR.tokEmbd);
@@ -162,7 +161,7 @@ export function decodeBytes(model: BitnetModel, lmHead: 'int8' | 'exact'): { wei
     const elements = t.shape.reduce((a, b) => a * b, 1);
     if (t === head) weights += lmHead === 'int8' ? elements + 4 * t.shape[1]! : t.bytes;
     else if (t.name === TENSOR.tokEmbd) weights += t.bytes / t.shape[1]!; // one embedding row
-    else weights += TERNARY_TYPES.has(t.type) ? elements / 4 : t.bytes;
+    else weights += TENSOR_TYPES.get(t.type)?.ternary ? elements / 4 : t.bytes;
   }
   const h = model.hparams;
   const kvPerPosition = 2 * h.nLayer * h.nHeadKv * h.headDim * (model.kvType === 'f16' ? 2 : 4);

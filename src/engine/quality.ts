@@ -1,6 +1,7 @@
 // Quality measures over logits: perplexity of a token sequence (with its standard error, as
 // llama-perplexity reports it) and the comparison of two models' distributions on the same positions
 // (mean/max KL divergence, top-1 agreement). Used by the lm_head study and later `bitnet perplexity`.
+import { argmax } from '../generate/sampler.js';
 
 /** log of the softmax normaliser of one row, in float64 (max-shifted). */
 function logSumExp(row: Float32Array): number {
@@ -9,12 +10,6 @@ function logSumExp(row: Float32Array): number {
   let sum = 0;
   for (let i = 0; i < row.length; i++) sum += Math.exp(row[i]! - max);
   return max + Math.log(sum);
-}
-
-function argmax(row: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
-  return best;
 }
 
 export interface PerplexityResult {

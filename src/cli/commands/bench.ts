@@ -96,7 +96,7 @@ export const benchCommand = {
       process.stdout.write(`${JSON.stringify({ model, runs, peakRssBytes: rss, node: process.version }, null, 2)}\n`);
       return;
     }
-    const profiles = runs.flatMap(profileLines);
-    process.stdout.write(`${table(runs)}\n\n${profiles.length ? `${profiles.join('\n')}\n` : ''}${runs.map(bandwidthLine).filter(Boolean).join('\n')}${runs.some((r) => bandwidthLine(r)) ? '\n' : ''}peak RSS ${mb(rss)}, load ${runs.map((r) => `${(r.loadMs / 1000).toFixed(2)} s`).join(' / ')}, node ${process.version}\n`);
+    const notes = [...runs.flatMap(profileLines), ...runs.map(bandwidthLine).filter(Boolean)];
+    process.stdout.write(`${table(runs)}\n\n${notes.map((l) => `${l}\n`).join('')}peak RSS ${mb(rss)}, load ${runs.map((r) => `${(r.loadMs / 1000).toFixed(2)} s`).join(' / ')}, node ${process.version}\n`);
   },
 };

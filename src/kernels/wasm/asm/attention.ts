@@ -3,7 +3,7 @@
 // index order, softmax as ggml (max, expf, float64 sum, 1/sum). Three passes over shared scores
 // (attn_scores, attn_softmax, attn_pv) split by query, kv head and position chunk / dims, in which the
 // query heads of a kv group share each K/V load and f16 widening; prompt batches and decode alike.
-import { f32ToF16, f16x4ToF32x4, f16x4Finite, f16x8Special, roundF16 } from './half';
+import { f32ToF16, f16x4ToF32x4, f16x4Finite, roundF16 } from './half';
 import { expf, splatF16Mask, splatF16Scale } from './common';
 
 // Layout per layer: K in blocks of 8 positions per kv head, [g][pos/8][d][8] (the 8 keys of a block and all

@@ -68,9 +68,3 @@
 @inline export function f16x4Finite(h: v128, mask: v128, scale: v128): v128 {
   return f32x4.mul(v128.and(i32x4.shr_s(i32x4.shl(h, 16), 3), mask), scale);
 }
-
-/** Eight f16 halves -> two f32x4; inf/NaN (exponent 31) take the exact slow path. */
-// @ts-ignore: decorator
-@inline export function f16x8Special(h: v128): bool {
-  return v128.any_true(i16x8.ge_u(v128.and(h, i16x8.splat(0x7fff)), i16x8.splat(0x7c00)));
-}
