@@ -17,6 +17,8 @@ export type BitnetErrorCode =
   | 'CONTEXT_OVERFLOW' // prompt + generation exceed the context length
   | 'INVALID_ARGUMENT' // bad option passed to the API / CLI
   | 'ABORTED' // cancelled through an AbortSignal
+  | 'QUEUE_FULL' // every slot is busy and the waiting queue is full: retry later
+  | 'UNAVAILABLE' // the model is still loading, or the scheduler is shutting down
   | 'CHAT_TEMPLATE'; // the chat template failed to render
 
 export interface BitnetErrorDetails {

@@ -6,6 +6,7 @@ export type { ChatMessage, ChatRole } from './engine/chat-template.js';
 export type { GenerateOptions, GenerationChunk, GenerationStats, FinishReason } from './generate/generate.js';
 export type { SamplerOptions } from './generate/sampler.js';
 export { Sequence } from './generate/sequence.js';
+export { Scheduler, type SchedulerOptions, type SchedulerStats, type GenerationHandle } from './generate/scheduler.js';
 export type { HParams } from './model/hparams.js';
 export type { TraceFn } from './model/forward.js';
 export type { Backend } from './kernels/backend.js';

@@ -5,6 +5,7 @@
 import { BitnetError } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
 import { generateFromTokens, type GenerateOptions, type GenerationChunk } from '../generate/generate.js';
+import { Scheduler, type SchedulerOptions } from '../generate/scheduler.js';
 import { Sequence } from '../generate/sequence.js';
 import type { Backend } from '../kernels/backend.js';
 import type { LoadedWeights, TraceFn } from '../model/forward.js';
@@ -201,6 +202,21 @@ export class BitnetModel {
       if (c.stats) return { text, tokens, stats: c.stats };
     }
     throw new BitnetError('INVALID_ARGUMENT', 'generation ended without stats');
+  }
+
+  /**
+   * A continuous-batching scheduler over `parallel` slots of this model (for servers): submit() takes token
+   * ids, so prompts are tokenized with tokenizePrompt() first. Dispose it before the model.
+   */
+  createScheduler(opts: Partial<Omit<SchedulerOptions, 'endOfGeneration'>> = {}): Scheduler {
+    return new Scheduler(this.weights, this.tokenizer, {
+      parallel: opts.parallel ?? 1,
+      contextSize: opts.contextSize ?? this.contextSize,
+      kvType: opts.kvType ?? this.kvType,
+      batchSize: opts.batchSize ?? this.batchSize,
+      ...(opts.maxQueue !== undefined ? { maxQueue: opts.maxQueue } : {}),
+      endOfGeneration: this.stopTokens,
+    });
   }
 
   createChat(opts: { system?: string; contextSize?: number } = {}): ChatSession {

@@ -7,6 +7,7 @@ import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { Sampler, type SamplerOptions } from './sampler.js';
 import { yieldToEventLoop, type PrefillProgress, type Sequence } from './sequence.js';
 import { StopMatcher } from './stop.js';
+import type { StreamDecoder } from '../tokenizer/index.js';
 
 export type FinishReason = 'stop' | 'length';
 
@@ -47,7 +48,90 @@ export interface GenerationChunk {
   stats?: GenerationStats;
 }
 
-const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+export const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+/**
+ * One generation's state between forward passes, shared by the single-sequence loop below and the batch
+ * scheduler: sampling, end-of-generation tokens, stop strings, streaming UTF-8 and the finish reason.
+ * Feed it the logits of the last evaluated token; when it is not `done`, evaluate `token` next.
+ */
+export class GenerationState {
+  readonly maxTokens: number;
+  readonly sampler: Sampler;
+  generated = 0;
+  done = false;
+  finishReason: FinishReason = 'length';
+  /** the token sampled last, to evaluate next while not done */
+  token = -1;
+  private readonly matcher: StopMatcher;
+  private readonly decoder: StreamDecoder;
+  private readonly eog: Set<number>;
+  private readonly history: number[];
+
+  constructor(
+    private readonly tokenizer: Tokenizer,
+    readonly prompt: readonly number[],
+    opts: GenerateOptions,
+    endOfGeneration: readonly number[],
+  ) {
+    this.maxTokens = opts.maxTokens ?? Infinity;
+    if (!(this.maxTokens >= 0)) throw new BitnetError('INVALID_ARGUMENT', `must be >= 0, got ${this.maxTokens}`, { name: 'maxTokens' });
+    this.sampler = new Sampler(opts);
+    const stops = opts.stop === undefined ? [] : typeof opts.stop === 'string' ? [opts.stop] : opts.stop;
+    this.matcher = new StopMatcher(stops);
+    this.decoder = tokenizer.createStreamDecoder({ skipSpecial: true });
+    this.eog = new Set([...(opts.ignoreEos ? [] : endOfGeneration), ...(opts.stopTokens ?? [])]);
+    this.history = [...prompt];
+    if (this.maxTokens === 0) this.done = true;
+  }
+
+  /**
+   * Samples from the logits of the last evaluated token; `room` says whether the context has space to
+   * evaluate one more. Returns the chunk to emit (none when an end-of-generation token was drawn).
+   */
+  next(logits: Float32Array, room: boolean): GenerationChunk | undefined {
+    if (this.done) return undefined;
+    // embeddings padded past the tokenizer's vocabulary have rows no text maps to: never sample them
+    const vocab = this.tokenizer.vocabSize;
+    const token = this.sampler.sample(logits.length > vocab ? logits.subarray(0, vocab) : logits, this.history);
+    if (this.eog.has(token)) {
+      this.finishReason = 'stop';
+      this.done = true;
+      return undefined;
+    }
+    this.generated++;
+    this.history.push(token);
+    this.token = token;
+    const text = this.matcher.push(this.decoder.push(token));
+    // a chunk even without text, so the chunks account for every generated token
+    if (this.matcher.stopped) {
+      this.finishReason = 'stop';
+      this.done = true;
+    } else if (this.generated >= this.maxTokens || !room) {
+      this.done = true;
+    }
+    return { text, tokens: [token], done: false };
+  }
+
+  /** The last chunk: text held back for a possible stop string, the finish reason and the stats. */
+  finish(t: { reused: number; start: number; promptDone: number; end: number }): GenerationChunk {
+    const rest = this.matcher.stopped ? '' : this.matcher.push(this.decoder.flush()) + this.matcher.flush();
+    const promptEvaluated = this.prompt.length - t.reused;
+    const stats: GenerationStats = {
+      promptTokens: this.prompt.length,
+      cachedTokens: t.reused,
+      generatedTokens: this.generated,
+      promptMs: t.promptDone - t.start,
+      generateMs: t.end - t.promptDone,
+      totalMs: t.end - t.start,
+      promptTokensPerSecond: t.promptDone > t.start ? (promptEvaluated * 1000) / (t.promptDone - t.start) : 0,
+      tokensPerSecond: t.end > t.promptDone ? (this.generated * 1000) / (t.end - t.promptDone) : 0,
+      finishReason: this.finishReason,
+      seed: this.sampler.seed,
+    };
+    return { text: rest, tokens: [], done: true, finishReason: this.finishReason, stats };
+  }
+}
 
 export async function* generateFromTokens(
   seq: Sequence,
@@ -57,57 +141,18 @@ export async function* generateFromTokens(
   /** the model's end-of-generation tokens (default: the tokenizer's); ignoreEos turns these off */
   endOfGeneration: readonly number[] = tokenizer.stopTokens,
 ): AsyncGenerator<GenerationChunk, void, undefined> {
-  const maxTokens = opts.maxTokens ?? Infinity;
-  if (!(maxTokens >= 0)) throw new BitnetError('INVALID_ARGUMENT', `must be >= 0, got ${maxTokens}`, { name: 'maxTokens' });
-  const sampler = new Sampler(opts);
-  const stops = opts.stop === undefined ? [] : typeof opts.stop === 'string' ? [opts.stop] : opts.stop;
-  const matcher = new StopMatcher(stops);
-  const decoder = tokenizer.createStreamDecoder({ skipSpecial: true });
-  const eog = new Set([...(opts.ignoreEos ? [] : endOfGeneration), ...(opts.stopTokens ?? [])]);
-  const history = [...prompt];
-
-  const t0 = now();
+  const state = new GenerationState(tokenizer, prompt, opts, endOfGeneration);
+  const start = now();
   const pre = await seq.prefill(prompt, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onPromptProgress ? { onProgress: opts.onPromptProgress } : {}) });
   let logits = pre.logits;
-  const t1 = now();
-  let generated = 0;
-  let finishReason: FinishReason = 'length';
-  while (generated < maxTokens) {
+  const promptDone = now();
+  for (;;) {
     throwIfAborted(opts.signal);
-    // embeddings padded past the tokenizer's vocabulary have rows no text maps to: never sample them
-    const token = sampler.sample(logits.length > tokenizer.vocabSize ? logits.subarray(0, tokenizer.vocabSize) : logits, history);
-    if (eog.has(token)) {
-      finishReason = 'stop';
-      break;
-    }
-    generated++;
-    history.push(token);
-    const text = matcher.push(decoder.push(token));
-    if (matcher.stopped) {
-      finishReason = 'stop';
-      // yielded even without text, so the chunks account for every generated token
-      yield { text, tokens: [token], done: false };
-      break;
-    }
-    yield { text, tokens: [token], done: false };
-    if (generated >= maxTokens || seq.tokens.length >= seq.contextSize) break;
-    logits = seq.step(token);
+    const chunk = state.next(logits, seq.tokens.length < seq.contextSize);
+    if (chunk) yield chunk;
+    if (state.done) break;
+    logits = seq.step(state.token);
     await yieldToEventLoop();
   }
-  const rest = matcher.stopped ? '' : matcher.push(decoder.flush()) + matcher.flush();
-  const t2 = now();
-  const promptEvaluated = prompt.length - pre.reused;
-  const stats: GenerationStats = {
-    promptTokens: prompt.length,
-    cachedTokens: pre.reused,
-    generatedTokens: generated,
-    promptMs: t1 - t0,
-    generateMs: t2 - t1,
-    totalMs: t2 - t0,
-    promptTokensPerSecond: t1 > t0 ? (promptEvaluated * 1000) / (t1 - t0) : 0,
-    tokensPerSecond: t2 > t1 ? (generated * 1000) / (t2 - t1) : 0,
-    finishReason,
-    seed: sampler.seed,
-  };
-  yield { text: rest, tokens: [], done: true, finishReason, stats };
+  yield state.finish({ reused: pre.reused, start, promptDone, end: now() });
 }

@@ -60,13 +60,10 @@ export class Sequence {
   }
 
   /**
-   * Makes the cache hold exactly `prompt`, evaluating only what is not already cached, and returns the logits
-   * of its last token. At least the last token is always evaluated. Returns how many tokens were reused.
+   * Checks that `prompt` fits, drops the cached positions it does not share and returns how many cached
+   * tokens it reuses; the caller then evaluates prompt[reused..] in batches of `batchSize` from there.
    */
-  async prefill(
-    prompt: ArrayLike<number>,
-    opts: { signal?: AbortSignal; onProgress?: (p: PrefillProgress) => void; trace?: TraceFn } = {},
-  ): Promise<{ logits: Float32Array; reused: number }> {
+  beginPrefill(prompt: ArrayLike<number>): number {
     if (prompt.length === 0) throw new BitnetError('INVALID_ARGUMENT', 'the prompt is empty (no tokens to evaluate)', { name: 'prompt' });
     if (prompt.length > this.contextSize) {
       throw new BitnetError('CONTEXT_OVERFLOW', `the prompt has ${prompt.length} tokens but the context size is ${this.contextSize}`);
@@ -76,6 +73,18 @@ export class Sequence {
     // re-evaluate one more token so a reused prefix gives the same logits as a fresh sequence
     if (reused > 0 && (prompt.length - reused) % this.batchSize === 1 && prompt.length % this.batchSize !== 1) reused--;
     this.truncate(reused);
+    return reused;
+  }
+
+  /**
+   * Makes the cache hold exactly `prompt`, evaluating only what is not already cached, and returns the logits
+   * of its last token. At least the last token is always evaluated. Returns how many tokens were reused.
+   */
+  async prefill(
+    prompt: ArrayLike<number>,
+    opts: { signal?: AbortSignal; onProgress?: (p: PrefillProgress) => void; trace?: TraceFn } = {},
+  ): Promise<{ logits: Float32Array; reused: number }> {
+    const reused = this.beginPrefill(prompt);
     let logits: Float32Array = new Float32Array(0);
     for (let start = reused; start < prompt.length; start += this.batchSize) {
       throwIfAborted(opts.signal);

@@ -33,14 +33,37 @@ export interface ForwardOptions {
  * logits [nOut, nVocab] (nOut = T, 1 or 0 by `opts.logits`).
  */
 export function forward(m: LoadedWeights, kv: KvCache, tokens: ArrayLike<number>, opts: ForwardOptions): Float32Array {
+  return forwardBatch(m, [{ kv, tokens, logits: opts.logits }], opts.trace)[0]!;
+}
+
+/** One sequence's part of a batched forward step: its cache, its new tokens, and which logits it needs. */
+export interface BatchItem {
+  kv: KvCache;
+  tokens: ArrayLike<number>;
+  logits: ForwardOptions['logits'];
+}
+
+/**
+ * Several sequences in one forward pass (continuous batching): their rows share every matmul, norm and
+ * activation; RoPE, the KV store and attention run per sequence on its own cache and positions. Each
+ * row's arithmetic does not depend on the other rows, so every sequence gets the bits it would get alone
+ * with the same tokens (the lm_head input is rounded per item exactly when that item alone has one row).
+ * Returns each item's logits [nOut, nVocab] (empty for 'none').
+ */
+export function forwardBatch(m: LoadedWeights, items: readonly BatchItem[], trace?: TraceFn): Float32Array[] {
   const { hp, w, backend: be } = m;
-  const T = tokens.length;
-  const pos0 = kv.length;
   const nEmbd = hp.nEmbd;
   const qDim = hp.nHead * hp.headDim;
   const kvDim = hp.nHeadKv * hp.headDim;
-  const trace = opts.trace;
-  kv.reserve(pos0 + T);
+  const row0: number[] = []; // first row of each item in the batch
+  let T = 0;
+  for (const it of items) {
+    if (it.tokens.length === 0) throw new BitnetError('INVALID_ARGUMENT', 'a batch item has no tokens', { name: 'tokens' });
+    it.kv.reserve(it.kv.length + it.tokens.length);
+    row0.push(T);
+    T += it.tokens.length;
+  }
+  if (T === 0) return [];
 
   const x = be.allocF32(T * nEmbd); //        (T, nEmbd)  residual stream
   const cur = be.allocF32(T * nEmbd); //      (T, nEmbd)  normed input of a block
@@ -54,17 +77,20 @@ export function forward(m: LoadedWeights, kv: KvCache, tokens: ArrayLike<number>
   const xqEmbd = be.allocActs(T, nEmbd); //   int8 (T, nEmbd)
   const xqAttn = be.allocActs(T, qDim); //    int8 (T, nHead*headDim)
   const xqFfn = be.allocActs(T, hp.nFf); //   int8 (T, nFf)
-  const table = ropeTable(pos0, T, hp.nRot, hp.ropeFreqBase, w.ropeFreqs); // (T, nRot) cos/sin
+  const table = new Float32Array(T * hp.nRot); // (T, nRot) cos/sin at each row's own position
+  items.forEach((it, i) => table.set(ropeTable(it.kv.length, it.tokens.length, hp.nRot, hp.ropeFreqBase, w.ropeFreqs), row0[i]! * hp.nRot));
   const ropeQ = { T, nHead: hp.nHead, headDim: hp.headDim, nRot: hp.nRot, style: hp.ropeStyle, table };
   const ropeK = { ...ropeQ, nHead: hp.nHeadKv };
-  const attnParams = { T, nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, pos0, scale: Math.fround(1 / Math.fround(Math.sqrt(hp.headDim))), f16: kv.type === 'f16' };
+  const scale = Math.fround(1 / Math.fround(Math.sqrt(hp.headDim)));
 
   try {
-    for (let t = 0; t < T; t++) {
-      const id = tokens[t]!;
-      if (!(id >= 0 && id < w.embed.rows)) throw new BitnetError('INVALID_ARGUMENT', `token id ${id} is out of range [0, ${w.embed.rows})`, { name: 'tokens' });
-      w.embed.read(id, x, t * nEmbd);
-    }
+    items.forEach((it, i) => {
+      for (let t = 0; t < it.tokens.length; t++) {
+        const id = it.tokens[t]!;
+        if (!(id >= 0 && id < w.embed.rows)) throw new BitnetError('INVALID_ARGUMENT', `token id ${id} is out of range [0, ${w.embed.rows})`, { name: 'tokens' });
+        w.embed.read(id, x, (row0[i]! + t) * nEmbd);
+      }
+    });
     trace?.('inp_embd', -1, x, T, nEmbd);
 
     for (let il = 0; il < hp.nLayer; il++) {
@@ -82,9 +108,16 @@ export function forward(m: LoadedWeights, kv: KvCache, tokens: ArrayLike<number>
       trace?.('Qcur', il, q, T, qDim);
       trace?.('Kcur', il, k, T, kvDim);
       trace?.('Vcur', il, v, T, kvDim);
-      const layerKv = kv.layers[il]!;
-      be.kvStore(layerKv, k, v, T, pos0);
-      be.attention(q, layerKv, attn, attnParams);
+      items.forEach((it, i) => {
+        // per sequence: rows r0 .. r0+n-1 at positions pos0 .. pos0+n-1 of its own cache
+        const r0 = row0[i]!;
+        const n = it.tokens.length;
+        const pos0 = it.kv.length;
+        const layerKv = it.kv.layers[il]!;
+        be.kvStore(layerKv, k.subarray(r0 * kvDim, (r0 + n) * kvDim), v.subarray(r0 * kvDim, (r0 + n) * kvDim), n, pos0);
+        const p = { T: n, nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, pos0, scale, f16: it.kv.type === 'f16' };
+        be.attention(q.subarray(r0 * qDim, (r0 + n) * qDim), layerKv, attn.subarray(r0 * qDim, (r0 + n) * qDim), p);
+      });
       trace?.('kqv_out', il, attn, T, qDim);
       if (L.attnSubNorm) {
         be.rmsNorm(attn, T, qDim, hp.eps, L.attnSubNorm, attn);
@@ -114,26 +147,57 @@ export function forward(m: LoadedWeights, kv: KvCache, tokens: ArrayLike<number>
       be.add(x, proj, T * nEmbd);
       trace?.('l_out', il, x, T, nEmbd);
     }
-    kv.length = pos0 + T;
+    for (const it of items) it.kv.length += it.tokens.length;
 
     // ---- output: final norm and lm_head on the rows that need logits ----
-    const nOut = opts.logits === 'all' ? T : opts.logits === 'last' ? 1 : 0;
-    if (nOut === 0) return new Float32Array(0);
-    const rows = x.subarray((T - nOut) * nEmbd, T * nEmbd);
-    be.rmsNorm(rows, nOut, nEmbd, hp.eps, w.outputNorm, cur);
-    const normed = cur.subarray(0, nOut * nEmbd); // (nOut, nEmbd)
-    trace?.('result_norm', -1, normed, nOut, nEmbd);
-    const logits = be.allocF32(nOut * hp.nVocab); // (nOut, nVocab)
+    // rows that need logits, gathered in item order; items with one such row take ggml's single-row path
+    const nOut = items.map((it) => (it.logits === 'all' ? it.tokens.length : it.logits === 'last' ? 1 : 0));
+    const total = nOut.reduce((a, b) => a + b, 0);
+    if (total === 0) return items.map(() => new Float32Array(0));
+    const out0: number[] = [];
+    let o = 0;
+    items.forEach((it, i) => {
+      out0.push(o);
+      const first = row0[i]! + it.tokens.length - nOut[i]!;
+      if (nOut[i]! > 0) be.rmsNorm(x.subarray(first * nEmbd, (first + nOut[i]!) * nEmbd), nOut[i]!, nEmbd, hp.eps, w.outputNorm, cur.subarray(o * nEmbd, (o + nOut[i]!) * nEmbd));
+      o += nOut[i]!;
+    });
+    const normed = cur.subarray(0, total * nEmbd); // (total, nEmbd)
+    trace?.('result_norm', -1, normed, total, nEmbd);
+    const logits = be.allocF32(total * hp.nVocab); // (total, nVocab)
     try {
-      be.matmulDense(w.output, normed, nOut, logits, nOut === 1);
-      trace?.('result_output', -1, logits, nOut, hp.nVocab);
-      return logits.slice(); // out of backend memory
+      lmHead(m, normed, nOut, out0, logits);
+      trace?.('result_output', -1, logits, total, hp.nVocab);
+      return items.map((_, i) => logits.slice(out0[i]! * hp.nVocab, (out0[i]! + nOut[i]!) * hp.nVocab)); // out of backend memory
     } finally {
       be.free(logits);
     }
   } finally {
     for (const b of [x, cur, q, k, v, attn, proj, gate, up]) be.free(b);
     for (const b of [xqEmbd, xqAttn, xqFfn]) be.free(b);
+  }
+}
+
+/**
+ * logits (total, nVocab) = lm_head(normed (total, nEmbd)). Items with a single output row take ggml's
+ * single-row path (input rounded to the weight type), the others the multi-row path: one call per run
+ * of consecutive items of the same kind, so a batch of decode steps is one matmul.
+ */
+function lmHead(m: LoadedWeights, normed: Float32Array, nOut: readonly number[], out0: readonly number[], logits: Float32Array): void {
+  const { hp, w, backend: be } = m;
+  let i = 0;
+  while (i < nOut.length) {
+    if (nOut[i] === 0) {
+      i++;
+      continue;
+    }
+    const single = nOut[i] === 1;
+    let j = i;
+    let rows = 0;
+    while (j < nOut.length && (nOut[j] === 0 || (nOut[j] === 1) === single)) rows += nOut[j++]!;
+    const r0 = out0[i]!;
+    be.matmulDense(w.output, normed.subarray(r0 * hp.nEmbd, (r0 + rows) * hp.nEmbd), rows, logits.subarray(r0 * hp.nVocab, (r0 + rows) * hp.nVocab), single);
+    i = j;
   }
 }
 
