@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The `bitnet` command: dispatches to one file per command under commands/. Errors print one line to
 // stderr (exit 1; usage errors exit 2), never a stack trace unless BITNET_DEBUG is set.
-import { readFileSync } from 'node:fs';
 import { BitnetError } from '../errors.js';
 import { UsageError } from './args.js';
 import { benchCommand } from './commands/bench.js';
@@ -9,7 +8,9 @@ import { chatCommand } from './commands/chat.js';
 import { infoCommand } from './commands/info.js';
 import { logitsCommand } from './commands/logits.js';
 import { runCommand } from './commands/run.js';
+import { serveCommand } from './commands/serve.js';
 import { tokenizeCommand } from './commands/tokenize.js';
+import { version } from './version.js';
 
 interface Command {
   name: string;
@@ -18,16 +19,7 @@ interface Command {
   run(argv: string[]): Promise<void>;
 }
 
-const COMMANDS: Command[] = [runCommand, chatCommand, infoCommand, tokenizeCommand, logitsCommand, benchCommand];
-
-function version(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    return pkg.version;
-  } catch {
-    return 'unknown';
-  }
-}
+const COMMANDS: Command[] = [runCommand, chatCommand, serveCommand, infoCommand, tokenizeCommand, logitsCommand, benchCommand];
 
 function usage(): string {
   return [

@@ -1,0 +1,84 @@
+// `bitnet serve -m MODEL`: the OpenAI-compatible HTTP server (src/server). Listens at once (/health is 503
+// until the model is loaded), logs one line per request to stderr, and on SIGINT/SIGTERM stops accepting,
+// lets in-flight generations finish (up to --shutdown-grace seconds), cancels the rest and exits 0.
+import { CONTEXT_OPTIONS, helpText, loadOptions, MODEL_OPTIONS, num, parseCommand, requireModel, str, type OptionSpec } from '../args.js';
+import { loadProgress, warn } from '../progress.js';
+import { startServer } from '../../server/serve.js';
+import { version } from '../version.js';
+
+const OPTIONS: OptionSpec[] = [
+  { name: 'host', type: 'string', env: 'BITNET_HOST', arg: 'ADDR', help: 'address to listen on', default: '127.0.0.1' },
+  { name: 'port', type: 'string', env: 'BITNET_PORT', arg: 'N', help: 'port to listen on (0: any free port)', default: '8080' },
+  { name: 'parallel', type: 'string', env: 'BITNET_PARALLEL', arg: 'N', help: 'slots decoded together in one batched step', default: '4' },
+  { name: 'max-queue', type: 'string', env: 'BITNET_MAX_QUEUE', arg: 'N', help: 'requests that may wait for a slot; beyond it 429', default: '64' },
+  { name: 'api-key', type: 'string', env: 'BITNET_API_KEY', arg: 'KEY', help: 'require "Authorization: Bearer KEY" (not on /health)' },
+  { name: 'alias', short: 'a', type: 'string', env: 'BITNET_ALIAS', arg: 'NAME', help: 'model id in /v1/models', default: 'the file name' },
+  { name: 'metrics', type: 'boolean', env: 'BITNET_METRICS', help: 'serve Prometheus metrics at /metrics' },
+  { name: 'max-body', type: 'string', env: 'BITNET_MAX_BODY', arg: 'BYTES', help: 'largest request body', default: '4194304' },
+  { name: 'shutdown-grace', type: 'string', env: 'BITNET_SHUTDOWN_GRACE', arg: 'S', help: 'seconds in-flight requests get to finish on SIGINT/SIGTERM', default: '10' },
+  { name: 'log-requests', type: 'boolean', env: 'BITNET_LOG_REQUESTS', help: 'one line per request on stderr (method, path, status, time)' },
+];
+
+export const serveCommand = {
+  name: 'serve',
+  summary: 'OpenAI-compatible HTTP server with continuous batching',
+  help: () =>
+    helpText('bitnet serve -m MODEL [options]', 'Serves /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics, /tokenize, /detokenize. --ctx-size is per slot.', [
+      ['server', OPTIONS],
+      ['model', MODEL_OPTIONS],
+      ['context', CONTEXT_OPTIONS],
+    ]),
+  async run(argv: string[]): Promise<void> {
+    const { values: v } = parseCommand(argv, [...OPTIONS, ...MODEL_OPTIONS, ...CONTEXT_OPTIONS], 0);
+    const modelPath = requireModel(v);
+    const load = loadOptions(v);
+    const progress = loadProgress(v['no-progress'] !== true);
+    const parallel = num(v, 'parallel', { int: true, min: 1, max: 256 }) ?? 4;
+    const apiKey = str(v, 'api-key');
+    const alias = str(v, 'alias');
+    const grace = num(v, 'shutdown-grace', { min: 0 }) ?? 10;
+    const server = await startServer({
+      model: modelPath,
+      host: str(v, 'host') ?? '127.0.0.1',
+      port: num(v, 'port', { int: true, min: 0, max: 65535 }) ?? 8080,
+      parallel,
+      maxQueue: num(v, 'max-queue', { int: true, min: 0 }) ?? 64,
+      maxBodyBytes: num(v, 'max-body', { int: true, min: 1024 }) ?? 4 * 1024 * 1024,
+      metrics: v.metrics === true,
+      version: version(),
+      load: { ...load, onProgress: progress.onProgress, onWarning: warn },
+      ...(load.contextSize !== undefined ? { contextSize: load.contextSize } : {}),
+      ...(load.kvType !== undefined ? { kvType: load.kvType } : {}),
+      ...(apiKey ? { apiKey } : {}),
+      ...(alias ? { modelId: alias } : {}),
+      ...(v['log-requests'] === true ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+    });
+    process.stderr.write(`bitnet serve: listening on ${server.url} (loading the model)\n`);
+
+    let stopping = false;
+    const stopped = new Promise<void>((resolve) => {
+      const onSignal = (sig: string): void => {
+        if (stopping) {
+          process.stderr.write(`bitnet serve: ${sig} again, exiting now\n`);
+          process.exit(1);
+        }
+        stopping = true;
+        process.stderr.write(`bitnet serve: ${sig}: finishing in-flight requests (up to ${grace} s), then exiting\n`);
+        void server.close({ graceMs: grace * 1000 }).then(resolve);
+      };
+      process.on('SIGINT', () => onSignal('SIGINT'));
+      process.on('SIGTERM', () => onSignal('SIGTERM'));
+    });
+    try {
+      const model = await server.ready;
+      progress.done(model.loadMs, `${model.hparams.arch} model (${(model.parameterCount / 1e6).toFixed(1)}M parameters, ${model.backend.name} x${model.backend.threads})`);
+      const ctx = server.state.scheduler!.contextSize;
+      process.stderr.write(`bitnet serve: ready at ${server.url}/v1 — ${parallel} slots of ${ctx} tokens${apiKey ? ', API key required' : ''}\n`);
+    } catch (e) {
+      await server.close({ graceMs: 0 });
+      throw e;
+    }
+    await stopped;
+    process.stderr.write('bitnet serve: stopped\n');
+  },
+};
