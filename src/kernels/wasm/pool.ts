@@ -17,7 +17,8 @@ const isNode = typeof process !== 'undefined' && process.versions?.node !== unde
 async function startWorker(url: URL, init: object): Promise<AnyWorker> {
   if (isNode) {
     const { Worker } = await import('node:worker_threads');
-    const w = new Worker(url, { workerData: init });
+    // kernel workers only run WASM over shared memory: a small young generation keeps their footprint flat
+    const w = new Worker(url, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
     await new Promise<void>((resolve, reject) => {
       w.once('message', () => resolve());
       w.once('error', reject);
