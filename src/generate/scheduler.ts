@@ -68,6 +68,8 @@ interface Request {
   promptDone: number;
   cancelled: boolean;
   out: ChunkQueue;
+  /** removes the abort listener from the caller's signal (which may outlive the request) */
+  unlisten: () => void;
 }
 
 interface Slot {
@@ -165,10 +167,16 @@ export class Scheduler {
       this.counters.rejectedQueueFull++;
       throw new BitnetError('QUEUE_FULL', `all ${this.parallel} slots are busy and ${this.queue.length - free} requests are waiting (--max-queue ${this.maxQueue})`);
     }
-    const req: Request = { id: this.nextId++, prompt: [...prompt], state, opts, phase: 'queued', slot: undefined, next: 0, reused: 0, start: now(), promptDone: 0, cancelled: false, out: new ChunkQueue() };
+    const req: Request = { id: this.nextId++, prompt: [...prompt], state, opts, phase: 'queued', slot: undefined, next: 0, reused: 0, start: now(), promptDone: 0, cancelled: false, out: new ChunkQueue(), unlisten: () => {} };
+    if (opts.signal) {
+      const signal = opts.signal;
+      const onAbort = (): void => this.cancel(req);
+      signal.addEventListener('abort', onAbort, { once: true });
+      req.unlisten = () => signal.removeEventListener('abort', onAbort);
+    }
     this.queue.push(req);
     this.counters.requestsStarted++;
-    opts.signal?.addEventListener('abort', () => this.cancel(req), { once: true });
+    if (opts.signal?.aborted) this.cancel(req);
     this.kick();
     const chunks = req.out.drain();
     const cancel = (): void => this.cancel(req);
@@ -365,6 +373,7 @@ export class Scheduler {
   private finishRequest(req: Request, error?: unknown): void {
     if (req.phase === 'done') return;
     req.phase = 'done';
+    req.unlisten();
     this.active.delete(req);
     if (req.slot) {
       req.slot.req = undefined;

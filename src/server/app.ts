@@ -248,7 +248,9 @@ export function createApp(state: ServerState, opts: AppOptions): Hono {
             first = false;
             firstToken();
           }
-          if (chunk.text) await send({ ...base, choices: [piece(chunk.text, null)] });
+          // one event per generated token, as llama-server streams: its text may be empty (a special token,
+          // half a UTF-8 character, a possible stop string held back), the event still marks progress
+          if (chunk.text || chunk.tokens.length) await send({ ...base, choices: [piece(chunk.text, null)] });
           if (chunk.stats) {
             const s = chunk.stats;
             await send({ ...base, choices: [piece('', s.finishReason)] });

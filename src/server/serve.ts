@@ -52,6 +52,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       }
     : app.fetch;
   const server = createAdaptorServer({ fetch, hostname: opts.host ?? '127.0.0.1' });
+  // a forward step blocks the event loop for up to seconds; with Node's 5 s keep-alive, a client reusing a
+  // connection near that limit has it reset (the timer runs before the waiting request is read). Keep idle
+  // connections well past the longest step, as servers behind load balancers do.
+  if ('keepAliveTimeout' in server) {
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 8080, opts.host ?? '127.0.0.1', () => {

@@ -27,6 +27,12 @@ test('the package root exports the public API with type declarations', { skip },
   assert.equal(res.stdout.trim(), 'ok', res.stderr);
 });
 
+test('bitnet/server exports the server with type declarations', { skip }, () => {
+  assert.ok(existsSync(`${root}dist/server/index.d.ts`));
+  const res = spawnSync(process.execPath, ['--input-type=module', '-e', "const m = await import('bitnet/server'); console.log(['startServer','createApp','ServerState'].filter((k) => !(k in m)).join(',') || 'ok')"], { cwd: root, encoding: 'utf8' });
+  assert.equal(res.stdout.trim(), 'ok', res.stderr);
+});
+
 test('every npm script names files that exist', () => {
   const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { scripts: Record<string, string> };
   for (const [name, cmd] of Object.entries(pkg.scripts)) {

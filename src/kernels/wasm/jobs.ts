@@ -25,6 +25,9 @@ export const OP_ATT_SOFTMAX = 6;
 export const OP_ATT_PV = 7;
 export const OP_STREAM = 8;
 
+/** Argument slot i of the current job (a plain function: a closure per job would allocate in threads that never idle). */
+const arg = (ctrl: Int32Array, i: number): number => ctrl[ARGS + i]!;
+
 /** Claims and runs chunks of the current job until none are left. */
 export function runChunks(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Array, tid: number): void {
   if (tid >= ctrl[ACTIVE]!) return;
@@ -32,7 +35,6 @@ export function runChunks(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Arra
   const nChunks = ctrl[NCHUNKS]!;
   const chunk = ctrl[CHUNK]!;
   const limit = ctrl[LIMIT]!;
-  const a = (i: number): number => ctrl[ARGS + i]!;
   for (;;) {
     const c = Atomics.add(ctrl, NEXT, 1);
     if (c >= nChunks) return;
@@ -41,26 +43,26 @@ export function runChunks(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Arra
     switch (op) {
       case OP_TERNARY:
         k.set_gemv_variant(ctrl[GEMV]!);
-        k.ternary_matmul(a(0), a(1), a(2), a(3), a(4), a(5), a(6), ctrlF[ARGS + 7]!, a(8), a(9), r0, r1);
+        k.ternary_matmul(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), ctrlF[ARGS + 7]!, arg(ctrl, 8), arg(ctrl, 9), r0, r1);
         break;
       case OP_INT8:
-        k.int8_matmul(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), r0, r1);
+        k.int8_matmul(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), r0, r1);
         break;
       case OP_ATT_SCORES:
-        // scratch per thread: a(13) + tid * a(14)
-        k.attn_scores(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), ctrlF[ARGS + 8]!, a(9), a(10), a(11), a(12), r0, r1, a(13) + tid * a(14));
+        // scratch per thread: arg 13 + tid * arg 14
+        k.attn_scores(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), ctrlF[ARGS + 8]!, arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), arg(ctrl, 12), r0, r1, arg(ctrl, 13) + tid * arg(ctrl, 14));
         break;
       case OP_ATT_SOFTMAX:
-        k.attn_softmax(a(0), a(1), a(2), a(3), a(4), r0, r1);
+        k.attn_softmax(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), r0, r1);
         break;
       case OP_ATT_PV:
-        k.attn_pv(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), r0, r1);
+        k.attn_pv(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), arg(ctrl, 10), r0, r1);
         break;
       case OP_STREAM:
-        k.stream_read(a(0), a(1), a(2), r0, r1);
+        k.stream_read(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), r0, r1);
         break;
       case OP_REQUANT:
-        k.requant_f16_rows(a(0), a(1), a(2), a(3), r0, r1);
+        k.requant_f16_rows(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), r0, r1);
         break;
       default:
         throw new Error(`unknown job op ${op}`);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getEventListeners } from 'node:events';
 import { after, before, test } from 'node:test';
 import { BitnetError } from '../../../src/errors.js';
 import type { GenerateOptions } from '../../../src/generate/generate.js';
@@ -54,7 +55,7 @@ const REQUESTS: Array<{ prompt: string; opts: GenerateOptions }> = [
 for (const kind of ['wasm', 'ref'] as const) {
   test(`${kind}: 8 requests on 4 slots give what each gives alone`, async () => {
     const model = models[kind];
-    const alone = [];
+    const alone: Array<{ text: string; tokens: number[] }> = [];
     for (const r of REQUESTS) {
       const res = await model.complete(r.prompt, r.opts);
       alone.push({ text: res.text, tokens: res.tokens });
@@ -141,6 +142,20 @@ test('cancelling a stream frees its slot for the next request', async () => {
     const s = sched.stats();
     assert.equal(s.requestsCancelled, 2);
     assert.equal(s.busySlots, 0);
+  } finally {
+    await sched.dispose();
+  }
+});
+
+test('a pre-aborted signal ends at once; a long-lived signal keeps no listeners from finished requests', async () => {
+  const model = models.wasm;
+  const sched = model.createScheduler({ parallel: 2 });
+  try {
+    const dead = AbortSignal.abort();
+    await assert.rejects(drain(sched.submit(model.tokenizePrompt('Once'), { maxTokens: 3, signal: dead })), (e: unknown) => e instanceof BitnetError && e.code === 'ABORTED');
+    const live = new AbortController();
+    for (let i = 0; i < 5; i++) await drain(sched.submit(model.tokenizePrompt('Once'), { seed: i, maxTokens: 2, signal: live.signal }));
+    assert.equal(getEventListeners(live.signal, 'abort').length, 0);
   } finally {
     await sched.dispose();
   }
