@@ -10,6 +10,7 @@ import { logitsCommand } from './commands/logits.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenizeCommand } from './commands/tokenize.js';
+import { trainCommand } from './commands/train.js';
 import { version } from './version.js';
 
 interface Command {
@@ -19,7 +20,7 @@ interface Command {
   run(argv: string[]): Promise<void>;
 }
 
-const COMMANDS: Command[] = [runCommand, chatCommand, serveCommand, infoCommand, tokenizeCommand, logitsCommand, benchCommand];
+const COMMANDS: Command[] = [runCommand, chatCommand, serveCommand, infoCommand, tokenizeCommand, logitsCommand, benchCommand, trainCommand];
 
 function usage(): string {
   return [
