@@ -8,6 +8,7 @@ import { BitnetError } from '../errors.js';
 import { TENSOR } from '../formats/names.js';
 import { ropeTable } from '../kernels/math.js';
 import { Rng } from '../util/rng.js';
+import { refTrainKernels, type TrainKernels } from './kernels.js';
 import * as op from './ops.js';
 
 export interface ModelConfig {
@@ -66,6 +67,8 @@ export class TrainModel {
   constructor(
     readonly config: ModelConfig,
     seed: number,
+    /** the linear maps' kernels (WASM SIMD in training runs; the reference in tests) */
+    public kernels: TrainKernels = refTrainKernels,
   ) {
     checkConfig(config);
     const c = config;
@@ -188,9 +191,9 @@ export class TrainModel {
       const q = new Float32Array(R * qDim); //               (R, nHead*hd)
       const k = new Float32Array(R * kvDim); //              (R, nHeadKv*hd)
       const v = new Float32Array(R * kvDim);
-      op.linear(a1, W(P.wq), R, D, qDim, q);
-      op.linear(a1, W(P.wk), R, D, kvDim, k);
-      op.linear(a1, W(P.wv), R, D, kvDim, v);
+      this.kernels.linear(a1, W(P.wq), R, D, qDim, q);
+      this.kernels.linear(a1, W(P.wk), R, D, kvDim, k);
+      this.kernels.linear(a1, W(P.wv), R, D, kvDim, v);
       op.rope(q, R, c.nHead, hd, hd, tableB, false);
       op.rope(k, R, c.nHeadKv, hd, hd, tableB, false);
       const att = new Float32Array(R * qDim);
@@ -201,7 +204,7 @@ export class TrainModel {
       op.rmsNorm(att, L.attnSubNorm.data, R, qDim, c.eps, n2, r2);
       const a2 = actQ(n2, qDim);
       const o = new Float32Array(R * D);
-      op.linear(a2, W(P.wo), R, qDim, D, o);
+      this.kernels.linear(a2, W(P.wo), R, qDim, D, o);
       const x1 = new Float32Array(R * D);
       for (let i = 0; i < x1.length; i++) x1[i] = x0[i]! + o[i]!;
       const n3 = new Float32Array(R * D);
@@ -210,8 +213,8 @@ export class TrainModel {
       const a3 = actQ(n3, D);
       const g = new Float32Array(R * F); //                  (R, nFf)
       const u = new Float32Array(R * F);
-      op.linear(a3, W(P.wgate), R, D, F, g);
-      op.linear(a3, W(P.wup), R, D, F, u);
+      this.kernels.linear(a3, W(P.wgate), R, D, F, g);
+      this.kernels.linear(a3, W(P.wup), R, D, F, u);
       const h = new Float32Array(R * F);
       op.gatedAct(g, u, R * F, 'relu2', h);
       const n4 = new Float32Array(R * F);
@@ -219,7 +222,7 @@ export class TrainModel {
       op.rmsNorm(h, L.ffnSubNorm.data, R, F, c.eps, n4, r4);
       const a4 = actQ(n4, F);
       const d = new Float32Array(R * D);
-      op.linear(a4, W(P.wdown), R, F, D, d);
+      this.kernels.linear(a4, W(P.wdown), R, F, D, d);
       const x2 = new Float32Array(R * D);
       for (let i = 0; i < x2.length; i++) x2[i] = x1[i]! + d[i]!;
       saved.push({ x0, n1, r1, a1, q, k, v, probs, att, n2, r2, a2, x1, n3, r3, a3, g, u, h, n4, r4, a4 });
@@ -229,7 +232,7 @@ export class TrainModel {
     const rf = new Float32Array(R);
     op.rmsNorm(cur, this.outputNorm.data, R, D, c.eps, nf, rf);
     const logits = opts.logitsOut ?? new Float32Array(R * V); // (R, V): tied lm_head in full precision
-    op.linear(nf, this.embed.data, R, D, V, logits);
+    this.kernels.linear(nf, this.embed.data, R, D, V, logits);
     let count = 0;
     for (let r = 0; r < R; r++) if (targets[r]! >= 0) count++;
     const dlogits = opts.backward ? new Float32Array(R * V) : new Float32Array(0);
@@ -239,8 +242,8 @@ export class TrainModel {
 
     // ---- backward ----
     const dnf = new Float32Array(R * D);
-    op.linearBackwardInput(dlogits, this.embed.data, R, D, V, dnf, false);
-    op.linearBackwardWeight(dlogits, nf, R, D, V, this.embed.grad);
+    this.kernels.linearBackwardInput(dlogits, this.embed.data, R, D, V, dnf, false);
+    this.kernels.linearBackwardWeight(dlogits, nf, R, D, V, this.embed.grad);
     let dx = new Float32Array(R * D);
     op.rmsNormBackward(dnf, cur, this.outputNorm.data, rf, R, D, dx, this.outputNorm.grad, false);
     for (let l = this.layers.length - 1; l >= 0; l--) {
@@ -249,24 +252,24 @@ export class TrainModel {
       const s = saved[l]!;
       // x2 = x1 + down(a4): dx flows to x1 unchanged, and through the FFN
       const da4 = new Float32Array(R * F);
-      op.linearBackwardInput(dx, W(P.wdown), R, F, D, da4, false);
-      op.linearBackwardWeight(dx, s.a4, R, F, D, P.wdown.grad);
+      this.kernels.linearBackwardInput(dx, W(P.wdown), R, F, D, da4, false);
+      this.kernels.linearBackwardWeight(dx, s.a4, R, F, D, P.wdown.grad);
       const dh = new Float32Array(R * F);
       op.rmsNormBackward(da4, s.h, L.ffnSubNorm.data, s.r4, R, F, dh, L.ffnSubNorm.grad, false); // STE: da4 = dn4
       const dg = new Float32Array(R * F);
       const du = new Float32Array(R * F);
       op.gatedActBackward(dh, s.g, s.u, R * F, 'relu2', dg, du);
       const da3 = new Float32Array(R * D);
-      op.linearBackwardInput(dg, W(P.wgate), R, D, F, da3, false);
-      op.linearBackwardInput(du, W(P.wup), R, D, F, da3, true);
-      op.linearBackwardWeight(dg, s.a3, R, D, F, P.wgate.grad);
-      op.linearBackwardWeight(du, s.a3, R, D, F, P.wup.grad);
+      this.kernels.linearBackwardInput(dg, W(P.wgate), R, D, F, da3, false);
+      this.kernels.linearBackwardInput(du, W(P.wup), R, D, F, da3, true);
+      this.kernels.linearBackwardWeight(dg, s.a3, R, D, F, P.wgate.grad);
+      this.kernels.linearBackwardWeight(du, s.a3, R, D, F, P.wup.grad);
       const dx1 = dx; // accumulates the residual path
       op.rmsNormBackward(da3, s.x1, L.ffnNorm.data, s.r3, R, D, dx1, L.ffnNorm.grad, true);
       // x1 = x0 + wo(a2)
       const da2 = new Float32Array(R * qDim);
-      op.linearBackwardInput(dx1, W(P.wo), R, qDim, D, da2, false);
-      op.linearBackwardWeight(dx1, s.a2, R, qDim, D, P.wo.grad);
+      this.kernels.linearBackwardInput(dx1, W(P.wo), R, qDim, D, da2, false);
+      this.kernels.linearBackwardWeight(dx1, s.a2, R, qDim, D, P.wo.grad);
       const datt = new Float32Array(R * qDim);
       op.rmsNormBackward(da2, s.att, L.attnSubNorm.data, s.r2, R, qDim, datt, L.attnSubNorm.grad, false);
       const dq = new Float32Array(R * qDim);
@@ -276,12 +279,12 @@ export class TrainModel {
       op.rope(dq, R, c.nHead, hd, hd, tableB, true);
       op.rope(dk, R, c.nHeadKv, hd, hd, tableB, true);
       const da1 = new Float32Array(R * D);
-      op.linearBackwardInput(dq, W(P.wq), R, D, qDim, da1, false);
-      op.linearBackwardInput(dk, W(P.wk), R, D, kvDim, da1, true);
-      op.linearBackwardInput(dv, W(P.wv), R, D, kvDim, da1, true);
-      op.linearBackwardWeight(dq, s.a1, R, D, qDim, P.wq.grad);
-      op.linearBackwardWeight(dk, s.a1, R, D, kvDim, P.wk.grad);
-      op.linearBackwardWeight(dv, s.a1, R, D, kvDim, P.wv.grad);
+      this.kernels.linearBackwardInput(dq, W(P.wq), R, D, qDim, da1, false);
+      this.kernels.linearBackwardInput(dk, W(P.wk), R, D, kvDim, da1, true);
+      this.kernels.linearBackwardInput(dv, W(P.wv), R, D, kvDim, da1, true);
+      this.kernels.linearBackwardWeight(dq, s.a1, R, D, qDim, P.wq.grad);
+      this.kernels.linearBackwardWeight(dk, s.a1, R, D, kvDim, P.wk.grad);
+      this.kernels.linearBackwardWeight(dv, s.a1, R, D, kvDim, P.wv.grad);
       op.rmsNormBackward(da1, s.x0, L.attnNorm.data, s.r1, R, D, dx1, L.attnNorm.grad, true);
       dx = dx1;
     }

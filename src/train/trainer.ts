@@ -5,8 +5,9 @@
 import { BitnetError } from '../errors.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { BpeVocab } from '../tokenizer/vocab.js';
-import { loadCheckpoint, restore, saveCheckpoint, type RunState } from './checkpoint.js';
+import { loadCheckpoint, restore, saveCheckpoint, type LoadedCheckpoint, type RunState } from './checkpoint.js';
 import { encodeDocuments, evalWindows, sampleBatch, splitDocuments, splitHeldOut, trainVocabulary } from './data.js';
+import { createTrainKernels, refTrainKernels, type TrainKernels } from './kernels.js';
 import { TrainModel, type ModelConfig } from './model.js';
 import { AdamW, clipGradients, scheduleAt, type ScheduleKind } from './optim.js';
 
@@ -55,6 +56,8 @@ export interface TrainHooks {
   checkpoint?: string;
   checkpointEvery?: number;
   signal?: AbortSignal;
+  /** kernels for the linear maps (default: WASM SIMD on all physical cores; the caller disposes what it passes) */
+  kernels?: TrainKernels;
 }
 
 export interface TrainResult {
@@ -106,7 +109,30 @@ export async function train(input: TrainOptions, hooks: TrainHooks = {}, resume?
   const valStream = encodeDocuments(tok, split.val);
   const config: ModelConfig = { ...opts.model, nVocab: tok.vocabSize };
   if (opts.seqLen > config.nCtx) throw new BitnetError('INVALID_ARGUMENT', `sequence length ${opts.seqLen} exceeds the context ${config.nCtx}`, { name: 'seqLen' });
-  const model = new TrainModel(config, opts.seed);
+  const kernels = hooks.kernels ?? (await createTrainKernels('auto'));
+  const model = new TrainModel(config, opts.seed, kernels);
+  try {
+    return await loop(model, opts, ck, resume, vocab!, trainStream, valStream, hooks);
+  } finally {
+    // the returned model keeps working (for exports and checks) on the reference kernels
+    if (!hooks.kernels) {
+      model.kernels = refTrainKernels;
+      kernels.dispose();
+    }
+  }
+}
+
+async function loop(
+  model: TrainModel,
+  opts: StoredOptions,
+  ck: LoadedCheckpoint<StoredOptions> | undefined,
+  resume: string | undefined,
+  vocab: BpeVocab,
+  trainStream: Int32Array,
+  valStream: Int32Array,
+  hooks: TrainHooks,
+): Promise<TrainResult> {
+  const config = model.config;
   const optim = new AdamW(model.params);
   const state: RunState<StoredOptions> = ck ? { ...ck.state, options: opts } : { config, options: opts, step: 0, tokensSeen: 0, elapsedMs: 0, history: [] };
   if (ck) restore(ck, model, optim, resume!);
@@ -117,7 +143,7 @@ export async function train(input: TrainOptions, hooks: TrainHooks = {}, resume?
 
   const sched = { kind: opts.schedule, lr: opts.lr, minLrRatio: opts.minLrRatio, warmup: opts.warmup, total: opts.steps, weightDecay: opts.weightDecay };
   const save = async (): Promise<void> => {
-    if (hooks.checkpoint) await saveCheckpoint(hooks.checkpoint, model, optim, vocab!, state);
+    if (hooks.checkpoint) await saveCheckpoint(hooks.checkpoint, model, optim, vocab, state);
   };
   const evalNow = (): number => {
     const e = evaluate(model, valStream, opts.seqLen, opts.evalTokens);
@@ -154,5 +180,5 @@ export async function train(input: TrainOptions, hooks: TrainHooks = {}, resume?
   const valLoss = evalNow();
   if (state.history.length) state.history[state.history.length - 1]!.valLoss = valLoss;
   await save();
-  return { model, vocab: vocab!, state, stopped, valLoss, valTokens: Math.min(valStream.length, opts.evalTokens) };
+  return { model, vocab, state, stopped, valLoss, valTokens: Math.min(valStream.length, opts.evalTokens) };
 }

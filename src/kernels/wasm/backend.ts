@@ -13,7 +13,7 @@ import type { AttentionParams, Backend, DenseMatrix, KvLayer, KvStorage, Quantiz
 import { refBackend } from '../ref/index.js';
 import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
 import { Heap } from './heap.js';
-import { OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_INT8, OP_REQUANT, OP_STREAM, OP_TERNARY } from './jobs.js';
+import { OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_GEMM_NN, OP_GEMM_NT, OP_GEMM_TN, OP_INT8, OP_REQUANT, OP_STREAM, OP_TERNARY } from './jobs.js';
 import { compileKernels, type KernelExports, type KernelVariant } from './module.js';
 import { Pool } from './pool.js';
 
@@ -149,6 +149,19 @@ export class WasmBackend implements Backend {
    * chunks, as the kernels split rows): the best GB/s of `reps` passes. The benchmark's yardstick for how
    * close decode comes to memory bandwidth.
    */
+  /**
+   * float32 GEMMs on buffers from allocF32 (the trainer's linear maps), threaded by rows:
+   * 'nt': c [M, N] = a [M, K] · bᵀ (b [N, K]); 'nn': c [M, K] (+)= a [M, N] · b [N, K];
+   * 'tn': c [N, K] += aᵀ · b (a [M, N], b [M, K]). K % 4 == 0 for 'nt', K % 16 == 0 otherwise.
+   */
+  gemmF32(kind: 'nt' | 'nn' | 'tn', a: Float32Array, b: Float32Array, c: Float32Array, M: number, K: number, N: number, accumulate = false): void {
+    if (K % (kind === 'nt' ? 4 : 16) !== 0) throw new BitnetError('INVALID_ARGUMENT', `gemmF32 ${kind}: K = ${K} is not a multiple of ${kind === 'nt' ? 4 : 16}`, { name: 'K' });
+    const [pa, pb, pc] = [this.ptr(a), this.ptr(b), this.ptr(c)];
+    if (kind === 'nt') this.d.pool.run(OP_GEMM_NT, M, 8, this.threads, [pa, pb, pc, K, N]);
+    else if (kind === 'nn') this.d.pool.run(OP_GEMM_NN, M, 8, this.threads, [pa, pb, pc, K, N, accumulate ? 1 : 0]);
+    else this.d.pool.run(OP_GEMM_TN, N, 8, this.threads, [pa, pb, pc, M, K, N]);
+  }
+
   measureReadBandwidth(bytes = 256 << 20, reps = 5): number {
     const item = 64 << 10;
     const items = Math.max(1, Math.floor(bytes / item));

@@ -24,6 +24,9 @@ export const OP_ATT_SCORES = 5;
 export const OP_ATT_SOFTMAX = 6;
 export const OP_ATT_PV = 7;
 export const OP_STREAM = 8;
+export const OP_GEMM_NT = 9;
+export const OP_GEMM_NN = 10;
+export const OP_GEMM_TN = 11;
 
 /** Argument slot i of the current job (a plain function: a closure per job would allocate in threads that never idle). */
 const arg = (ctrl: Int32Array, i: number): number => ctrl[ARGS + i]!;
@@ -60,6 +63,15 @@ export function runChunks(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Arra
         break;
       case OP_STREAM:
         k.stream_read(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), r0, r1);
+        break;
+      case OP_GEMM_NT:
+        k.gemm_nt(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), r0, r1);
+        break;
+      case OP_GEMM_NN:
+        k.gemm_nn(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), r0, r1);
+        break;
+      case OP_GEMM_TN:
+        k.gemm_tn(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), r0, r1);
         break;
       case OP_REQUANT:
         k.requant_f16_rows(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), r0, r1);

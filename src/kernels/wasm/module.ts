@@ -26,6 +26,9 @@ export interface KernelExports {
   stream_read(base: number, itemBytes: number, out: number, i0: number, i1: number): void;
   ternary_matmul(w: number, K: number, x: number, x16: number, T: number, sums: number, scales: number, alpha: number, out: number, rows: number, r0: number, r1: number): void;
   int8_matmul(w: number, cols: number, x: number, x16: number, T: number, scales: number, sums: number, rowScales: number, out: number, rows: number, r0: number, r1: number): void;
+  gemm_nt(x: number, w: number, y: number, K: number, N: number, r0: number, r1: number): void;
+  gemm_nn(dy: number, w: number, dx: number, K: number, N: number, accumulate: number, r0: number, r1: number): void;
+  gemm_tn(dy: number, x: number, dw: number, T: number, K: number, N: number, r0: number, r1: number): void;
   relaxed_probe(a: number, b: number): number;
   set_gemv_variant(v: number): void;
   expf(x: number): number;

@@ -2,3 +2,4 @@
 export * from './common';
 export * from './attention';
 export * from './dot-relaxed';
+export * from './gemm';

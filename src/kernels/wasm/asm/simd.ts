@@ -2,3 +2,4 @@
 export * from './common';
 export * from './attention';
 export * from './dot-simd';
+export * from './gemm';
