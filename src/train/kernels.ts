@@ -13,6 +13,10 @@ export interface TrainKernels {
   linearBackwardInput(dy: Float32Array, w: Float32Array, T: number, K: number, N: number, dx: Float32Array, accumulate: boolean): void;
   /** dw [N, K] += dyᵀ · x */
   linearBackwardWeight(dy: Float32Array, x: Float32Array, T: number, K: number, N: number, dw: Float32Array): void;
+  /** causal attention forward: out and probs (ops.attention) */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, s: op.AttentionShape, out: Float32Array, probs: Float32Array): void;
+  /** its backward: dq, dk, dv overwritten (ops.attentionBackward) */
+  attentionBackward(dout: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, s: op.AttentionShape, dq: Float32Array, dk: Float32Array, dv: Float32Array): void;
   dispose(): void;
 }
 
@@ -21,6 +25,8 @@ export const refTrainKernels: TrainKernels = {
   linear: op.linear,
   linearBackwardInput: op.linearBackwardInput,
   linearBackwardWeight: op.linearBackwardWeight,
+  attention: op.attention,
+  attentionBackward: op.attentionBackward,
   dispose() {},
 };
 
@@ -62,6 +68,44 @@ class WasmTrainKernels implements TrainKernels {
   linearBackwardWeight(dy: Float32Array, x: Float32Array, T: number, K: number, N: number, dw: Float32Array): void {
     if (K % 16 !== 0) return op.linearBackwardWeight(dy, x, T, K, N, dw);
     this.run([[dy, T * N], [x, T * K]], [dw, N * K, true], ([bdy, bx], bdw) => this.be.gemmF32('tn', bdy!, bx!, bdw, T, K, N));
+  }
+
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, s: op.AttentionShape, out: Float32Array, probs: Float32Array): void {
+    if (s.headDim % 4 !== 0) return op.attention(q, k, v, s, out, probs);
+    const be = this.be;
+    const R = s.B * s.T;
+    const bufs = { q: this.copyIn(q, R * s.nHead * s.headDim), k: this.copyIn(k, R * s.nHeadKv * s.headDim), v: this.copyIn(v, R * s.nHeadKv * s.headDim), out: be.allocF32(R * s.nHead * s.headDim), probs: be.allocF32(s.B * s.nHead * s.T * s.T) };
+    try {
+      be.trainAttention('fwd', bufs, s);
+      out.set(bufs.out);
+      probs.set(bufs.probs);
+    } finally {
+      for (const b of Object.values(bufs)) be.free(b);
+    }
+  }
+
+  attentionBackward(dout: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, s: op.AttentionShape, dq: Float32Array, dk: Float32Array, dv: Float32Array): void {
+    if (s.headDim % 4 !== 0) return op.attentionBackward(dout, q, k, v, probs, s, dq, dk, dv);
+    const be = this.be;
+    const R = s.B * s.T;
+    const nq = R * s.nHead * s.headDim;
+    const nkv = R * s.nHeadKv * s.headDim;
+    const zero = (n: number): Float32Array => be.allocF32(n).fill(0);
+    const bufs = { dout: this.copyIn(dout, nq), q: this.copyIn(q, nq), k: this.copyIn(k, nkv), v: this.copyIn(v, nkv), probs: this.copyIn(probs, s.B * s.nHead * s.T * s.T), dq: zero(nq), dk: zero(nkv), dv: zero(nkv) };
+    try {
+      be.trainAttention('bwd', bufs, s);
+      dq.set(bufs.dq);
+      dk.set(bufs.dk);
+      dv.set(bufs.dv);
+    } finally {
+      for (const b of Object.values(bufs)) be.free(b);
+    }
+  }
+
+  private copyIn(a: Float32Array, n: number): Float32Array {
+    const b = this.be.allocF32(n);
+    b.set(a.subarray(0, n));
+    return b;
   }
 
   dispose(): void {

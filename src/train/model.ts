@@ -198,7 +198,7 @@ export class TrainModel {
       op.rope(k, R, c.nHeadKv, hd, hd, tableB, false);
       const att = new Float32Array(R * qDim);
       const probs = new Float32Array(B * c.nHead * T * T); // (B, nHead, T, T)
-      op.attention(q, k, v, shape, att, probs);
+      this.kernels.attention(q, k, v, shape, att, probs);
       const n2 = new Float32Array(R * qDim);
       const r2 = new Float32Array(R);
       op.rmsNorm(att, L.attnSubNorm.data, R, qDim, c.eps, n2, r2);
@@ -275,7 +275,7 @@ export class TrainModel {
       const dq = new Float32Array(R * qDim);
       const dk = new Float32Array(R * kvDim);
       const dv = new Float32Array(R * kvDim);
-      op.attentionBackward(datt, s.q, s.k, s.v, s.probs, shape, dq, dk, dv);
+      this.kernels.attentionBackward(datt, s.q, s.k, s.v, s.probs, shape, dq, dk, dv);
       op.rope(dq, R, c.nHead, hd, hd, tableB, true);
       op.rope(dk, R, c.nHeadKv, hd, hd, tableB, true);
       const da1 = new Float32Array(R * D);

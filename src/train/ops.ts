@@ -266,17 +266,21 @@ export function crossEntropy(logits: Float32Array, targets: ArrayLike<number>, T
     const target = targets[t]!;
     let max = -Infinity;
     for (let i = 0; i < V; i++) if (logits[o + i]! > max) max = logits[o + i]!;
+    // exponentials once, into dlogits (which may alias logits: the target's logit is read first)
+    const lt = target >= 0 ? logits[o + target]! : 0;
     let z = 0;
-    for (let i = 0; i < V; i++) z += Math.exp(logits[o + i]! - max);
-    const logZ = Math.log(z) + max;
+    for (let i = 0; i < V; i++) {
+      const e = Math.exp(logits[o + i]! - max);
+      dlogits[o + i] = e;
+      z += e;
+    }
     if (target >= 0) {
-      sum += logZ - logits[o + target]!;
+      sum += Math.log(z) + max - lt;
       count++;
     }
-    for (let i = 0; i < V; i++) {
-      const p = Math.exp(logits[o + i]! - logZ);
-      dlogits[o + i] = target >= 0 ? (p - (i === target ? 1 : 0)) / normalizer : 0;
-    }
+    const k = target >= 0 ? 1 / (z * normalizer) : 0;
+    for (let i = 0; i < V; i++) dlogits[o + i] = dlogits[o + i]! * k;
+    if (target >= 0) dlogits[o + target] = dlogits[o + target]! - 1 / normalizer;
   }
   return { sum, count };
 }

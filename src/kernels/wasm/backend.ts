@@ -13,7 +13,7 @@ import type { AttentionParams, Backend, DenseMatrix, KvLayer, KvStorage, Quantiz
 import { refBackend } from '../ref/index.js';
 import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
 import { Heap } from './heap.js';
-import { OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_GEMM_NN, OP_GEMM_NT, OP_GEMM_TN, OP_INT8, OP_REQUANT, OP_STREAM, OP_TERNARY } from './jobs.js';
+import { OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_GEMM_NN, OP_GEMM_NT, OP_GEMM_TN, OP_INT8, OP_REQUANT, OP_STREAM, OP_TERNARY, OP_TRAIN_ATT_BWD, OP_TRAIN_ATT_FWD } from './jobs.js';
 import { compileKernels, type KernelExports, type KernelVariant } from './module.js';
 import { Pool } from './pool.js';
 
@@ -124,6 +124,14 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   return new WasmBackend(d, threads, opts.attentionBlockBytes ?? ATT_SCORES_BYTES);
 }
 
+export interface TrainAttentionShape {
+  B: number;
+  T: number;
+  nHead: number;
+  nHeadKv: number;
+  headDim: number;
+}
+
 export class WasmBackend implements Backend {
   readonly name: string;
   private readonly owned = new Set<number>();
@@ -160,6 +168,27 @@ export class WasmBackend implements Backend {
     if (kind === 'nt') this.d.pool.run(OP_GEMM_NT, M, 8, this.threads, [pa, pb, pc, K, N]);
     else if (kind === 'nn') this.d.pool.run(OP_GEMM_NN, M, 8, this.threads, [pa, pb, pc, K, N, accumulate ? 1 : 0]);
     else this.d.pool.run(OP_GEMM_TN, N, 8, this.threads, [pa, pb, pc, M, K, N]);
+  }
+
+  /**
+   * The trainer's causal attention over B sequences of T positions (buffers from allocF32; head size a
+   * multiple of 4): forward writes out and probs [B, nHead, T, T]; backward needs dq, dk, dv zeroed.
+   */
+  trainAttention(dir: 'fwd', bufs: { q: Float32Array; k: Float32Array; v: Float32Array; out: Float32Array; probs: Float32Array }, s: TrainAttentionShape): void;
+  trainAttention(dir: 'bwd', bufs: { dout: Float32Array; q: Float32Array; k: Float32Array; v: Float32Array; probs: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array }, s: TrainAttentionShape): void;
+  trainAttention(dir: 'fwd' | 'bwd', b: Record<string, Float32Array>, s: TrainAttentionShape): void {
+    const p = (name: string): number => this.ptr(b[name]!);
+    if (dir === 'fwd') {
+      this.d.pool.run(OP_TRAIN_ATT_FWD, s.B * s.nHead, 1, this.threads, [p('q'), p('k'), p('v'), p('out'), p('probs'), s.T, s.nHead, s.nHeadKv, s.headDim]);
+      return;
+    }
+    const scratch = this.allocF32(s.T * this.threads);
+    try {
+      const args = [p('dout'), p('q'), p('k'), p('v'), p('probs'), p('dq'), p('dk'), p('dv'), s.T, s.nHead, s.nHeadKv, s.headDim, this.ptr(scratch), s.T * 4];
+      this.d.pool.run(OP_TRAIN_ATT_BWD, s.B * s.nHeadKv, 1, this.threads, args);
+    } finally {
+      this.free(scratch);
+    }
   }
 
   measureReadBandwidth(bytes = 256 << 20, reps = 5): number {

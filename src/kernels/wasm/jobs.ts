@@ -27,6 +27,8 @@ export const OP_STREAM = 8;
 export const OP_GEMM_NT = 9;
 export const OP_GEMM_NN = 10;
 export const OP_GEMM_TN = 11;
+export const OP_TRAIN_ATT_FWD = 12;
+export const OP_TRAIN_ATT_BWD = 13;
 
 /** Argument slot i of the current job (a plain function: a closure per job would allocate in threads that never idle). */
 const arg = (ctrl: Int32Array, i: number): number => ctrl[ARGS + i]!;
@@ -72,6 +74,13 @@ export function runChunks(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Arra
         break;
       case OP_GEMM_TN:
         k.gemm_tn(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), r0, r1);
+        break;
+      case OP_TRAIN_ATT_FWD:
+        k.train_attn_fwd(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), r0, r1);
+        break;
+      case OP_TRAIN_ATT_BWD:
+        // scratch per thread: arg 12 + tid * arg 13
+        k.train_attn_bwd(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), r0, r1, arg(ctrl, 12) + tid * arg(ctrl, 13));
         break;
       case OP_REQUANT:
         k.requant_f16_rows(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), r0, r1);

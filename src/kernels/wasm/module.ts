@@ -29,6 +29,8 @@ export interface KernelExports {
   gemm_nt(x: number, w: number, y: number, K: number, N: number, r0: number, r1: number): void;
   gemm_nn(dy: number, w: number, dx: number, K: number, N: number, accumulate: number, r0: number, r1: number): void;
   gemm_tn(dy: number, x: number, dw: number, T: number, K: number, N: number, r0: number, r1: number): void;
+  train_attn_fwd(q: number, k: number, v: number, out: number, probs: number, T: number, nHead: number, nHeadKv: number, hd: number, i0: number, i1: number): void;
+  train_attn_bwd(dout: number, q: number, k: number, v: number, probs: number, dq: number, dk: number, dv: number, T: number, nHead: number, nHeadKv: number, hd: number, i0: number, i1: number, scratch: number): void;
   relaxed_probe(a: number, b: number): number;
   set_gemv_variant(v: number): void;
   expf(x: number): number;

@@ -50,3 +50,28 @@ for (const [T, K, N] of [[1, 16, 1], [3, 32, 5], [17, 48, 7], [33, 128, 130], [6
     assert.deepEqual(dw[2], dw[1]);
   });
 }
+
+for (const s of [{ B: 2, T: 7, nHead: 4, nHeadKv: 2, headDim: 8 }, { B: 3, T: 33, nHead: 6, nHeadKv: 3, headDim: 32 }, { B: 1, T: 5, nHead: 2, nHeadKv: 2, headDim: 6 }]) {
+  test(`attention B=${s.B} T=${s.T} heads ${s.nHead}/${s.nHeadKv} hd=${s.headDim}: WASM forward and backward equal the reference`, () => {
+    const R = s.B * s.T;
+    const q = rand(R * s.nHead * s.headDim);
+    const k = rand(R * s.nHeadKv * s.headDim);
+    const v = rand(R * s.nHeadKv * s.headDim);
+    const dout = rand(q.length);
+    const run = (kern: TrainKernels) => {
+      const out = new Float32Array(q.length);
+      const probs = new Float32Array(s.B * s.nHead * s.T * s.T);
+      kern.attention(q, k, v, s, out, probs);
+      const g = [new Float32Array(q.length), new Float32Array(k.length), new Float32Array(v.length)] as const;
+      kern.attentionBackward(dout, q, k, v, probs, s, g[0], g[1], g[2]);
+      return [out, probs, ...g];
+    };
+    const want = run(refTrainKernels);
+    const got1 = run(one);
+    const got3 = run(two);
+    ['out', 'probs', 'dq', 'dk', 'dv'].forEach((name, i) => {
+      close(got1[i]!, want[i]!, name);
+      assert.deepEqual(got3[i], got1[i], `${name}: thread count changed the bits`);
+    });
+  });
+}

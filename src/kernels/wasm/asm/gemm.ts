@@ -183,3 +183,109 @@ export function gemm_tn(dy: usize, x: usize, dw: usize, T: i32, K: i32, N: i32, 
     }
   }
 }
+
+// ---------------------------------------------------------------- causal attention for the trainer
+// q [B*T, nHead*hd], k and v [B*T, nHeadKv*hd], probs [B, nHead, T, T], out like q; hd % 4 == 0.
+
+// @ts-ignore: decorator
+@inline function dotF32(a: usize, b: usize, bytes: usize): f32 {
+  let acc = f32x4.splat(0);
+  for (let i: usize = 0; i < bytes; i += 16) acc = f32x4.add(acc, f32x4.mul(v128.load(a + i), v128.load(b + i)));
+  return hsum(acc);
+}
+
+/** Forward for (sequence, head) pairs i in [i0, i1), i = b * nHead + h: probabilities and outputs. */
+export function train_attn_fwd(q: usize, k: usize, v: usize, out: usize, probs: usize, T: i32, nHead: i32, nHeadKv: i32, hd: i32, i0: i32, i1: i32): void {
+  const hdB = <usize>hd << 2;
+  const qRow = <usize>(nHead * hd) << 2;
+  const kvRow = <usize>(nHeadKv * hd) << 2;
+  const scale: f32 = <f32>1 / Mathf.sqrt(<f32>hd);
+  const group = nHead / nHeadKv;
+  for (let i = i0; i < i1; i++) {
+    const b = i / nHead;
+    const h = i % nHead;
+    const g = h / group;
+    const kBase = k + <usize>b * T * kvRow + <usize>g * hdB;
+    const vBase = v + <usize>b * T * kvRow + <usize>g * hdB;
+    for (let t = 0; t < T; t++) {
+      const qo = q + (<usize>b * T + t) * qRow + <usize>h * hdB;
+      const po = probs + ((<usize>i * T + t) * T << 2);
+      let max: f32 = -Infinity;
+      for (let u = 0; u <= t; u++) {
+        const s = dotF32(qo, kBase + <usize>u * kvRow, hdB) * scale;
+        store<f32>(po + (<usize>u << 2), s);
+        if (s > max) max = s;
+      }
+      let sum: f32 = 0;
+      for (let u = 0; u <= t; u++) {
+        const e = Mathf.exp(load<f32>(po + (<usize>u << 2)) - max);
+        store<f32>(po + (<usize>u << 2), e);
+        sum += e;
+      }
+      const inv: f32 = <f32>1 / sum;
+      for (let u = 0; u <= t; u++) store<f32>(po + (<usize>u << 2), load<f32>(po + (<usize>u << 2)) * inv);
+      for (let u = t + 1; u < T; u++) store<f32>(po + (<usize>u << 2), 0);
+      const oo = out + (<usize>b * T + t) * qRow + <usize>h * hdB;
+      for (let c: usize = 0; c < hdB; c += 16) {
+        let acc = f32x4.splat(0);
+        for (let u = 0; u <= t; u++) acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(po + (<usize>u << 2))), v128.load(vBase + <usize>u * kvRow + c)));
+        v128.store(oo + c, acc);
+      }
+    }
+  }
+}
+
+/**
+ * Backward for (sequence, KV head) pairs i in [i0, i1), i = b * nHeadKv + g, over the heads sharing that
+ * KV head (so dk, dv rows are written by one thread). dq, dk, dv must start at zero; scratch holds T floats.
+ */
+export function train_attn_bwd(dout: usize, q: usize, k: usize, v: usize, probs: usize, dq: usize, dk: usize, dv: usize, T: i32, nHead: i32, nHeadKv: i32, hd: i32, i0: i32, i1: i32, scratch: usize): void {
+  const hdB = <usize>hd << 2;
+  const qRow = <usize>(nHead * hd) << 2;
+  const kvRow = <usize>(nHeadKv * hd) << 2;
+  const scale: f32 = <f32>1 / Mathf.sqrt(<f32>hd);
+  const group = nHead / nHeadKv;
+  for (let i = i0; i < i1; i++) {
+    const b = i / nHeadKv;
+    const g = i % nHeadKv;
+    const kBase = k + <usize>b * T * kvRow + <usize>g * hdB;
+    const vBase = v + <usize>b * T * kvRow + <usize>g * hdB;
+    const dkBase = dk + <usize>b * T * kvRow + <usize>g * hdB;
+    const dvBase = dv + <usize>b * T * kvRow + <usize>g * hdB;
+    for (let h = g * group; h < (g + 1) * group; h++) {
+      for (let t = 0; t < T; t++) {
+        const qo = q + (<usize>b * T + t) * qRow + <usize>h * hdB;
+        const go = dout + (<usize>b * T + t) * qRow + <usize>h * hdB;
+        const dqo = dq + (<usize>b * T + t) * qRow + <usize>h * hdB;
+        const po = probs + ((<usize>(b * nHead + h) * T + t) * T << 2);
+        let pdp: f32 = 0;
+        for (let u = 0; u <= t; u++) {
+          const p = load<f32>(po + (<usize>u << 2));
+          const vo = vBase + <usize>u * kvRow;
+          const dvo = dvBase + <usize>u * kvRow;
+          const ps = f32x4.splat(p);
+          let acc = f32x4.splat(0);
+          for (let c: usize = 0; c < hdB; c += 16) {
+            const gv = v128.load(go + c);
+            acc = f32x4.add(acc, f32x4.mul(gv, v128.load(vo + c)));
+            v128.store(dvo + c, f32x4.add(v128.load(dvo + c), f32x4.mul(ps, gv)));
+          }
+          const d = hsum(acc);
+          store<f32>(scratch + (<usize>u << 2), d);
+          pdp += p * d;
+        }
+        for (let u = 0; u <= t; u++) {
+          const ds = load<f32>(po + (<usize>u << 2)) * (load<f32>(scratch + (<usize>u << 2)) - pdp) * scale;
+          if (ds == 0) continue;
+          const dss = f32x4.splat(ds);
+          const ko = kBase + <usize>u * kvRow;
+          const dko = dkBase + <usize>u * kvRow;
+          for (let c: usize = 0; c < hdB; c += 16) {
+            v128.store(dqo + c, f32x4.add(v128.load(dqo + c), f32x4.mul(dss, v128.load(ko + c))));
+            v128.store(dko + c, f32x4.add(v128.load(dko + c), f32x4.mul(dss, v128.load(qo + c))));
+          }
+        }
+      }
+    }
+  }
+}
