@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import type { GenerateOptions } from '../generate/generate.js';
 import type { LoadOptions } from '../engine/load.js';
 import { BACKEND_KINDS } from '../kernels/index.js';
+import { defaultModelPath } from './default-model.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -24,7 +25,7 @@ export interface OptionSpec {
 }
 
 export const MODEL_OPTIONS: OptionSpec[] = [
-  { name: 'model', short: 'm', type: 'string', env: 'BITNET_MODEL', arg: 'PATH', help: 'model: a GGUF file or a Hugging Face model folder' },
+  { name: 'model', short: 'm', type: 'string', env: 'BITNET_MODEL', arg: 'PATH', help: 'model: a GGUF file or a Hugging Face model folder', default: 'the bundled TinyStories model' },
   { name: 'activation', type: 'string', env: 'BITNET_ACTIVATION', arg: 'relu2|silu', help: 'force the gate activation when the file does not say' },
   { name: 'no-progress', type: 'boolean', env: 'BITNET_NO_PROGRESS', help: 'no progress bar on stderr' },
 ];
@@ -114,9 +115,10 @@ export function num(v: Values, name: string, opts: { int?: boolean; min?: number
   return n;
 }
 
+/** -m (or BITNET_MODEL), else the bundled TinyStories model. */
 export function requireModel(v: Values): string {
-  const m = str(v, 'model');
-  if (!m) throw new UsageError('no model given: pass -m PATH (or set BITNET_MODEL)');
+  const m = str(v, 'model') ?? defaultModelPath();
+  if (!m) throw new UsageError('no model given: pass -m PATH (or set BITNET_MODEL); the bundled default model is missing from this install');
   return m;
 }
 

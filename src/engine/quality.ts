@@ -2,6 +2,7 @@
 // llama-perplexity reports it) and the comparison of two models' distributions on the same positions
 // (mean/max KL divergence, top-1 agreement). Used by the lm_head study and later `bitnet perplexity`.
 import { argmax } from '../generate/sampler.js';
+import type { BitnetModel } from './model.js';
 
 /** log of the softmax normaliser of one row, in float64 (max-shifted). */
 function logSumExp(row: Float32Array): number {
@@ -35,6 +36,33 @@ export function perplexity(logits: readonly Float32Array[], targets: readonly nu
     sum += nll;
     sumSq += nll * nll;
   }
+  const mean = sum / n;
+  const variance = n > 1 ? Math.max(0, (sumSq / n - mean * mean) * (n / (n - 1))) : 0;
+  const ppl = Math.exp(mean);
+  return { ppl, nll: mean, pplStderr: ppl * Math.sqrt(variance / n), count: n };
+}
+
+/**
+ * Perplexity of a token stream evaluated in consecutive windows of T+1 tokens with stride T (each window
+ * from an empty cache, predicting its last T tokens): the same windows the trainer's held-out evaluation
+ * uses, so the two numbers compare directly.
+ */
+export function streamPerplexity(model: BitnetModel, stream: ArrayLike<number>, T: number, onProgress?: (done: number, total: number) => void): PerplexityResult {
+  let sum = 0;
+  let sumSq = 0;
+  let n = 0;
+  for (let start = 0; start + 1 < stream.length; start += T) {
+    const window = Array.prototype.slice.call(stream, start, Math.min(stream.length, start + T + 1)) as number[];
+    const rows = model.evaluate(window);
+    for (let i = 0; i + 1 < window.length; i++) {
+      const nll = logSumExp(rows[i]!) - rows[i]![window[i + 1]!]!;
+      sum += nll;
+      sumSq += nll * nll;
+      n++;
+    }
+    onProgress?.(Math.min(stream.length, start + T + 1), stream.length);
+  }
+  if (n === 0) return { ppl: NaN, nll: NaN, pplStderr: NaN, count: 0 };
   const mean = sum / n;
   const variance = n > 1 ? Math.max(0, (sumSq / n - mean * mean) * (n / (n - 1))) : 0;
   const ppl = Math.exp(mean);

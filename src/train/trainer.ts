@@ -69,6 +69,18 @@ export interface TrainResult {
   valTokens: number;
 }
 
+/** The model a checkpoint holds (reference kernels; for exports and evaluations). */
+export async function modelFromCheckpoint(path: string): Promise<{ model: TrainModel; vocab: BpeVocab; state: RunState<StoredOptions> }> {
+  const ck = await loadCheckpoint<StoredOptions>(path);
+  const model = new TrainModel(ck.state.config, 0);
+  for (const p of model.params) {
+    const src = ck.tensors.get(p.name);
+    if (!src || src.length !== p.data.length) throw new BitnetError('MISSING_TENSOR', 'missing or misshapen in the checkpoint', { file: path, name: p.name });
+    p.data.set(src);
+  }
+  return { model, vocab: ck.vocab, state: ck.state };
+}
+
 /** Mean cross-entropy (nats per token) of the model on consecutive windows of a token stream. */
 export function evaluate(model: TrainModel, stream: Int32Array, T: number, maxTokens: number): { loss: number; tokens: number } {
   let sum = 0;

@@ -5,7 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { helpText, num, parseCommand, str, UsageError, type OptionSpec, type Values } from '../args.js';
 import { exportGguf, exportHfPacked } from '../../train/export.js';
-import { train, type TrainOptions } from '../../train/trainer.js';
+import { createTrainKernels } from '../../train/kernels.js';
+import { modelFromCheckpoint, train, type TrainOptions } from '../../train/trainer.js';
 import type { ScheduleKind } from '../../train/optim.js';
 
 const DATA: OptionSpec[] = [
@@ -46,11 +47,27 @@ const OUTPUT: OptionSpec[] = [
   { name: 'checkpoint', type: 'string', arg: 'PATH', help: 'save training state here (periodically, at the end, on Ctrl-C)' },
   { name: 'checkpoint-every', type: 'string', arg: 'N', help: 'steps between checkpoints', default: '200' },
   { name: 'resume', type: 'string', arg: 'PATH', help: 'continue the run saved in this checkpoint (its options win; --steps may extend it)' },
+  { name: 'export-only', type: 'boolean', help: 'with --resume and --out: export the checkpoint as it is, without training' },
   { name: 'no-progress', type: 'boolean', env: 'BITNET_NO_PROGRESS', help: 'one line per evaluation instead of a live progress line' },
+  { name: 'threads', short: 't', type: 'string', env: 'BITNET_THREADS', arg: 'N', help: 'CPU threads for the WASM kernels', default: 'physical cores' },
 ];
 
 function int(v: Values, name: string, dflt: number, min = 1): number {
   return num(v, name, { int: true, min }) ?? dflt;
+}
+
+async function exportCheckpoint(v: Values): Promise<void> {
+  const resume = str(v, 'resume');
+  const out = str(v, 'out');
+  if (!resume || !out) throw new UsageError('--export-only needs --resume CHECKPOINT and --out PATH');
+  const { model, vocab, state } = await modelFromCheckpoint(resume);
+  if (!state.config.quantize) throw new UsageError('this checkpoint holds a full-precision twin, which has no ternary export');
+  const name = str(v, 'name') ?? basename(out).replace(/\.gguf$/, '');
+  if ((str(v, 'format') ?? 'gguf') === 'gguf') {
+    const embedding = (str(v, 'embedding') ?? 'f16').toUpperCase() as 'F16' | 'F32';
+    await exportGguf(model, vocab, out, { name, description: `bitnet train: ${state.step} steps, ${state.tokensSeen} tokens` }, { embedding });
+  } else await exportHfPacked(model, vocab, out);
+  process.stderr.write(`exported ${out} from ${resume} (step ${state.step}, ${state.tokensSeen} tokens)\n`);
 }
 
 function clock(s: number): string {
@@ -73,6 +90,7 @@ export const trainCommand = {
     ]),
   async run(argv: string[]): Promise<void> {
     const { values: v } = parseCommand(argv, [...DATA, ...MODEL, ...OPTIM, ...OUTPUT], 0);
+    if (v['export-only'] === true) return exportCheckpoint(v);
     const files = (v.file as string[] | undefined) ?? [];
     if (files.length === 0) throw new UsageError('no training text: pass -f FILE');
     const out = str(v, 'out');
@@ -126,11 +144,14 @@ export const trainCommand = {
     const checkpoint = str(v, 'checkpoint');
     const resume = str(v, 'resume');
     let lastLine = 0;
+    const threads = num(v, 'threads', { int: true, min: 1 });
+    const kernels = await createTrainKernels('auto', threads);
     try {
       const r = await train(
         opts,
         {
           signal: controller.signal,
+          kernels,
           ...(checkpoint ? { checkpoint, checkpointEvery: int(v, 'checkpoint-every', 200) } : {}),
           onPhase: (t) => process.stderr.write(`${t}\n`),
           onStep: (s) => {
@@ -159,6 +180,7 @@ export const trainCommand = {
       }
       if (r.stopped) process.exitCode = 130;
     } finally {
+      kernels.dispose();
       process.off('SIGINT', onSigint);
     }
   },
