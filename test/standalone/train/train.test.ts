@@ -2,7 +2,10 @@
 // checkpoint follows exactly the curve of an uninterrupted one; the exported GGUF loads in the engine and
 // its logits equal the trainer's quantized forward; the Hugging Face export loads too; data helpers.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { loadModel } from '../../../src/index.js';
 import { evalWindows, sampleBatch, splitDocuments, splitHeldOut } from '../../../src/train/data.js';
@@ -130,4 +133,27 @@ test('the exported GGUF loads in the engine and its logits equal the trainer qua
   } finally {
     await fromHf.dispose();
   }
+});
+
+test('bitnet train on the command line: trains, saves a checkpoint, exports; --export-only re-exports it; bitnet run loads the result', () => {
+  const main = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
+  const text = join(dir, 'cli.txt');
+  writeFileSync(text, TEXT);
+  const out = join(dir, 'cli.gguf');
+  const ckpt = join(dir, 'cli.ckpt.gguf');
+  const common = ['--vocab-size', '300', '--dim', '128', '--ff', '256', '--layers', '1', '--heads', '2', '--kv-heads', '1', '--ctx', '32', '--seq', '16', '--batch', '2'];
+  const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { encoding: 'utf8' });
+  const r = cli(['train', '-f', text, ...common, '--steps', '6', '--eval-every', '3', '--checkpoint', ckpt, '--out', out, '-t', '1']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /held-out loss \d/);
+  assert.match(r.stderr, /exported /);
+  const again = join(dir, 'cli-again.gguf');
+  const e = cli(['train', '--resume', ckpt, '--export-only', '--out', again]);
+  assert.equal(e.status, 0, e.stderr);
+  const run = cli(['run', '-m', again, 'The little cat', '-n', '4', '-s', '1', '--no-progress']);
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stderr, /tokens\/s/);
+  const bad = cli(['train', '--vocab-size', '300']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /no training text/);
 });
