@@ -44,7 +44,7 @@ const OUTPUT: OptionSpec[] = [
   { name: 'format', type: 'string', arg: 'gguf|safetensors', help: 'export format', default: 'gguf' },
   { name: 'embedding', type: 'string', arg: 'f16|f32', help: 'embedding type in the GGUF', default: 'f16' },
   { name: 'name', type: 'string', arg: 'TEXT', help: 'model name in the GGUF metadata' },
-  { name: 'checkpoint', type: 'string', arg: 'PATH', help: 'save training state here (periodically, at the end, on Ctrl-C)' },
+  { name: 'checkpoint', type: 'string', arg: 'PATH', help: 'save training state here (periodically, at the end, on Ctrl-C)', default: 'OUT.ckpt.gguf, or bitnet-train.ckpt.gguf' },
   { name: 'checkpoint-every', type: 'string', arg: 'N', help: 'steps between checkpoints', default: '200' },
   { name: 'resume', type: 'string', arg: 'PATH', help: 'continue the run saved in this checkpoint (its options win; --steps may extend it)' },
   { name: 'export-only', type: 'boolean', help: 'with --resume and --out: export the checkpoint as it is, without training' },
@@ -141,7 +141,7 @@ export const trainCommand = {
       controller.abort();
     };
     process.once('SIGINT', onSigint);
-    const checkpoint = str(v, 'checkpoint');
+    const checkpoint = str(v, 'checkpoint') ?? (out ? `${out.replace(/\.gguf$/, '').replace(/[\\/]+$/, '')}.ckpt.gguf` : 'bitnet-train.ckpt.gguf');
     const resume = str(v, 'resume');
     let lastLine = 0;
     const threads = num(v, 'threads', { int: true, min: 1 });
@@ -152,7 +152,8 @@ export const trainCommand = {
         {
           signal: controller.signal,
           kernels,
-          ...(checkpoint ? { checkpoint, checkpointEvery: int(v, 'checkpoint-every', 200) } : {}),
+          checkpoint,
+          checkpointEvery: int(v, 'checkpoint-every', 200),
           onPhase: (t) => process.stderr.write(`${t}\n`),
           onStep: (s) => {
             const line = `step ${s.step}/${s.steps} | loss ${s.loss.toFixed(4)} | lr ${s.lr.toExponential(2)} | ${s.tokensPerSecond.toFixed(0)} tokens/s | ETA ${clock(s.etaSeconds)}`;
@@ -170,7 +171,7 @@ export const trainCommand = {
       process.stderr.write(
         `${live ? '\n' : ''}${r.stopped ? 'stopped' : 'done'} at step ${s.step}: ${s.tokensSeen} tokens in ${clock(s.elapsedMs / 1000)}, held-out loss ${r.valLoss.toFixed(4)} (perplexity ${Math.exp(r.valLoss).toFixed(2)}) on ${r.valTokens} tokens\n`,
       );
-      if (checkpoint) process.stderr.write(`checkpoint: ${checkpoint}\n`);
+      process.stderr.write(`checkpoint: ${checkpoint}${r.stopped ? ` (continue with --resume ${checkpoint})` : ''}\n`);
       if (out && !r.stopped) {
         const name = str(v, 'name') ?? basename(out).replace(/\.gguf$/, '');
         const description = `bitnet train: ${s.step} steps, ${s.tokensSeen} tokens, held-out loss ${r.valLoss.toFixed(4)}`;

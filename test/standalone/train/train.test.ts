@@ -2,8 +2,8 @@
 // checkpoint follows exactly the curve of an uninterrupted one; the exported GGUF loads in the engine and
 // its logits equal the trainer's quantized forward; the Hugging Face export loads too; data helpers.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
@@ -156,4 +156,23 @@ test('bitnet train on the command line: trains, saves a checkpoint, exports; --e
   const bad = cli(['train', '--vocab-size', '300']);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /no training text/);
+});
+
+test('Ctrl-C during bitnet train saves a checkpoint and exits 130', async () => {
+  const main = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
+  const text = join(dir, 'sigint.txt');
+  writeFileSync(text, TEXT);
+  const ckpt = join(dir, 'sigint.ckpt.gguf');
+  const child = spawn(process.execPath, ['--import', 'tsx', main, 'train', '-f', text, '--vocab-size', '300', '--dim', '128', '--ff', '128', '--layers', '1', '--ctx', '32', '--seq', '16', '--batch', '2', '--steps', '100000', '--checkpoint', ckpt, '-t', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  // once training has started, interrupt it
+  while (!/model: /.test(stderr)) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 500));
+  child.kill('SIGINT');
+  assert.equal(await exited, 130, stderr);
+  assert.match(stderr, /interrupted/);
+  assert.match(stderr, /--resume/);
+  assert.ok(existsSync(ckpt));
 });
