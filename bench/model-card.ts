@@ -127,7 +127,7 @@ Over all ${c.enginePerplexity.predictions} next-token predictions of the held-ou
 | model | perplexity |
 | --- | ---: |
 ${rows.join('\n')}
-
+${tern && fp ? `\nThe ternary model's perplexity is ${(tern.ppl / fp.ppl).toFixed(2)}x its twin's: at this scale (1M parameters, ${(tern.tokensSeen / 1e6).toFixed(1)}M tokens) ternary weights\ncost quality; the BitNet b1.58 papers report the gap closing only at billions of parameters.\n` : ''}
 ## Samples
 
 Temperature ${SAMPLE_OPTIONS.temperature}, top-k ${SAMPLE_OPTIONS.topK}, top-p ${SAMPLE_OPTIONS.topP}, min-p ${SAMPLE_OPTIONS.minP}, ${SAMPLE_OPTIONS.maxTokens} tokens at most

@@ -157,9 +157,10 @@ describe('bitnet CLI', { concurrency: 2 }, () => {
       assert.equal(r.stdout, '');
       noStackTrace(r.stderr);
     }
-    const none = await cli(['run', '-p', 'hi']);
-    assert.equal(none.code, 2);
-    assert.ok(none.stderr.includes('BITNET_MODEL'), none.stderr);
+    // without -m the bundled model runs (test/standalone/model/default-model.test.ts); a missing file is named
+    const missing = await cli(['run', '-m', `${modelPath}.nope`, '-p', 'hi']);
+    assert.equal(missing.code, 1);
+    assert.ok(missing.stderr.includes('FILE_NOT_FOUND') && missing.stderr.includes('.nope'), missing.stderr);
   });
 
   test('environment twins: BITNET_MODEL instead of -m, flags beat the environment', async () => {
