@@ -7,6 +7,7 @@ import { benchCommand } from './commands/bench.js';
 import { chatCommand } from './commands/chat.js';
 import { infoCommand } from './commands/info.js';
 import { logitsCommand } from './commands/logits.js';
+import { perplexityCommand } from './commands/perplexity.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenizeCommand } from './commands/tokenize.js';
@@ -20,7 +21,7 @@ interface Command {
   run(argv: string[]): Promise<void>;
 }
 
-const COMMANDS: Command[] = [runCommand, chatCommand, serveCommand, infoCommand, tokenizeCommand, logitsCommand, benchCommand, trainCommand];
+const COMMANDS: Command[] = [runCommand, chatCommand, serveCommand, infoCommand, tokenizeCommand, logitsCommand, benchCommand, perplexityCommand, trainCommand];
 
 function usage(): string {
   return [
