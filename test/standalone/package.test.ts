@@ -33,6 +33,12 @@ test('bitnet/server exports the server with type declarations', { skip }, () => 
   assert.equal(res.stdout.trim(), 'ok', res.stderr);
 });
 
+test('the package ships the bundled default model', () => {
+  const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { files: string[] };
+  assert.ok(pkg.files.includes('models'), 'package.json files lists models/');
+  assert.ok(existsSync(`${root}models/bitnet-b1.58-tinystories-1m.gguf`));
+});
+
 test('every npm script names files that exist', () => {
   const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { scripts: Record<string, string> };
   for (const [name, cmd] of Object.entries(pkg.scripts)) {
