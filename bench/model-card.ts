@@ -8,11 +8,9 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_MODEL_FILE } from '../src/cli/default-model.js';
 import { streamPerplexity } from '../src/engine/quality.js';
 import { loadModel } from '../src/index.js';
-import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { encodeDocuments, splitDocuments } from '../src/train/data.js';
 import { createTrainKernels } from '../src/train/kernels.js';
-import { TrainModel } from '../src/train/model.js';
-import { evaluate } from '../src/train/trainer.js';
+import { evaluate, modelFromCheckpoint } from '../src/train/trainer.js';
 
 export const SAMPLE_PROMPTS = [
   { prompt: 'Once upon a time', seed: 1 },
@@ -47,12 +45,11 @@ const checkpoints: Record<string, { ppl: number; tokens: number; step: number; t
 const kernels = await createTrainKernels('auto');
 for (const spec of values.checkpoint as string[]) {
   const [label, path] = spec.includes('=') ? (spec.split('=', 2) as [string, string]) : [spec, spec];
-  const ck = await loadCheckpoint<Record<string, unknown>>(path);
-  const m = new TrainModel(ck.state.config, 0, kernels);
-  for (const p of m.params) p.data.set(ck.tensors.get(p.name)!);
+  const { model: m, state } = await modelFromCheckpoint(path);
+  m.kernels = kernels;
   const e = evaluate(m, stream, T, Infinity);
-  checkpoints[label] = { ppl: Math.exp(e.loss), tokens: e.tokens, step: ck.state.step, tokensSeen: ck.state.tokensSeen, elapsedMs: ck.state.elapsedMs, config: ck.state.config, options: ck.state.options };
-  process.stderr.write(`${label}: trainer perplexity ${Math.exp(e.loss).toFixed(4)} over ${e.tokens} predictions (step ${ck.state.step}, ${ck.state.tokensSeen} tokens, ${(ck.state.elapsedMs / 60000).toFixed(1)} min)\n`);
+  checkpoints[label] = { ppl: Math.exp(e.loss), tokens: e.tokens, step: state.step, tokensSeen: state.tokensSeen, elapsedMs: state.elapsedMs, config: state.config, options: state.options };
+  process.stderr.write(`${label}: trainer perplexity ${Math.exp(e.loss).toFixed(4)} over ${e.tokens} predictions (step ${state.step}, ${state.tokensSeen} tokens, ${(state.elapsedMs / 60000).toFixed(1)} min)\n`);
 }
 kernels.dispose();
 

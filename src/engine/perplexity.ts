@@ -4,7 +4,8 @@
 // scored. Optionally against a base model on the same windows: KL divergence and top-1 agreement.
 import { BitnetError } from '../errors.js';
 import type { BitnetModel } from './model.js';
-import { compareDistributions, type PerplexityResult } from './quality.js';
+import { yieldToEventLoop } from '../generate/sequence.js';
+import { compareDistributions, NllAccumulator, type PerplexityResult } from './quality.js';
 
 export interface PerplexityWindow {
   tokens: number[];
@@ -51,37 +52,10 @@ export interface PerplexityReport extends PerplexityResult {
   base?: PerplexityResult & { klMean: number; klMax: number; top1Agreement: number };
 }
 
-function logSumExp(row: Float32Array): number {
-  let max = -Infinity;
-  for (let i = 0; i < row.length; i++) if (row[i]! > max) max = row[i]!;
-  let s = 0;
-  for (let i = 0; i < row.length; i++) s += Math.exp(row[i]! - max);
-  return max + Math.log(s);
-}
-
-class NllSum {
-  sum = 0;
-  sumSq = 0;
-  n = 0;
-  add(row: Float32Array, target: number): void {
-    const nll = logSumExp(row) - row[target]!;
-    this.sum += nll;
-    this.sumSq += nll * nll;
-    this.n++;
-  }
-  result(): PerplexityResult {
-    if (this.n === 0) return { ppl: NaN, nll: NaN, pplStderr: NaN, count: 0 };
-    const mean = this.sum / this.n;
-    const variance = this.n > 1 ? Math.max(0, (this.sumSq / this.n - mean * mean) * (this.n / (this.n - 1))) : 0;
-    const ppl = Math.exp(mean);
-    return { ppl, nll: mean, pplStderr: ppl * Math.sqrt(variance / this.n), count: this.n };
-  }
-}
-
 /** Evaluates the windows (and on `base`, the same windows) and returns the perplexity and comparison. */
 export async function perplexity(model: BitnetModel, windows: readonly PerplexityWindow[], opts: { base?: BitnetModel; onProgress?: (p: PerplexityProgress) => void; signal?: AbortSignal } = {}): Promise<PerplexityReport> {
-  const mine = new NllSum();
-  const theirs = new NllSum();
+  const mine = new NllAccumulator();
+  const theirs = new NllAccumulator();
   let klSum = 0;
   let klMax = 0;
   let agree = 0;
@@ -99,9 +73,9 @@ export async function perplexity(model: BitnetModel, windows: readonly Perplexit
       agree += c.top1Agreement * c.count;
     }
     opts.onProgress?.({ window: w + 1, windows: windows.length, ppl: mine.result().ppl });
-    await new Promise((r) => setImmediate(r));
+    await yieldToEventLoop();
   }
   const report: PerplexityReport = { ...mine.result(), windows: windows.length };
-  if (opts.base) report.base = { ...theirs.result(), klMean: klSum / mine.n, klMax, top1Agreement: agree / mine.n };
+  if (opts.base) report.base = { ...theirs.result(), klMean: klSum / mine.count, klMax, top1Agreement: agree / mine.count };
   return report;
 }

@@ -24,22 +24,35 @@ export interface PerplexityResult {
   count: number;
 }
 
+/** Running sum of per-position negative log-likelihoods, and the perplexity they give. */
+export class NllAccumulator {
+  private sum = 0;
+  private sumSq = 0;
+  count = 0;
+
+  /** Adds the NLL of `target` under the logits `row`. */
+  add(row: Float32Array, target: number): void {
+    const nll = logSumExp(row) - row[target]!;
+    this.sum += nll;
+    this.sumSq += nll * nll;
+    this.count++;
+  }
+
+  result(): PerplexityResult {
+    const n = this.count;
+    if (n === 0) return { ppl: NaN, nll: NaN, pplStderr: NaN, count: 0 };
+    const mean = this.sum / n;
+    const variance = n > 1 ? Math.max(0, (this.sumSq / n - mean * mean) * (n / (n - 1))) : 0;
+    const ppl = Math.exp(mean);
+    return { ppl, nll: mean, pplStderr: ppl * Math.sqrt(variance / n), count: n };
+  }
+}
+
 /** Perplexity of `targets[i]` under `logits[i]` (row i predicts targets[i]). */
 export function perplexity(logits: readonly Float32Array[], targets: readonly number[]): PerplexityResult {
-  const n = Math.min(logits.length, targets.length);
-  if (n === 0) return { ppl: NaN, nll: NaN, pplStderr: NaN, count: 0 };
-  let sum = 0;
-  let sumSq = 0;
-  for (let i = 0; i < n; i++) {
-    const row = logits[i]!;
-    const nll = logSumExp(row) - row[targets[i]!]!;
-    sum += nll;
-    sumSq += nll * nll;
-  }
-  const mean = sum / n;
-  const variance = n > 1 ? Math.max(0, (sumSq / n - mean * mean) * (n / (n - 1))) : 0;
-  const ppl = Math.exp(mean);
-  return { ppl, nll: mean, pplStderr: ppl * Math.sqrt(variance / n), count: n };
+  const acc = new NllAccumulator();
+  for (let i = 0; i < Math.min(logits.length, targets.length); i++) acc.add(logits[i]!, targets[i]!);
+  return acc.result();
 }
 
 /**
@@ -48,25 +61,14 @@ export function perplexity(logits: readonly Float32Array[], targets: readonly nu
  * uses, so the two numbers compare directly.
  */
 export function streamPerplexity(model: BitnetModel, stream: ArrayLike<number>, T: number, onProgress?: (done: number, total: number) => void): PerplexityResult {
-  let sum = 0;
-  let sumSq = 0;
-  let n = 0;
+  const acc = new NllAccumulator();
   for (let start = 0; start + 1 < stream.length; start += T) {
     const window = Array.prototype.slice.call(stream, start, Math.min(stream.length, start + T + 1)) as number[];
     const rows = model.evaluate(window);
-    for (let i = 0; i + 1 < window.length; i++) {
-      const nll = logSumExp(rows[i]!) - rows[i]![window[i + 1]!]!;
-      sum += nll;
-      sumSq += nll * nll;
-      n++;
-    }
+    for (let i = 0; i + 1 < window.length; i++) acc.add(rows[i]!, window[i + 1]!);
     onProgress?.(Math.min(stream.length, start + T + 1), stream.length);
   }
-  if (n === 0) return { ppl: NaN, nll: NaN, pplStderr: NaN, count: 0 };
-  const mean = sum / n;
-  const variance = n > 1 ? Math.max(0, (sumSq / n - mean * mean) * (n / (n - 1))) : 0;
-  const ppl = Math.exp(mean);
-  return { ppl, nll: mean, pplStderr: ppl * Math.sqrt(variance / n), count: n };
+  return acc.result();
 }
 
 export interface DistributionComparison {

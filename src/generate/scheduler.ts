@@ -8,7 +8,7 @@ import { forwardBatch, type BatchItem, type LoadedWeights } from '../model/forwa
 import type { KvType } from '../model/kv-cache.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { GenerationState, now, type GenerateOptions, type GenerationChunk } from './generate.js';
-import { Sequence, yieldToEventLoop } from './sequence.js';
+import { checkPrompt, Sequence, yieldToEventLoop } from './sequence.js';
 
 export interface SchedulerOptions {
   /** slots decoded together (llama.cpp's --parallel) */
@@ -157,10 +157,7 @@ export class Scheduler {
    */
   submit(prompt: readonly number[], opts: GenerateOptions = {}): GenerationHandle {
     if (this.closed) throw new BitnetError('UNAVAILABLE', 'the server is shutting down');
-    if (prompt.length === 0) throw new BitnetError('INVALID_ARGUMENT', 'the prompt is empty (no tokens to evaluate)', { name: 'prompt' });
-    if (prompt.length > this.contextSize) {
-      throw new BitnetError('CONTEXT_OVERFLOW', `the prompt has ${prompt.length} tokens but the context size is ${this.contextSize}`);
-    }
+    checkPrompt(prompt, this.contextSize);
     const state = new GenerationState(this.tokenizer, prompt, opts, this.opts.endOfGeneration); // validates the options
     const free = this.slots.filter((s) => !s.req).length;
     if (this.queue.length - free >= this.maxQueue) {

@@ -21,6 +21,14 @@ export interface PrefillProgress {
 export const yieldToEventLoop = (): Promise<void> =>
   new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
+/** Throws unless `prompt` has tokens and fits a context of `contextSize` (the error names both lengths). */
+export function checkPrompt(prompt: ArrayLike<number>, contextSize: number): void {
+  if (prompt.length === 0) throw new BitnetError('INVALID_ARGUMENT', 'the prompt is empty (no tokens to evaluate)', { name: 'prompt' });
+  if (prompt.length > contextSize) {
+    throw new BitnetError('CONTEXT_OVERFLOW', `the prompt has ${prompt.length} tokens but the context size is ${contextSize}`);
+  }
+}
+
 export class Sequence {
   readonly kv: KvCache;
   /** tokens whose K/V are in the cache, in order */
@@ -64,10 +72,7 @@ export class Sequence {
    * tokens it reuses; the caller then evaluates prompt[reused..] in batches of `batchSize` from there.
    */
   beginPrefill(prompt: ArrayLike<number>): number {
-    if (prompt.length === 0) throw new BitnetError('INVALID_ARGUMENT', 'the prompt is empty (no tokens to evaluate)', { name: 'prompt' });
-    if (prompt.length > this.contextSize) {
-      throw new BitnetError('CONTEXT_OVERFLOW', `the prompt has ${prompt.length} tokens but the context size is ${this.contextSize}`);
-    }
+    checkPrompt(prompt, this.contextSize);
     let reused = Math.min(this.commonPrefix(prompt), prompt.length - 1);
     // a one-token batch takes ggml's single-row path (f16 P·V), which evaluating the whole prompt would not:
     // re-evaluate one more token so a reused prefix gives the same logits as a fresh sequence

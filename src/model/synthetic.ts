@@ -38,6 +38,27 @@ const TYPES: Record<string, TensorType> = { I2_S, TQ2_0, TQ1_0, F16, Q8_0, Q6_K 
 
 const SAMPLE_TEXT = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. The capital of France is Paris.';
 
+/** The architecture and hyperparameter keys of a decoder of this shape (synthetic models, trainer exports). */
+export function shapeMetadata(
+  arch: SyntheticShape['arch'],
+  shape: Pick<SyntheticShape, 'nVocab' | 'nEmbd' | 'nFf' | 'nLayer' | 'nHead' | 'nHeadKv' | 'nCtx' | 'ropeTheta'> & { eps?: number },
+): Array<[string, GgufTypedValue]> {
+  const k = (key: (typeof ARCH_KEY)[keyof typeof ARCH_KEY]) => archKey(arch, key);
+  return [
+    [KEY.architecture, gv.str(arch)],
+    [k(ARCH_KEY.vocabSize), gv.u32(shape.nVocab)],
+    [k(ARCH_KEY.contextLength), gv.u32(shape.nCtx)],
+    [k(ARCH_KEY.embeddingLength), gv.u32(shape.nEmbd)],
+    [k(ARCH_KEY.blockCount), gv.u32(shape.nLayer)],
+    [k(ARCH_KEY.feedForwardLength), gv.u32(shape.nFf)],
+    [k(ARCH_KEY.ropeDimensionCount), gv.u32(shape.nEmbd / shape.nHead)],
+    [k(ARCH_KEY.headCount), gv.u32(shape.nHead)],
+    [k(ARCH_KEY.headCountKv), gv.u32(shape.nHeadKv)],
+    [k(ARCH_KEY.rmsEps), gv.f32(shape.eps ?? 1e-5)],
+    [k(ARCH_KEY.ropeFreqBase), gv.f32(shape.ropeTheta)],
+  ];
+}
+
 /** Writes a random model with the given shape; weights have unit-gain scales so activations stay O(1). */
 export async function writeSyntheticGguf(path: string, shape: SyntheticShape, opts: SyntheticOptions): Promise<void> {
   const wType = TYPES[opts.weights]!;
@@ -54,22 +75,11 @@ export async function writeSyntheticGguf(path: string, shape: SyntheticShape, op
     tokenTypes: Int32Array.from([...trained.tokenTypes, ...new Array<number>(pad).fill(3)]),
   };
   const a = shape.arch;
-  const k = (key: (typeof ARCH_KEY)[keyof typeof ARCH_KEY]) => archKey(a, key);
   const meta: Array<[string, GgufTypedValue]> = [
-    [KEY.architecture, gv.str(a)],
+    ...shapeMetadata(a, shape),
     [KEY.name, gv.str(`synthetic-${a}-${shape.nLayer}x${shape.nEmbd}`)],
-    [k(ARCH_KEY.vocabSize), gv.u32(shape.nVocab)],
-    [k(ARCH_KEY.contextLength), gv.u32(shape.nCtx)],
-    [k(ARCH_KEY.embeddingLength), gv.u32(shape.nEmbd)],
-    [k(ARCH_KEY.blockCount), gv.u32(shape.nLayer)],
-    [k(ARCH_KEY.feedForwardLength), gv.u32(shape.nFf)],
-    [k(ARCH_KEY.ropeDimensionCount), gv.u32(headDim)],
-    [k(ARCH_KEY.headCount), gv.u32(shape.nHead)],
-    [k(ARCH_KEY.headCountKv), gv.u32(shape.nHeadKv)],
-    [k(ARCH_KEY.rmsEps), gv.f32(1e-5)],
-    [k(ARCH_KEY.ropeFreqBase), gv.f32(shape.ropeTheta)],
     [KEY.fileType, gv.u32(opts.weights === 'I2_S' ? 40 : opts.weights === 'TQ2_0' ? 37 : 36)],
-    ...(a === 'bitnet' ? [[k(ARCH_KEY.hiddenAct), gv.str('relu2')] as [string, GgufTypedValue]] : []),
+    ...(a === 'bitnet' ? [[archKey(a, ARCH_KEY.hiddenAct), gv.str('relu2')] as [string, GgufTypedValue]] : []),
     ...vocabToGgufMetadata(vocab),
   ];
   const vec = (name: string, n: number): GgufWriteTensor => ({

@@ -23,15 +23,13 @@ export interface RunState<Options> {
   history: Array<{ step: number; loss: number; valLoss?: number }>;
 }
 
-const f32Bytes = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
-
 export async function saveCheckpoint<O>(path: string, model: TrainModel, opt: AdamW, vocab: BpeVocab, state: RunState<O>): Promise<void> {
   const tensors: GgufWriteTensor[] = [];
   for (const p of model.params) {
     const shape = [...p.shape].reverse();
-    tensors.push({ name: p.name, shape, type: F32, data: f32Bytes(p.data) });
-    tensors.push({ name: `adam.m.${p.name}`, shape, type: F32, data: f32Bytes(opt.m.get(p.name)!) });
-    tensors.push({ name: `adam.v.${p.name}`, shape, type: F32, data: f32Bytes(opt.v.get(p.name)!) });
+    tensors.push({ name: p.name, shape, type: F32, data: F32.codec.quantize(p.data) });
+    tensors.push({ name: `adam.m.${p.name}`, shape, type: F32, data: F32.codec.quantize(opt.m.get(p.name)!) });
+    tensors.push({ name: `adam.v.${p.name}`, shape, type: F32, data: F32.codec.quantize(opt.v.get(p.name)!) });
   }
   const meta = [
     ['general.architecture', gv.str('bitnet-train-checkpoint')] as const,
@@ -64,7 +62,9 @@ export async function loadCheckpoint<O>(path: string): Promise<LoadedCheckpoint<
     for (const t of file.tensors) {
       if (t.type !== F32) throw new BitnetError('CORRUPT', `checkpoint tensors are F32, this one is ${t.type.name}`, { file: path, name: t.name });
       const bytes = await readTensorBytes(file, t);
-      tensors.set(t.name, new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
+      const values = new Float32Array(t.nElements);
+      F32.codec.dequantize(bytes, t.nElements, values);
+      tensors.set(t.name, values);
     }
     return { state, vocab: vocabFromGguf(file.metadata), tensors };
   } finally {

@@ -2,7 +2,8 @@
 // from the absmean ternarization the trainer's forward pass uses, F16 or F32 embedding, the trained
 // tokenizer and a chat template) that `bitnet run` loads, or a Hugging Face folder with packed ternary
 // safetensors (U8, four rows per byte, `weight_scale`), config.json and tokenizer.json.
-import { ARCH_KEY, archKey, KEY, PROJECTIONS, TENSOR } from '../formats/names.js';
+import { KEY, PROJECTIONS, TENSOR } from '../formats/names.js';
+import { shapeMetadata } from '../model/synthetic.js';
 import { gv, writeGgufFile, type GgufWriteTensor } from '../formats/gguf-writer.js';
 import type { GgufTypedValue } from '../formats/gguf.js';
 import { packHfTernary } from '../formats/hf.js';
@@ -12,7 +13,7 @@ import { ternarizeAbsmean } from '../formats/ternarize.js';
 import { F16, F32, I2_S } from '../formats/types.js';
 import { vocabToGgufMetadata, vocabToTokenizerJson } from '../tokenizer/export.js';
 import type { BpeVocab } from '../tokenizer/vocab.js';
-import type { ModelConfig, Param, TrainModel } from './model.js';
+import type { Param, TrainModel } from './model.js';
 
 /** 2B4T's chat format as a Jinja template (the engine renders it; bitnet.cpp's placeholder is not used). */
 export const CHAT_TEMPLATE =
@@ -24,38 +25,18 @@ export interface ExportInfo {
   description?: string;
 }
 
-const f32Bytes = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
-
-function hparamMetadata(c: ModelConfig): Array<[string, GgufTypedValue]> {
-  const a = 'bitnet-b1.58';
-  const k = (key: (typeof ARCH_KEY)[keyof typeof ARCH_KEY]) => archKey(a, key);
-  return [
-    [KEY.architecture, gv.str(a)],
-    [k(ARCH_KEY.vocabSize), gv.u32(c.nVocab)],
-    [k(ARCH_KEY.contextLength), gv.u32(c.nCtx)],
-    [k(ARCH_KEY.embeddingLength), gv.u32(c.nEmbd)],
-    [k(ARCH_KEY.blockCount), gv.u32(c.nLayer)],
-    [k(ARCH_KEY.feedForwardLength), gv.u32(c.nFf)],
-    [k(ARCH_KEY.ropeDimensionCount), gv.u32(c.nEmbd / c.nHead)],
-    [k(ARCH_KEY.headCount), gv.u32(c.nHead)],
-    [k(ARCH_KEY.headCountKv), gv.u32(c.nHeadKv)],
-    [k(ARCH_KEY.rmsEps), gv.f32(c.eps)],
-    [k(ARCH_KEY.ropeFreqBase), gv.f32(c.ropeTheta)],
-  ];
-}
-
 export async function exportGguf(model: TrainModel, vocab: BpeVocab, path: string, info: ExportInfo, opts: { embedding?: 'F16' | 'F32' } = {}): Promise<void> {
   const c = model.config;
   const eType = opts.embedding === 'F32' ? F32 : F16;
   const meta: Array<[string, GgufTypedValue]> = [
-    ...hparamMetadata(c),
+    ...shapeMetadata('bitnet-b1.58', c),
     [KEY.name, gv.str(info.name)],
     ...(info.description ? [['general.description', gv.str(info.description)] as [string, GgufTypedValue]] : []),
     [KEY.fileType, gv.u32(40)],
     ...vocabToGgufMetadata(vocab, CHAT_TEMPLATE),
   ];
   const byName = new Map(model.params.map((p) => [p.name, p]));
-  const vec = (p: Param): GgufWriteTensor => ({ name: p.name, shape: [p.data.length], type: F32, data: f32Bytes(p.data) });
+  const vec = (p: Param): GgufWriteTensor => ({ name: p.name, shape: [p.data.length], type: F32, data: F32.codec.quantize(p.data) });
   const ternary = (p: Param): GgufWriteTensor => ({
     name: p.name,
     shape: [p.shape[1]!, p.shape[0]!],

@@ -39,14 +39,9 @@ class WasmTrainKernels implements TrainKernels {
   /** Runs fn on backend copies of the inputs; copies `out` back. */
   private run(inputs: Array<[Float32Array, number]>, out: [Float32Array, number, boolean], fn: (bufs: Float32Array[], o: Float32Array) => void): void {
     const bufs: Float32Array[] = [];
-    const o = this.be.allocF32(out[1]);
+    const o = out[2] ? this.copyIn(out[0], out[1]) : this.be.allocF32(out[1]);
     try {
-      for (const [a, n] of inputs) {
-        const b = this.be.allocF32(n);
-        b.set(a.subarray(0, n));
-        bufs.push(b);
-      }
-      if (out[2]) o.set(out[0].subarray(0, out[1]));
+      for (const [a, n] of inputs) bufs.push(this.copyIn(a, n));
       fn(bufs, o);
       out[0].set(o);
     } finally {

@@ -4,8 +4,8 @@
 // the squared-ReLU gate and softmax cross-entropy. Plain TypeScript, the reference for faster kernels;
 // each backward is checked against finite differences in test/standalone/train/gradcheck.test.ts.
 import { ternarizeAbsmean } from '../formats/ternarize.js';
+import { quantizeActsRef } from '../kernels/ref/ternary.js';
 
-const fround = Math.fround;
 
 /** y [T, N] = x [T, K] · wᵀ (w [N, K]). */
 export function linear(x: Float32Array, w: Float32Array, T: number, K: number, N: number, y: Float32Array): void {
@@ -59,22 +59,15 @@ export function quantizeWeights(w: Float32Array, out: Float32Array): number {
 }
 
 /**
- * Per-token absmax int8 activation quantization as the engine does it (s = 127 / max(|x|, 1e-5), round to
- * nearest even, clamp to [-128, 127]), dequantized into `out` as q / s.
+ * Per-token absmax int8 activation quantization by the engine's own reference (quantize_row_i8_s:
+ * s = 127 / max(|x|, 1e-5), round to nearest even, clamp to [-128, 127]), dequantized into `out` as q / s.
  */
 export function quantizeActs(x: Float32Array, T: number, K: number, out: Float32Array): void {
+  const acts = { q: new Int8Array(T * K), scale: new Float32Array(T), sum: new Int32Array(T), T, K };
+  quantizeActsRef(x, acts);
   for (let t = 0; t < T; t++) {
-    const o = t * K;
-    let max = 0.00001;
-    for (let k = 0; k < K; k++) {
-      const a = Math.abs(x[o + k]!);
-      if (a > max) max = a;
-    }
-    const s = fround(127 / max);
-    for (let k = 0; k < K; k++) {
-      const q = Math.min(127, Math.max(-128, fround(fround(x[o + k]! * s) + 12582912) - 12582912));
-      out[o + k] = q / s;
-    }
+    const s = acts.scale[t]!;
+    for (let k = t * K; k < (t + 1) * K; k++) out[k] = acts.q[k]! / s;
   }
 }
 

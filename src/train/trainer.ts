@@ -3,6 +3,7 @@
 // and final checkpoints, and a stop on an AbortSignal that saves first. Batches depend only on (seed,
 // step), so a resumed run continues exactly the curve of an uninterrupted one.
 import { BitnetError } from '../errors.js';
+import { yieldToEventLoop } from '../generate/sequence.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { BpeVocab } from '../tokenizer/vocab.js';
 import { loadCheckpoint, restore, saveCheckpoint, type LoadedCheckpoint, type RunState } from './checkpoint.js';
@@ -92,8 +93,6 @@ export function evaluate(model: TrainModel, stream: Int32Array, T: number, maxTo
   }
   return { loss: count ? sum / count : NaN, tokens: count };
 }
-
-const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** Trains from scratch, or resumes the run saved at `resume` (its options win; `steps` may be raised). */
 export async function train(input: TrainOptions, hooks: TrainHooks = {}, resume?: string): Promise<TrainResult> {
@@ -187,7 +186,7 @@ async function loop(
     hooks.onStep?.({ step: state.step, steps: opts.steps, loss, lr, gradNorm, tokensSeen: state.tokensSeen, tokensPerSecond: rate, etaSeconds: ((opts.steps - state.step) * opts.batch * opts.seqLen) / Math.max(rate, 1e-9) });
     if (opts.evalEvery > 0 && state.step % opts.evalEvery === 0 && state.step < opts.steps) entry.valLoss = evalNow();
     if (hooks.checkpointEvery && state.step % hooks.checkpointEvery === 0) await save();
-    await tick(); // lets signals (Ctrl-C) and I/O through between steps
+    await yieldToEventLoop(); // lets signals (Ctrl-C) and I/O through between steps
   }
   const valLoss = evalNow();
   if (state.history.length) state.history[state.history.length - 1]!.valLoss = valLoss;
