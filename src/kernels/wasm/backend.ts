@@ -486,6 +486,10 @@ export class WasmBackend implements Backend {
     this.k.scale_f32(this.ptr(x), n, Math.fround(s));
   }
 
+  memoryBytes(): number {
+    return this.heap.memory.buffer.byteLength;
+  }
+
   dispose(): void {
     for (const p of this.owned) this.heap.release(p);
     this.owned.clear();
