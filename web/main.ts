@@ -91,7 +91,11 @@ function startLoad(source: Blob, name: string): void {
 
 async function loadUrl(url: string): Promise<void> {
   setBusy(true);
+  loaded = false;
   ui.progress.value = 0;
+  ui.modelInfo.textContent = `Opening ${url}…`;
+  ui.modelInfo.dataset.state = 'downloading';
+  delete ui.progressText.dataset.source;
   try {
     const stored = await fetchModel(url, (p) => {
       ui.progress.value = p.total ? p.loaded / p.total : 0;
@@ -184,13 +188,13 @@ ui.resetChat.onclick = () => {
   send({ type: 'reset-chat' });
   ui.output.textContent = '';
 };
-for (const r of document.querySelectorAll<HTMLInputElement>('input[name="mode"]')) {
+document.querySelectorAll<HTMLInputElement>('input[name="mode"]').forEach((r) => {
   r.onchange = () => {
     send({ type: 'reset-chat' });
     ui.output.textContent = '';
     ui.prompt.value = mode() === 'chat' ? 'Tell me a story about a cat.' : 'Once upon a time';
   };
-}
+});
 ui.loadDefault.onclick = () => void loadUrl(DEFAULT_MODEL_URL);
 ui.download.onclick = () => {
   const url = ui.url.value.trim();
