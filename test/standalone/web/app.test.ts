@@ -12,7 +12,7 @@ import { extname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { build, preview, type PreviewServer } from 'vite';
+import { build, createServer as createViteServer, preview, type PreviewServer } from 'vite';
 
 const CHROMIUM = '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -239,6 +239,29 @@ describe('browser app (web/) in headless Chromium', { skip }, () => {
     assert.ok(((await page.textContent('#output .gen')) ?? '').length > 0);
     assert.equal(await page.isEnabled('#generate'), true);
     await page.close();
+  });
+
+  test('dev server (npm run web): isolated, a GGUF from the file picker, the CLI\'s text', async () => {
+    const dev = await createViteServer({ configFile: join(root, 'web/vite.config.ts'), logLevel: 'warn', server: { host: '127.0.0.1', port: await freePort(), strictPort: true } });
+    await dev.listen();
+    const page = await browser.newPage();
+    try {
+      await page.goto(dev.resolvedUrls!.local[0]!);
+      assert.equal(await page.getAttribute('#isolation', 'data-isolated'), 'true');
+      await page.selectOption('#backend', 'cpu');
+      await page.setInputFiles('#file', MODEL);
+      await page.waitForSelector('#model-info[data-state="ready"], #model-info[data-state="error"]', { timeout: 30_000 });
+      assert.match((await page.textContent('#model-info')) ?? '', /^bitnet-b1\.58-tinystories-1m\.gguf loaded/);
+      assert.match((await page.textContent('#progress-text')) ?? '', /^local file \(0\.80 MB\)/);
+      await page.fill('#seed', String(SEED));
+      await page.fill('#max-tokens', String(N));
+      await page.click('#generate');
+      await page.waitForSelector('#stats[data-state="done"]', { timeout: 30_000 });
+      assert.equal(await page.textContent('#output .gen'), await expected);
+    } finally {
+      await page.close();
+      await dev.close();
+    }
   });
 
   describe('WebGPU on SwiftShader', () => {
