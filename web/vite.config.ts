@@ -5,10 +5,10 @@ import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
 
-export const DEFAULT_MODEL = 'bitnet-b1.58-tinystories-1m.gguf';
+const DEFAULT_MODEL = 'bitnet-b1.58-tinystories-1m.gguf';
 const modelFile = fileURLToPath(new URL(`../models/${DEFAULT_MODEL}`, import.meta.url));
 
-export const ISOLATION_HEADERS = {
+const ISOLATION_HEADERS = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
