@@ -5,7 +5,7 @@ import { BitnetError, throwIfAborted } from '../errors.js';
 import { openHfModel } from '../formats/hf.js';
 import { openGgufModel, type ModelFile } from '../formats/model-file.js';
 import { KEY } from '../formats/names.js';
-import { FileSource, type ByteSource } from '../formats/source.js';
+import { BlobSource, FileSource, type ByteSource } from '../formats/source.js';
 import type { Backend } from '../kernels/backend.js';
 import { createBackend, type BackendKind } from '../kernels/index.js';
 import { readHparams } from '../model/arch.js';
@@ -53,7 +53,6 @@ export type ModelSource = string | ByteSource | Blob;
 
 async function openModelFile(source: ModelSource): Promise<ModelFile> {
   if (typeof source !== 'string') {
-    const { BlobSource } = await import('../formats/source.js');
     const src = 'read' in source && typeof source.read === 'function' ? (source as ByteSource) : new BlobSource(source as Blob);
     return openGgufModel(src);
   }

@@ -17,9 +17,22 @@ export interface PrefillProgress {
   total: number;
 }
 
-/** Lets timers, I/O and abort signals run between forward passes. */
+/**
+ * Lets timers, I/O and abort signals run between forward passes. Browsers have no setImmediate, and their
+ * nested setTimeout(0) waits >= 4 ms, so there a MessageChannel message (a task, no clamping) does it.
+ */
 export const yieldToEventLoop = (): Promise<void> =>
-  new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+  new Promise((resolve) => {
+    if (typeof setImmediate === 'function') setImmediate(resolve);
+    else if (typeof MessageChannel === 'function') {
+      const ch = new MessageChannel();
+      ch.port1.onmessage = () => {
+        ch.port1.close();
+        resolve();
+      };
+      ch.port2.postMessage(null);
+    } else setTimeout(resolve, 0);
+  });
 
 /** Throws unless `prompt` has tokens and fits a context of `contextSize` (the error names both lengths). */
 export function checkPrompt(prompt: ArrayLike<number>, contextSize: number): void {

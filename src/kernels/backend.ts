@@ -119,6 +119,8 @@ export interface Backend {
   add(x: Float32Array, y: Float32Array, n: number): void;
   /** x[i] *= s (ggml_mul by a one-element tensor: the optional `.scale` of the 2024 bitnet arch). */
   scale(x: Float32Array, n: number, s: number): void;
+  /** Bytes of device memory the backend holds in all (the WASM heap), where it can tell. */
+  memoryBytes?(): number;
   /** Releases the backend's memory and threads. */
   dispose(): void;
 }
