@@ -8,7 +8,7 @@ import type { GgufTypedValue } from '../../../src/formats/gguf.js';
 import { TypedTensorEntry, type ModelFile } from '../../../src/formats/model-file.js';
 import { TENSOR } from '../../../src/formats/names.js';
 import { loadModel } from '../../../src/index.js';
-import { makeFixture, TINY, writeAllFixtures, type FixtureArch, type FixtureSet } from '../../fixtures/generate.js';
+import { makeFixture, TINY, writeAllFixtures, writeGgufFixture, type Fixture, type FixtureArch, type FixtureSet, type GgufFixtureOptions } from '../../fixtures/generate.js';
 
 export const TOKENS = [10, 200, 300, 45, 67, 3, 99, 150];
 
@@ -88,4 +88,12 @@ export function sameMetadata(a: Map<string, GgufTypedValue>, b: Map<string, Gguf
     const norm = (x: unknown): unknown => (ArrayBuffer.isView(x) ? Array.from(x as unknown as ArrayLike<number>) : x);
     assert.deepEqual(norm(w.value), norm(v.value), k);
   }
+}
+
+/** An I2_S (or other) GGUF of the TINY fixture whose projection scales are not exact in f16 (alpha x 1.2345679). */
+export async function writeOddScaleFixture(path: string, arch: FixtureArch, opts: Partial<GgufFixtureOptions> = {}): Promise<Fixture> {
+  const fx = makeFixture({ ...TINY, arch, seed: 11 });
+  for (const L of fx.ref.layers) for (const t of [L.wq, L.wk, L.wv, L.wo, L.wgate, L.wup, L.wdown]) t.alpha = Math.fround(t.alpha * 1.2345679);
+  await writeGgufFixture(fx, path, { weights: 'I2_S', embedding: 'F16', ...opts });
+  return fx;
 }
