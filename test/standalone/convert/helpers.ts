@@ -22,7 +22,7 @@ export function fixtureSet(dir: string, arch: FixtureArch, seed = 3): Promise<Fi
 }
 
 /** Logits of every position for `tokens`, on the reference backend (exact arithmetic). */
-export async function logitsOf(path: string, tokens: number[]): Promise<{ logits: Float32Array[]; warnings: string[] }> {
+export async function logitsOf(path: string, tokens: number[]): Promise<{ logits: Float32Array[]; warnings: readonly string[] }> {
   const m = await loadModel(path, { backend: 'ref' });
   try {
     return { logits: m.evaluate(tokens), warnings: m.warnings };
