@@ -113,13 +113,13 @@ export interface EncodedTernary {
 }
 
 /**
- * Encodes a projection in the target type.
+ * Encodes a projection in the target type (perBlock: the source is TQ, whose scales are per 256 weights).
  * - I2_S: one f32 scale per tensor = the common effective block scale; blocks that differ are lossy.
  * - TQ with scale tensors (llama.cpp's bitnet arch): TQ blocks are copied with their f16 scales and the
  *   source `.scale`; a per-tensor scale becomes d = 1 in every block and the f32 scale in `.scale`.
  * - TQ without (llama arch): the per-tensor scale goes into the f16 block scales, lossy unless exact in f16.
  */
-export function encodeTernary(name: string, src: TernarySource, type: TensorType, scaleTensors: boolean, allowLossy: boolean): EncodedTernary {
+export function encodeTernary(name: string, src: TernarySource, perBlock: boolean, type: TensorType, scaleTensors: boolean, allowLossy: boolean): EncodedTernary {
   const codec = type.ternary!;
   const { values, scales, scaleBlock } = src;
   const refuse = (why: string): never => {
@@ -153,7 +153,7 @@ export function encodeTernary(name: string, src: TernarySource, type: TensorType
       return { bytes: codec.encodeTernary(values, alpha), tensorScale: undefined, lossy: `block scales differ: one scale ${alpha} (their mean over the nonzero weights)` };
     }
     // TQ1_0 / TQ2_0
-    if (scales.length > 1) {
+    if (perBlock) {
       if (scaleBlock !== QK_K) throw new BitnetError('INVALID_ARGUMENT', `blocks of ${scaleBlock} cannot become TQ blocks of ${QK_K}`, { name });
       if (scaleTensors || src.tensorScale === undefined) return { bytes: codec.encodeTernaryBlocks!(values, scales), tensorScale: src.tensorScale };
       // fold the tensor scale into the f16 block scales

@@ -157,7 +157,11 @@ async function checkPaths(input: string, output: string, force: boolean): Promis
   if (path.resolve(input) === path.resolve(output)) same();
   const [si, so] = await Promise.all([fs.stat(input).catch(() => undefined), fs.stat(output).catch(() => undefined)]);
   if (!si) throw new BitnetError('FILE_NOT_FOUND', 'no such file or folder', { file: input });
-  if (!so) return;
+  if (!so) {
+    const parent = await fs.stat(path.dirname(path.resolve(output))).catch(() => undefined);
+    if (!parent?.isDirectory()) throw new BitnetError('FILE_NOT_FOUND', 'the folder of the output does not exist', { file: output });
+    return;
+  }
   if (si.dev === so.dev && si.ino === so.ino) same();
   if (so.isDirectory()) throw new BitnetError('INVALID_ARGUMENT', 'the output is a folder; give a .gguf file name', { file: output });
   if (!force) throw new BitnetError('FILE_EXISTS', 'the output file exists (--force replaces it once the new file is written and verified)', { file: output });
@@ -226,7 +230,7 @@ export async function convertModel(input: string, output: string, opts: ConvertO
           data: async (): Promise<GgufTensorBytes> => {
             throwIfAborted(opts.signal);
             const { src, lossy: readNote } = await readTernarySource(file, name, allowLossy);
-            const enc = encodeTernary(name, src, wType, scaleTensors, allowLossy);
+            const enc = encodeTernary(name, src, isPerBlock(t.typeName), wType, scaleTensors, allowLossy);
             for (const reason of [readNote, enc.lossy]) if (reason) lossy.push({ tensor: name, reason });
             scale = enc.tensorScale;
             progress(name);

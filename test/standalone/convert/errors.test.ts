@@ -46,6 +46,7 @@ test('unknown target or embedding types, and a missing input, are typed errors',
   await rejectsBitnet(convertModel(input, outPath('t'), { type: 'tl2' as never }), 'INVALID_ARGUMENT', /unknown target type "tl2"/);
   await rejectsBitnet(convertModel(input, outPath('e'), { type: 'i2_s', embedding: 'q4_0' as never }), 'INVALID_ARGUMENT', /unknown embedding type "q4_0"/);
   await rejectsBitnet(convertModel(join(dir, 'nope.gguf'), outPath('m'), { type: 'i2_s' }), 'FILE_NOT_FOUND', /nope\.gguf/);
+  await rejectsBitnet(convertModel(input, join(dir, 'no-such-folder', 'x.gguf'), { type: 'i2_s' }), 'FILE_NOT_FOUND', /folder of the output does not exist/);
 });
 
 test('a truncated file and a missing tensor are typed errors, and leave no output', async () => {
