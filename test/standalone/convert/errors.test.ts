@@ -1,12 +1,15 @@
 // `bitnet convert` on bad input and on conversions that cannot be exact: typed errors naming the file and
 // tensor, --allow-lossy reporting each changed tensor, and no OUT or temporary file left behind by a failure.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { copyFile, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { convertModel } from '../../../src/engine/convert.js';
 import { writeGgufFile } from '../../../src/formats/gguf-writer.js';
+import { readGguf } from '../../../src/formats/gguf.js';
 import { TENSOR } from '../../../src/formats/names.js';
+import { FileSource } from '../../../src/formats/source.js';
 import { TQ2_0 } from '../../../src/formats/types.js';
 import { ggufMetadata, ggufTensors, makeFixture, ODD, TINY, writeHfFixture } from '../../fixtures/generate.js';
 import { tempDir } from '../../fixtures/temp.js';
@@ -188,4 +191,30 @@ test('an aborted conversion leaves nothing behind', async () => {
   // a copy of a good file is still converted afterwards (nothing stale blocks the name)
   await copyFile(set.paths['gguf-i2_s-f16']!, join(dir, 'copy.gguf'));
   await convertModel(join(dir, 'copy.gguf'), out, { type: 'tq2_0' });
+});
+
+test('a source that changes while it is converted fails verification (VERIFY_FAILED) and leaves no output', async () => {
+  const set = await fixtureSet(dir, 'bitnet-b1.58');
+  const input = join(dir, 'changing.gguf');
+  await copyFile(set.paths['gguf-i2_s-f16']!, input);
+  const bytes = await readFile(input);
+  const src = await FileSource.open(input);
+  const norm = (await readGguf(src)).tensors.find((t) => t.name === TENSOR.outputNorm)!;
+  await src.close();
+  const changed = Buffer.from(bytes);
+  changed[norm.offset + 2]! ^= 0x40;
+  const out = outPath('changing');
+  await rejectsBitnet(
+    convertModel(input, out, {
+      type: 'tq2_0',
+      // once every tensor is written, the source changes under the converter: verification re-reads it
+      onProgress: (p) => {
+        if (p.phase === 'write' && p.done === p.total) writeFileSync(input, changed);
+      },
+    }),
+    'VERIFY_FAILED',
+    re(TENSOR.outputNorm),
+    /does not match the source/,
+  );
+  await assertNoOutput(out);
 });
