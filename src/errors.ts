@@ -19,7 +19,10 @@ export type BitnetErrorCode =
   | 'ABORTED' // cancelled through an AbortSignal
   | 'QUEUE_FULL' // every slot is busy and the waiting queue is full: retry later
   | 'UNAVAILABLE' // the model is still loading, or the scheduler is shutting down
-  | 'CHAT_TEMPLATE'; // the chat template failed to render
+  | 'CHAT_TEMPLATE' // the chat template failed to render
+  | 'FILE_EXISTS' // the output file exists and overwriting was not asked for
+  | 'LOSSY_CONVERSION' // a conversion cannot keep the weights exactly (or the source weights are not ternary)
+  | 'VERIFY_FAILED'; // a written file does not read back as what was meant to be written
 
 export interface BitnetErrorDetails {
   /** file the error is about, if any */

@@ -5,6 +5,7 @@ import { BitnetError } from '../errors.js';
 import { UsageError } from './args.js';
 import { benchCommand } from './commands/bench.js';
 import { chatCommand } from './commands/chat.js';
+import { convertCommand } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
 import { logitsCommand } from './commands/logits.js';
 import { perplexityCommand } from './commands/perplexity.js';
@@ -21,7 +22,7 @@ interface Command {
   run(argv: string[]): Promise<void>;
 }
 
-const COMMANDS: Command[] = [runCommand, chatCommand, serveCommand, infoCommand, tokenizeCommand, logitsCommand, benchCommand, perplexityCommand, trainCommand];
+const COMMANDS: Command[] = [runCommand, chatCommand, serveCommand, infoCommand, tokenizeCommand, logitsCommand, benchCommand, perplexityCommand, trainCommand, convertCommand];
 
 function usage(): string {
   return [
