@@ -25,7 +25,7 @@ export function fixtureSet(dir: string, arch: FixtureArch, seed = 3): Promise<Fi
 export async function logitsOf(path: string, tokens: number[]): Promise<{ logits: Float32Array[]; warnings: readonly string[] }> {
   const m = await loadModel(path, { backend: 'ref' });
   try {
-    return { logits: m.evaluate(tokens), warnings: m.warnings };
+    return { logits: await m.evaluate(tokens), warnings: m.warnings };
   } finally {
     await m.dispose();
   }

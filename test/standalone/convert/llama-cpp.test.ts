@@ -47,7 +47,7 @@ async function greedyBitnet(path: string, prompt: number[], activation: 'relu2' 
   try {
     const toks = [...prompt];
     for (let i = 0; i < N; i++) {
-      const l = m.evaluate(toks).at(-1)!;
+      const l = (await m.evaluate(toks)).at(-1)!;
       let best = 0;
       for (let j = 1; j < l.length; j++) if (l[j]! > l[best]!) best = j;
       toks.push(best);
