@@ -19,7 +19,12 @@ export type BitnetErrorCode =
   | 'ABORTED' // cancelled through an AbortSignal
   | 'QUEUE_FULL' // every slot is busy and the waiting queue is full: retry later
   | 'UNAVAILABLE' // the model is still loading, or the scheduler is shutting down
-  | 'CHAT_TEMPLATE'; // the chat template failed to render
+  | 'CHAT_TEMPLATE' // the chat template failed to render
+  | 'NETWORK' // a download could not reach its server or was cut off (a partial download is kept to resume)
+  | 'UNAUTHORIZED' // the model hub refused the request (401/403): no token, or a token without access
+  | 'REMOTE_NOT_FOUND' // the repository, revision or file does not exist on the hub / server (404)
+  | 'VERIFY_FAILED' // a downloaded file has the wrong size or sha256 (it was deleted)
+  | 'OFFLINE'; // offline mode (HF_HUB_OFFLINE) is on and the model is not in the cache
 
 export interface BitnetErrorDetails {
   /** file the error is about, if any */
