@@ -49,7 +49,7 @@ function parseHubUrl(ref: string, url: URL): HfRef {
 
 /**
  * Reads a reference. An existing path always wins; then hf: / hf.co/ / URLs; then anything that looks
- * like a path (has ./ or ../ or /, ~, or a model file extension); then `org/repo`.
+ * like a path (starts with ./ ../ / ~, or dir/file.gguf); then `org/repo`; anything else is a path.
  */
 export function parseModelRef(ref: string, opts: { endpoint?: string; exists?: (p: string) => boolean } = {}): ModelRef {
   const exists = opts.exists ?? existsSync;
@@ -75,8 +75,10 @@ export function parseModelRef(ref: string, opts: { endpoint?: string; exists?: (
     }
     return { kind: 'url', url: url.href };
   }
-  if (/^(\.{1,2}[/\\]|[/\\~]|[A-Za-z]:[/\\])/.test(ref) || FILE_EXT.test(ref)) return { kind: 'local', path: ref };
-  if (REPO_RE.test(ref)) return parseRepo(ref, ref);
+  if (/^(\.{1,2}[/\\]|[/\\~]|[A-Za-z]:[/\\])/.test(ref)) return { kind: 'local', path: ref };
+  const m = REPO_RE.exec(ref);
+  // org/repo[:file.gguf] is a repo; dir/file.gguf is a path
+  if (m && !FILE_EXT.test(m[1]!)) return parseRepo(ref, ref);
   return { kind: 'local', path: ref };
 }
 

@@ -16,6 +16,7 @@ test('hub references in every spelling', () => {
   assert.deepEqual(parseModelRef('hf:microsoft/bitnet-b1.58-2B-4T-gguf:ggml-model-i2_s.gguf', none), hf('microsoft/bitnet-b1.58-2B-4T-gguf', 'main', 'ggml-model-i2_s.gguf'));
   assert.deepEqual(parseModelRef('hf:org/repo@v1.0:TQ2_0', none), hf('org/repo', 'v1.0', 'TQ2_0'));
   assert.deepEqual(parseModelRef('hf.co/org/repo:q8_0', none), hf('org/repo', 'main', 'q8_0'));
+  assert.deepEqual(parseModelRef('org/repo:model-f16.gguf', none), hf('org/repo', 'main', 'model-f16.gguf'));
   assert.deepEqual(parseModelRef('huggingface.co/org/repo', none), hf('org/repo'));
   assert.deepEqual(parseModelRef('https://huggingface.co/microsoft/bitnet-b1.58-2B-4T', none), hf('microsoft/bitnet-b1.58-2B-4T'));
   assert.deepEqual(parseModelRef('https://huggingface.co/org/repo/resolve/main/sub/m.gguf?download=true', none), hf('org/repo', 'main', 'sub/m.gguf'));
