@@ -196,6 +196,7 @@ export async function removeRepo(cacheDir: string, repo: string): Promise<number
   const info = await inspectRepo(cacheDir, repo, () => undefined);
   if (!info) return 0;
   await rm(info.dir, { recursive: true, force: true });
+  await rm(join(cacheDir, '.locks', repoFolderName(repo)), { recursive: true, force: true });
   return info.sizeOnDisk;
 }
 

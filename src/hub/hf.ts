@@ -5,10 +5,11 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BitnetError } from '../errors.js';
-import { blobPath, cachedCommit, linkSnapshot, repoDir, snapshotDir, snapshotFiles, writeRef } from './cache.js';
+import { blobPath, cachedCommit, linkSnapshot, repoDir, repoFolderName, snapshotDir, snapshotFiles, writeRef } from './cache.js';
 import type { HubConfig } from './config.js';
 import { download, type DownloadProgress } from './download.js';
 import { hubFetch, httpError } from './http.js';
+import { withLock } from './lock.js';
 import { formatRef, isCommit, looksLikeFile, selectFiles, type HfRef, type Selection } from './ref.js';
 
 export interface HubOptions {
@@ -139,29 +140,38 @@ async function fetchFromHub(ref: HfRef, dir: string, o: HubOptions): Promise<Res
     const size = sizeRaw !== null && /^\d+$/.test(sizeRaw) ? Number(sizeRaw) : undefined;
     const blob = blobPath(dir, etag);
     let fetched = 0;
-    const have = await fileSize(blob);
-    if (have === undefined || (size !== undefined && have !== size)) {
+    const complete = async (): Promise<boolean> => {
+      const have = await fileSize(blob);
+      return have !== undefined && (size === undefined || have === size);
+    };
+    await head.body?.cancel();
+    if (!(await complete())) {
       await mkdir(join(dir, 'blobs'), { recursive: true });
       const location = redirected ? new URL(h.get('location')!, resolveUrl).href : resolveUrl;
-      await head.body?.cancel();
-      const r = await download({
-        url: location,
-        dest: blob,
-        incomplete: `${blob}.incomplete`,
-        size,
-        sha256: /^[0-9a-f]{64}$/.test(etag) ? etag : undefined,
-        request: (u, headers) => hubFetch(cfg, u, { redirects: 'follow', headers, signal: o.signal }),
-        subject: { repo: ref.repo, file, url: location },
-        tokenSent,
-        label: file,
-        onProgress: o.onProgress,
-        retries: o.retries,
-        retryDelayMs: o.retryDelayMs,
-        signal: o.signal,
-      });
-      fetched = r.fetched;
-    } else {
-      await head.body?.cancel();
+      const lock = join(cfg.cacheDir, '.locks', repoFolderName(ref.repo), `${etag}.bitnet.lock`);
+      await withLock(
+        lock,
+        async () => {
+          if (await complete()) return; // the other process finished it
+          const r = await download({
+            url: location,
+            dest: blob,
+            incomplete: `${blob}.incomplete`,
+            size,
+            sha256: /^[0-9a-f]{64}$/.test(etag) ? etag : undefined,
+            request: (u, headers) => hubFetch(cfg, u, { redirects: 'follow', headers, signal: o.signal }),
+            subject: { repo: ref.repo, file, url: location },
+            tokenSent,
+            label: file,
+            onProgress: o.onProgress,
+            retries: o.retries,
+            retryDelayMs: o.retryDelayMs,
+            signal: o.signal,
+          });
+          fetched = r.fetched;
+        },
+        () => o.onLog?.(`${file}: another process is downloading it; waiting`),
+      );
     }
     await linkSnapshot(dir, commit, file, etag);
     files.push({ path: file, size: (await fileSize(blob)) ?? 0, fetched });

@@ -8,7 +8,8 @@ import { BitnetError } from '../errors.js';
 import type { HubConfig } from './config.js';
 import { download } from './download.js';
 import type { HubOptions } from './hf.js';
-import { httpError, hubFetch } from './http.js';
+import { hubFetch } from './http.js';
+import { withLock } from './lock.js';
 
 interface UrlMeta {
   url: string;
@@ -73,7 +74,12 @@ export async function resolveUrl(url: string, o: HubOptions): Promise<{ path: st
     throw e;
   }
   const headOk = head.ok;
-  if (!headOk && head.status !== 405 && head.status !== 501) throw await httpError(head, { url }, false);
+  if (!headOk && cached) {
+    // some servers refuse HEAD (signed GET-only URLs); the copy we have is the best answer
+    o.onLog?.(`${url}: HEAD gave HTTP ${head.status}; using the copy downloaded ${meta.downloaded}`);
+    await head.body?.cancel();
+    return { path, fetched: 0, fromCache: true };
+  }
   const etag = headOk ? head.headers.get('etag') : null;
   const lastModified = headOk ? head.headers.get('last-modified') : null;
   const lengthRaw = headOk ? head.headers.get('content-length') : null;
@@ -85,33 +91,34 @@ export async function resolveUrl(url: string, o: HubOptions): Promise<{ path: st
     o.onLog?.(`${url} changed on the server; downloading it again`);
   }
   await mkdir(dir, { recursive: true });
-  // a partial file is resumed only if it belongs to the same version of the file
-  const validator = etag !== null && !etag.startsWith('W/') ? etag : lastModified;
-  const partial = await readJson<{ validator: string | null }>(join(dir, 'partial.json'));
-  if (!validator || partial?.validator !== validator) await rm(`${path}.incomplete`, { force: true });
-  await writeFile(join(dir, 'partial.json'), JSON.stringify({ validator }));
-  const r = await download({
-    url,
-    dest: path,
-    incomplete: `${path}.incomplete`,
-    size,
-    ifRange: validator ?? undefined,
-    request: (u, headers) => hubFetch(cfg, u, { redirects: 'follow', headers, signal: o.signal }),
-    subject: { url },
-    tokenSent: false,
-    label: fileName(url),
-    onProgress: o.onProgress,
-    retries: o.retries,
-    retryDelayMs: o.retryDelayMs,
-    signal: o.signal,
+  return withLock(join(dir, 'download.lock'), async () => {
+    // a partial file is resumed only if it belongs to the same version of the file
+    const validator = etag !== null && !etag.startsWith('W/') ? etag : lastModified;
+    const partial = await readJson<{ validator: string | null }>(join(dir, 'partial.json'));
+    if (!validator || partial?.validator !== validator) await rm(`${path}.incomplete`, { force: true });
+    await writeFile(join(dir, 'partial.json'), JSON.stringify({ validator }));
+    const r = await download({
+      url,
+      dest: path,
+      incomplete: `${path}.incomplete`,
+      size,
+      ifRange: validator ?? undefined,
+      request: (u, headers) => hubFetch(cfg, u, { redirects: 'follow', headers, signal: o.signal }),
+      subject: { url },
+      tokenSent: false,
+      label: fileName(url),
+      onProgress: o.onProgress,
+      retries: o.retries,
+      retryDelayMs: o.retryDelayMs,
+      signal: o.signal,
+    });
+    const got = (await stat(path)).size;
+    const m: UrlMeta = { url, etag, lastModified, size: got, downloaded: new Date().toISOString() };
+    await writeFile(join(dir, 'meta.json'), `${JSON.stringify(m, null, 2)}\n`);
+    await rm(join(dir, 'partial.json'), { force: true });
+    return { path, fetched: r.fetched, fromCache: false };
   });
-  const got = (await stat(path)).size;
-  const m: UrlMeta = { url, etag, lastModified, size: got, downloaded: new Date().toISOString() };
-  await writeFile(join(dir, 'meta.json'), `${JSON.stringify(m, null, 2)}\n`);
-  await rm(join(dir, 'partial.json'), { force: true });
-  return { path, fetched: r.fetched, fromCache: false };
 }
-
 /** URL downloads in bitnet's cache. */
 export async function listUrlDownloads(cfg: HubConfig): Promise<UrlDownload[]> {
   const root = join(cfg.bitnetCacheDir, 'url');

@@ -2,7 +2,7 @@
 // loopback mock hub, with HF_ENDPOINT pointing at it and HF_HOME in a temporary folder.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -108,4 +108,35 @@ test('-m org/repo downloads on first use; offline mode and a gated repo give one
   const ok = await cli(['pull', 'test-org/gated', '--no-progress'], { ...e, HF_TOKEN: 'hf_good' });
   assert.equal(ok.code, 0, ok.stderr);
   assert.ok(!ok.stderr.includes('downloading'), ok.stderr);
+});
+
+test('a bitnet pull killed halfway resumes with Range on the next run and ends byte-identical', async () => {
+  const e = env();
+  const full: Record<string, string> = { ...process.env, ...e } as Record<string, string>;
+  const blobs = join(e.HF_HOME!, 'hub', 'models--test-org--tiny-gguf', 'blobs');
+  const partial = join(blobs, `${sha256(MODEL)}.incomplete`);
+  hub.throttleMs = 40;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'pull', 'test-org/tiny-gguf'], { cwd: ROOT, env: full, stdio: 'ignore' });
+  try {
+    const t0 = Date.now();
+    while (!(existsSync(partial) && statSync(partial).size >= 128 * 1024)) {
+      if (Date.now() - t0 > 30_000) throw new Error('the download did not start');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
+  } finally {
+    hub.throttleMs = undefined;
+  }
+  const kept = statSync(partial).size;
+  assert.ok(kept > 0 && kept < MODEL.length);
+  assert.deepEqual(readdirSync(blobs), [`${sha256(MODEL)}.incomplete`]);
+  const from = hub.log.length;
+  const pull = await cli(['pull', 'test-org/tiny-gguf'], e);
+  assert.equal(pull.code, 0, pull.stderr);
+  assert.match(pull.stderr, /resuming at/);
+  const get = hub.requests().slice(from).find((q) => q.url.startsWith('/cdn/'))!;
+  assert.equal(get.headers.range, `bytes=${kept}-`);
+  assert.ok(readFileSync(pull.stdout.trim()).equals(MODEL));
+  assert.deepEqual(readdirSync(blobs), [sha256(MODEL)]);
 });

@@ -1,7 +1,7 @@
 // Test helper: a loopback server mimicking the Hugging Face hub: /api/models/{repo}[/revision/{rev}], HEAD/GET
 // /{repo}/resolve/{rev}/{file} with X-Repo-Commit / X-Linked-Etag / X-Linked-Size / ETag, LFS files behind a
 // 302 to a CDN-like path with Range support, repos that need a token, plain URLs with ETag; switches that
-// cut a response after N bytes or corrupt one byte; every request logged with its headers.
+// cut a response after N bytes, corrupt one byte or slow the body down; every request logged with its headers.
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -39,6 +39,8 @@ export class MockHub {
   cutAfter: number | undefined;
   /** body-serving GETs flip the byte at this file offset */
   corruptAt: number | undefined;
+  /** body-serving GETs send 16 KiB, then wait this many ms, and so on (a slow link) */
+  throttleMs: number | undefined;
   url = '';
   private server: Server = createServer((req, res) => this.handle(req, res));
 
@@ -148,6 +150,19 @@ export class MockHub {
     if (cut !== undefined && cut < body.length) {
       this.cutAfter = undefined;
       res.write(body.subarray(0, cut), () => setTimeout(() => res.socket?.destroy(), 20));
+      return;
+    }
+    if (this.throttleMs !== undefined) {
+      const delay = this.throttleMs;
+      let at = 0;
+      const next = (): void => {
+        if (res.destroyed) return;
+        const chunk = body.subarray(at, at + 16384);
+        at += chunk.length;
+        if (at >= body.length) res.end(chunk);
+        else res.write(chunk, () => setTimeout(next, delay));
+      };
+      next();
       return;
     }
     res.end(body);

@@ -269,3 +269,45 @@ test('removal: one file frees its blob only; the repo frees the rest; not cached
   await assert.rejects(removeCached('test-org/tiny-gguf', cfg), codeOf('FILE_NOT_FOUND', /not in the Hugging Face cache/));
   await assert.rejects(removeCached('models/x.gguf', cfg), codeOf('INVALID_ARGUMENT', /not a Hugging Face reference/));
 });
+
+test('two pulls of the same file at once download it once (a lock file; the second waits)', async () => {
+  const cfg = config();
+  const from = hub.log.length;
+  const notes: string[] = [];
+  hub.throttleMs = 5;
+  try {
+    const onLog = (l: string): number => notes.push(l);
+    const [a, b] = await Promise.all([resolveModel('test-org/tiny-gguf', { cfg, onLog }), resolveModel('test-org/tiny-gguf', { cfg, onLog })]);
+    assert.equal(a.path, b.path);
+    assert.equal(a.fetched + b.fetched, MODEL.length);
+  } finally {
+    hub.throttleMs = undefined;
+  }
+  assert.equal(hub.requests().slice(from).filter((q) => q.url.startsWith('/cdn/')).length, 1);
+  assert.match(notes.join('\n'), /another process is downloading it; waiting/);
+  assert.deepEqual(readdirSync(join(cfg.cacheDir, '.locks', 'models--test-org--tiny-gguf')), []);
+});
+
+test('plain URLs resume with Range + If-Range, and start over when the file changed meanwhile', async () => {
+  const cfg = { ...config(), endpoint: 'https://huggingface.co' };
+  hub.plain.set('dl/resume.gguf', { data: MODEL, etag: '"r1"' });
+  const url = `${hub.url}/files/dl/resume.gguf`;
+  hub.cutAfter = 200_000;
+  await assert.rejects(resolveModel(url, { cfg, retries: 0 }), codeOf('NETWORK', /resume/));
+  let from = hub.log.length;
+  const r = await resolveModel(url, { cfg });
+  const get = hub.requests().slice(from).find((q) => q.method === 'GET')!;
+  assert.match(get.headers.range ?? '', /^bytes=\d+-$/);
+  assert.equal(get.headers['if-range'], '"r1"');
+  assert.ok(readFileSync(r.path).equals(MODEL));
+  // cut again, then the file changes: the partial data is dropped, not spliced onto the new version
+  hub.plain.set('dl/resume2.gguf', { data: MODEL, etag: '"a"' });
+  const url2 = `${hub.url}/files/dl/resume2.gguf`;
+  hub.cutAfter = 200_000;
+  await assert.rejects(resolveModel(url2, { cfg, retries: 0 }), codeOf('NETWORK'));
+  hub.plain.set('dl/resume2.gguf', { data: TQ2, etag: '"b"' });
+  from = hub.log.length;
+  const r2 = await resolveModel(url2, { cfg });
+  assert.equal(hub.requests().slice(from).find((q) => q.method === 'GET')!.headers.range, undefined);
+  assert.ok(readFileSync(r2.path).equals(TQ2));
+});
