@@ -2,7 +2,7 @@
 // loopback mock hub, with HF_ENDPOINT pointing at it and HF_HOME in a temporary folder.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -139,4 +139,47 @@ test('a bitnet pull killed halfway resumes with Range on the next run and ends b
   assert.equal(get.headers.range, `bytes=${kept}-`);
   assert.ok(readFileSync(pull.stdout.trim()).equals(MODEL));
   assert.deepEqual(readdirSync(blobs), [sha256(MODEL)]);
+});
+
+test('serve, bench, info, logits and perplexity --kl-divergence-base take a repo too', async () => {
+  const e = env();
+  assert.equal((await cli(['pull', 'test-org/tiny-gguf', '--no-progress'], e)).code, 0);
+  const offline = { ...e, HF_HUB_OFFLINE: '1' };
+
+  const info = await cli(['info', 'test-org/tiny-gguf'], offline);
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(info.stdout, /^file: +\S+models--test-org--tiny-gguf\/snapshots\/[0-9a-f]{40}\/ggml-model-i2_s\.gguf \(gguf/m);
+
+  const logits = await cli(['logits', '-m', 'test-org/tiny-gguf', '--tokens', '1,2,3', '--no-progress'], offline);
+  const logitsLocal = await cli(['logits', '-m', MODEL_PATH, '--tokens', '1,2,3', '--no-progress'], offline);
+  assert.equal(logits.code, 0, logits.stderr);
+  assert.deepEqual((JSON.parse(logits.stdout) as { positions: unknown }).positions, (JSON.parse(logitsLocal.stdout) as { positions: unknown }).positions);
+
+  const bench = await cli(['bench', '-m', 'test-org/tiny-gguf', '-p', '0', '-n', '4', '-r', '1', '-t', '1'], offline);
+  assert.equal(bench.code, 0, bench.stderr);
+  assert.match(bench.stdout, /\| tg4 \|/);
+
+  const text = join(tempDir('ppl'), 'text.txt');
+  writeFileSync(text, 'Once upon a time, there was a little girl named Lily. She loved to play outside in the sunshine with her dog. '.repeat(4));
+  const ppl = await cli(['perplexity', '-m', MODEL_PATH, '-f', text, '-c', '64', '--chunks', '1', '--kl-divergence-base', 'test-org/tiny-gguf', '--no-progress'], offline);
+  assert.equal(ppl.code, 0, ppl.stderr);
+  assert.match(ppl.stdout, /KL divergence from the base: mean 0\.0000e\+0, max 0\.0000e\+0; top-1 agreement 100\.00%/);
+
+  const full: Record<string, string> = { ...process.env, ...offline } as Record<string, string>;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '-m', 'test-org/tiny-gguf', '--port', '0', '-t', '1', '--no-progress'], { cwd: ROOT, env: full, stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    let stderr = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        const m = /ready at (http:\/\/\S+)\/v1/.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+      child.on('exit', () => reject(new Error(`server exited early: ${stderr}`)));
+    });
+    const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string }> };
+    assert.deepEqual(models.data.map((m) => m.id), ['test-org/tiny-gguf']);
+  } finally {
+    child.kill('SIGKILL');
+  }
 });
