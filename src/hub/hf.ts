@@ -122,6 +122,9 @@ async function fetchFromHub(ref: HfRef, dir: string, o: HubOptions): Promise<Res
   }
   const files: ResolvedFile[] = [];
   for (const file of sel.files) {
+    if (file.startsWith('/') || file.split(/[/\\]/).some((p) => p === '..' || p === '')) {
+      throw new BitnetError('INVALID_ARGUMENT', `${ref.repo}: refusing the file name "${file}" (it would leave the snapshot folder)`, { name: 'model' });
+    }
     const resolveUrl = `${cfg.endpoint}/${ref.repo}/resolve/${encodeURIComponent(commit ?? ref.revision)}/${encodePath(file)}`;
     const head = await hubFetch(cfg, resolveUrl, { method: 'HEAD', redirects: 'relative', signal: o.signal, headers: { 'accept-encoding': 'identity' } });
     const redirected = head.status >= 300 && head.status < 400;

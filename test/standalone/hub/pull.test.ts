@@ -311,3 +311,8 @@ test('plain URLs resume with Range + If-Range, and start over when the file chan
   assert.equal(hub.requests().slice(from).find((q) => q.method === 'GET')!.headers.range, undefined);
   assert.ok(readFileSync(r2.path).equals(TQ2));
 });
+
+test('file names that would leave the snapshot folder are refused', async () => {
+  hub.addRepo('test-org/evil', [{ path: '../../../escape.gguf', data: TQ2 }]);
+  await assert.rejects(resolveModel('test-org/evil', { cfg: config() }), codeOf('INVALID_ARGUMENT', /would leave the snapshot folder/));
+});
