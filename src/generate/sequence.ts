@@ -2,7 +2,7 @@
 // token decode steps, and reuse of the longest common prefix with the next prompt. Context-length errors
 // name both lengths.
 import { BitnetError, throwIfAborted } from '../errors.js';
-import { forward, type LoadedWeights, type TraceFn } from '../model/forward.js';
+import { forward, forwardTop, type LoadedWeights, type TopLogits, type TraceFn } from '../model/forward.js';
 import { KvCache, type KvType } from '../model/kv-cache.js';
 
 export interface SequenceOptions {
@@ -97,25 +97,28 @@ export class Sequence {
   /**
    * Makes the cache hold exactly `prompt`, evaluating only what is not already cached, and returns the logits
    * of its last token. At least the last token is always evaluated. Returns how many tokens were reused.
+   * With `top` (backends with topK), returns only the `top` largest logits of the last token, in `top`.
    */
   async prefill(
     prompt: ArrayLike<number>,
-    opts: { signal?: AbortSignal; onProgress?: (p: PrefillProgress) => void; trace?: TraceFn } = {},
-  ): Promise<{ logits: Float32Array; reused: number }> {
+    opts: { signal?: AbortSignal; onProgress?: (p: PrefillProgress) => void; trace?: TraceFn; top?: number } = {},
+  ): Promise<{ logits: Float32Array; top?: TopLogits; reused: number }> {
     const reused = this.beginPrefill(prompt);
     let logits: Float32Array = new Float32Array(0);
+    let top: TopLogits | undefined;
     for (let start = reused; start < prompt.length; start += this.batchSize) {
       throwIfAborted(opts.signal);
       const batch = Array.prototype.slice.call(prompt, start, Math.min(prompt.length, start + this.batchSize)) as number[];
       const last = start + batch.length === prompt.length;
       const fwd: Parameters<typeof forward>[3] = { logits: last ? 'last' : 'none' };
       if (opts.trace) fwd.trace = opts.trace;
-      logits = await forward(this.model, this.kv, batch, fwd);
+      if (last && opts.top !== undefined && !opts.trace) top = await forwardTop(this.model, this.kv, batch, opts.top);
+      else logits = await forward(this.model, this.kv, batch, fwd);
       this.tokens.push(...batch);
       opts.onProgress?.({ done: start + batch.length - reused, total: prompt.length - reused });
       if (!last) await yieldToEventLoop();
     }
-    return { logits, reused };
+    return top ? { logits, top, reused } : { logits, reused };
   }
 
   /** Evaluates one token at the end of the sequence and returns its logits. */
@@ -126,6 +129,16 @@ export class Sequence {
     const logits = await forward(this.model, this.kv, [token], trace ? { logits: 'last', trace } : { logits: 'last' });
     this.tokens.push(token);
     return logits;
+  }
+
+  /** step() returning only the k largest logits (backends with topK: k numbers read back, not the row). */
+  async stepTop(token: number, k: number): Promise<TopLogits> {
+    if (this.tokens.length >= this.contextSize) {
+      throw new BitnetError('CONTEXT_OVERFLOW', `the context is full (${this.contextSize} tokens)`);
+    }
+    const top = await forwardTop(this.model, this.kv, [token], k);
+    this.tokens.push(token);
+    return top;
   }
 
   /** Logits of every position of `tokens`, evaluated from an empty cache in batches. */
