@@ -81,7 +81,7 @@ export class Sampler {
 
   /** sample() from the top candidates alone: ids by logit descending (ties: lower id first) and their logits. */
   sampleTop(ids: readonly number[], logits: readonly number[]): number {
-    if (ids.length === 0) throw new BitnetError('INVALID_ARGUMENT', 'no candidates to sample from', { name: 'logits' });
+    if (ids.length === 0) throw new BitnetError('INVALID_ARGUMENT', 'there are no candidates to sample', { name: 'logits' });
     if (this.greedy) return ids[0]!;
     const k = Math.min(this.topK, ids.length);
     return this.draw(ids.slice(0, k), logits.slice(0, k));
