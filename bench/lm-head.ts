@@ -18,7 +18,7 @@ async function logits(lmHead: 'int8' | 'exact'): Promise<{ rows: Float32Array[];
   const model = await loadModel(file, { lmHead, contextSize: n, ...threads });
   const tokens = model.tokenize(text, { addBos: true }).slice(0, n);
   const t0 = performance.now();
-  const rows = model.evaluate(tokens);
+  const rows = await model.evaluate(tokens);
   const ms = performance.now() - t0;
   await model.dispose();
   process.stderr.write(`${lmHead}: ${tokens.length} tokens evaluated in ${(ms / 1000).toFixed(1)} s\n`);

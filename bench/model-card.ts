@@ -35,7 +35,7 @@ const stream = encodeDocuments(model.tokenizer, docs);
 process.stderr.write(`held-out: ${docs.length} documents, ${stream.length} tokens\n`);
 const t0 = performance.now();
 let shown = -1;
-const engine = streamPerplexity(model, stream, T, (d, n) => {
+const engine = await streamPerplexity(model, stream, T, (d, n) => {
   const pct = Math.floor((100 * d) / n);
   if (pct !== shown && process.stderr.isTTY) process.stderr.write(`\rengine perplexity ${(shown = pct)}%`);
 });

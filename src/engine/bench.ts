@@ -120,7 +120,7 @@ export async function runBenchTest(model: BitnetModel, t: BenchTest, reps: numbe
         // as llama-bench: one token per step, logits computed, no sampling
         const next = promptTokens(t.n, vocab, 5 + r);
         const t0 = performance.now();
-        for (let i = 0; i < t.n; i++) seq.step(next[i]!);
+        for (let i = 0; i < t.n; i++) await seq.step(next[i]!);
         if (r >= 0) samples.push(t.n / ((performance.now() - t0) / 1000));
       }
     }

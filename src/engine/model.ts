@@ -169,10 +169,15 @@ export class BitnetModel {
    * Logits of every position of `tokens` [T][nVocab], evaluated from an empty cache in batches (ggml's
    * multi-row numerics: the lm_head input stays f32 when a batch has several rows).
    */
-  evaluate(tokens: ArrayLike<number>, opts: EvaluateOptions = {}): Float32Array[] {
+  async evaluate(tokens: ArrayLike<number>, opts: EvaluateOptions = {}): Promise<Float32Array[]> {
     const ids = this.tokenizePrompt({ tokens: Array.from(tokens) });
     if (ids.length === 0) return [];
-    return this.createSequence({ contextSize: Math.max(ids.length, 1) }).evaluateAll(ids, opts.trace);
+    const seq = this.createSequence({ contextSize: Math.max(ids.length, 1) });
+    try {
+      return await seq.evaluateAll(ids, opts.trace);
+    } finally {
+      seq.dispose();
+    }
   }
 
   /** Generates from a prompt (text, chat messages or token ids); the last chunk has `done` and `stats`. */

@@ -62,10 +62,10 @@ export async function perplexity(model: BitnetModel, windows: readonly Perplexit
   for (let w = 0; w < windows.length; w++) {
     if (opts.signal?.aborted) throw new BitnetError('ABORTED', 'perplexity aborted', { cause: opts.signal.reason });
     const { tokens, first } = windows[w]!;
-    const rows = model.evaluate(tokens).slice(first, tokens.length - 1);
+    const rows = (await model.evaluate(tokens)).slice(first, tokens.length - 1);
     rows.forEach((row, i) => mine.add(row, tokens[first + i + 1]!));
     if (opts.base) {
-      const baseRows = opts.base.evaluate(tokens).slice(first, tokens.length - 1);
+      const baseRows = (await opts.base.evaluate(tokens)).slice(first, tokens.length - 1);
       baseRows.forEach((row, i) => theirs.add(row, tokens[first + i + 1]!));
       const c = compareDistributions(baseRows, rows);
       klSum += c.klMean * c.count;

@@ -60,11 +60,11 @@ export function perplexity(logits: readonly Float32Array[], targets: readonly nu
  * from an empty cache, predicting its last T tokens): the same windows the trainer's held-out evaluation
  * uses, so the two numbers compare directly.
  */
-export function streamPerplexity(model: BitnetModel, stream: ArrayLike<number>, T: number, onProgress?: (done: number, total: number) => void): PerplexityResult {
+export async function streamPerplexity(model: BitnetModel, stream: ArrayLike<number>, T: number, onProgress?: (done: number, total: number) => void): Promise<PerplexityResult> {
   const acc = new NllAccumulator();
   for (let start = 0; start + 1 < stream.length; start += T) {
     const window = Array.prototype.slice.call(stream, start, Math.min(stream.length, start + T + 1)) as number[];
-    const rows = model.evaluate(window);
+    const rows = await model.evaluate(window);
     for (let i = 0; i + 1 < window.length; i++) acc.add(rows[i]!, window[i + 1]!);
     onProgress?.(Math.min(stream.length, start + T + 1), stream.length);
   }

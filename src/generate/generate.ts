@@ -151,7 +151,7 @@ export async function* generateFromTokens(
     const chunk = state.next(logits, seq.tokens.length < seq.contextSize);
     if (chunk) yield chunk;
     if (state.done) break;
-    logits = seq.step(state.token);
+    logits = await seq.step(state.token);
     await yieldToEventLoop();
   }
   yield state.finish({ reused: pre.reused, start, promptDone, end: now() });

@@ -324,7 +324,7 @@ export class Scheduler {
     const t0 = now();
     let logits: Float32Array[];
     try {
-      logits = forwardBatch(this.model, batch.map((b) => b.item));
+      logits = await forwardBatch(this.model, batch.map((b) => b.item));
     } catch (e) {
       // a failed step poisons the caches of every sequence in it: fail those requests and reset their slots
       for (const { req } of batch) {

@@ -97,7 +97,7 @@ export class Sequence {
       const last = start + batch.length === prompt.length;
       const fwd: Parameters<typeof forward>[3] = { logits: last ? 'last' : 'none' };
       if (opts.trace) fwd.trace = opts.trace;
-      logits = forward(this.model, this.kv, batch, fwd);
+      logits = await forward(this.model, this.kv, batch, fwd);
       this.tokens.push(...batch);
       opts.onProgress?.({ done: start + batch.length - reused, total: prompt.length - reused });
       if (!last) await yieldToEventLoop();
@@ -106,17 +106,17 @@ export class Sequence {
   }
 
   /** Evaluates one token at the end of the sequence and returns its logits. */
-  step(token: number, trace?: TraceFn): Float32Array {
+  async step(token: number, trace?: TraceFn): Promise<Float32Array> {
     if (this.tokens.length >= this.contextSize) {
       throw new BitnetError('CONTEXT_OVERFLOW', `the context is full (${this.contextSize} tokens)`);
     }
-    const logits = forward(this.model, this.kv, [token], trace ? { logits: 'last', trace } : { logits: 'last' });
+    const logits = await forward(this.model, this.kv, [token], trace ? { logits: 'last', trace } : { logits: 'last' });
     this.tokens.push(token);
     return logits;
   }
 
   /** Logits of every position of `tokens`, evaluated from an empty cache in batches. */
-  evaluateAll(tokens: ArrayLike<number>, trace?: TraceFn): Float32Array[] {
+  async evaluateAll(tokens: ArrayLike<number>, trace?: TraceFn): Promise<Float32Array[]> {
     if (tokens.length > this.contextSize) {
       throw new BitnetError('CONTEXT_OVERFLOW', `${tokens.length} tokens do not fit in the context size ${this.contextSize}`);
     }
@@ -125,7 +125,7 @@ export class Sequence {
     const nVocab = this.model.hp.nVocab;
     for (let start = 0; start < tokens.length; start += this.batchSize) {
       const batch = Array.prototype.slice.call(tokens, start, Math.min(tokens.length, start + this.batchSize)) as number[];
-      const logits = forward(this.model, this.kv, batch, trace ? { logits: 'all', trace } : { logits: 'all' });
+      const logits = await forward(this.model, this.kv, batch, trace ? { logits: 'all', trace } : { logits: 'all' });
       for (let t = 0; t < batch.length; t++) out.push(logits.slice(t * nVocab, (t + 1) * nVocab));
       this.tokens.push(...batch);
     }

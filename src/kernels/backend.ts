@@ -86,6 +86,16 @@ export interface Backend {
   allocF32(n: number): Float32Array;
   allocActs(T: number, K: number): QuantizedActs;
   free(buf: Float32Array | QuantizedActs): void;
+  /**
+   * Makes data the CPU wrote into `buf` (a buffer from allocF32, e.g. embedding rows) visible to the
+   * backend's kernels. CPU backends: nothing to do.
+   */
+  upload(buf: Float32Array): void;
+  /**
+   * `buf`'s contents on the CPU once every queued op has run. CPU backends return `buf` itself (ops run when
+   * called); GPU backends submit the queued work and read it back: the one sync point of a forward pass.
+   */
+  read(buf: Float32Array): Promise<Float32Array>;
   createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, type: 'f16' | 'f32'): KvStorage;
 
   /** x [T, K] -> int8 activations (bitnet.cpp's per-token absmax quantization) into out. */

@@ -32,8 +32,8 @@ export interface ForwardOptions {
  * Runs tokens at positions kv.length .. kv.length + T - 1, appends their K/V to the cache and returns
  * logits [nOut, nVocab] (nOut = T, 1 or 0 by `opts.logits`).
  */
-export function forward(m: LoadedWeights, kv: KvCache, tokens: ArrayLike<number>, opts: ForwardOptions): Float32Array {
-  return forwardBatch(m, [{ kv, tokens, logits: opts.logits }], opts.trace)[0]!;
+export async function forward(m: LoadedWeights, kv: KvCache, tokens: ArrayLike<number>, opts: ForwardOptions): Promise<Float32Array> {
+  return (await forwardBatch(m, [{ kv, tokens, logits: opts.logits }], opts.trace))[0]!;
 }
 
 /** One sequence's part of a batched forward step: its cache, its new tokens, and which logits it needs. */
@@ -48,9 +48,10 @@ export interface BatchItem {
  * activation; RoPE, the KV store and attention run per sequence on its own cache and positions. Each
  * row's arithmetic does not depend on the other rows, so every sequence gets the bits it would get alone
  * with the same tokens (the lm_head input is rounded per item exactly when that item alone has one row).
- * Returns each item's logits [nOut, nVocab] (empty for 'none').
+ * Returns each item's logits [nOut, nVocab] (empty for 'none'). Backend ops may only be queued (GPU): the
+ * logits read-back at the end is the one point the pass waits for them (and each traced intermediate).
  */
-export function forwardBatch(m: LoadedWeights, items: readonly BatchItem[], trace?: TraceFn): Float32Array[] {
+export async function forwardBatch(m: LoadedWeights, items: readonly BatchItem[], trace?: TraceFn): Promise<Float32Array[]> {
   const { hp, w, backend: be } = m;
   const nEmbd = hp.nEmbd;
   const qDim = hp.nHead * hp.headDim;
@@ -91,23 +92,24 @@ export function forwardBatch(m: LoadedWeights, items: readonly BatchItem[], trac
         w.embed.read(id, x, (row0[i]! + t) * nEmbd);
       }
     });
-    trace?.('inp_embd', -1, x, T, nEmbd);
+    be.upload(x);
+    if (trace) await show(trace, be, 'inp_embd', -1, x, T, nEmbd);
 
     for (let il = 0; il < hp.nLayer; il++) {
       const L = w.layers[il]!;
 
       // ---- attention ----
       be.rmsNorm(x, T, nEmbd, hp.eps, L.attnNorm, cur);
-      trace?.('attn_norm', il, cur, T, nEmbd);
+      if (trace) await show(trace, be, 'attn_norm', il, cur, T, nEmbd);
       be.quantizeActs(cur, xqEmbd); // one quantization shared by q, k, v
       bitLinear(be, L, 'wq', xqEmbd, q, T * qDim);
       bitLinear(be, L, 'wk', xqEmbd, k, T * kvDim);
       bitLinear(be, L, 'wv', xqEmbd, v, T * kvDim);
       be.rope(q, ropeQ);
       be.rope(k, ropeK);
-      trace?.('Qcur', il, q, T, qDim);
-      trace?.('Kcur', il, k, T, kvDim);
-      trace?.('Vcur', il, v, T, kvDim);
+      if (trace) await show(trace, be, 'Qcur', il, q, T, qDim);
+      if (trace) await show(trace, be, 'Kcur', il, k, T, kvDim);
+      if (trace) await show(trace, be, 'Vcur', il, v, T, kvDim);
       items.forEach((it, i) => {
         // per sequence: rows r0 .. r0+n-1 at positions pos0 .. pos0+n-1 of its own cache
         const r0 = row0[i]!;
@@ -118,34 +120,34 @@ export function forwardBatch(m: LoadedWeights, items: readonly BatchItem[], trac
         const p = { T: n, nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, pos0, scale, f16: it.kv.type === 'f16' };
         be.attention(q.subarray(r0 * qDim, (r0 + n) * qDim), layerKv, attn.subarray(r0 * qDim, (r0 + n) * qDim), p);
       });
-      trace?.('kqv_out', il, attn, T, qDim);
+      if (trace) await show(trace, be, 'kqv_out', il, attn, T, qDim);
       if (L.attnSubNorm) {
         be.rmsNorm(attn, T, qDim, hp.eps, L.attnSubNorm, attn);
-        trace?.('attn_sub_norm', il, attn, T, qDim);
+        if (trace) await show(trace, be, 'attn_sub_norm', il, attn, T, qDim);
       }
       be.quantizeActs(attn, xqAttn);
       bitLinear(be, L, 'wo', xqAttn, proj, T * nEmbd);
-      trace?.('attn_out', il, proj, T, nEmbd);
+      if (trace) await show(trace, be, 'attn_out', il, proj, T, nEmbd);
       be.add(x, proj, T * nEmbd);
-      trace?.('ffn_inp', il, x, T, nEmbd);
+      if (trace) await show(trace, be, 'ffn_inp', il, x, T, nEmbd);
 
       // ---- feed-forward: down(subnorm(act(gate(f)) * up(f))) ----
       be.rmsNorm(x, T, nEmbd, hp.eps, L.ffnNorm, cur);
-      trace?.('ffn_norm', il, cur, T, nEmbd);
+      if (trace) await show(trace, be, 'ffn_norm', il, cur, T, nEmbd);
       be.quantizeActs(cur, xqEmbd); // shared by gate and up
       bitLinear(be, L, 'wup', xqEmbd, up, T * hp.nFf);
       bitLinear(be, L, 'wgate', xqEmbd, gate, T * hp.nFf);
       be.gatedAct(gate, up, T * hp.nFf, hp.act);
-      trace?.('ffn_sub_out', il, gate, T, hp.nFf);
+      if (trace) await show(trace, be, 'ffn_sub_out', il, gate, T, hp.nFf);
       if (L.ffnSubNorm) {
         be.rmsNorm(gate, T, hp.nFf, hp.eps, L.ffnSubNorm, gate);
-        trace?.('ffn_sub_norm', il, gate, T, hp.nFf);
+        if (trace) await show(trace, be, 'ffn_sub_norm', il, gate, T, hp.nFf);
       }
       be.quantizeActs(gate, xqFfn);
       bitLinear(be, L, 'wdown', xqFfn, proj, T * nEmbd);
-      trace?.('ffn_out', il, proj, T, nEmbd);
+      if (trace) await show(trace, be, 'ffn_out', il, proj, T, nEmbd);
       be.add(x, proj, T * nEmbd);
-      trace?.('l_out', il, x, T, nEmbd);
+      if (trace) await show(trace, be, 'l_out', il, x, T, nEmbd);
     }
     for (const it of items) it.kv.length += it.tokens.length;
 
@@ -163,12 +165,13 @@ export function forwardBatch(m: LoadedWeights, items: readonly BatchItem[], trac
       o += nOut[i]!;
     });
     const normed = cur.subarray(0, total * nEmbd); // (total, nEmbd)
-    trace?.('result_norm', -1, normed, total, nEmbd);
+    if (trace) await show(trace, be, 'result_norm', -1, normed, total, nEmbd);
     const logits = be.allocF32(total * hp.nVocab); // (total, nVocab)
     try {
       lmHead(m, normed, nOut, out0, logits);
-      trace?.('result_output', -1, logits, total, hp.nVocab);
-      return items.map((_, i) => logits.slice(out0[i]! * hp.nVocab, (out0[i]! + nOut[i]!) * hp.nVocab)); // out of backend memory
+      const host = await be.read(logits);
+      trace?.('result_output', -1, host, total, hp.nVocab);
+      return items.map((_, i) => host.slice(out0[i]! * hp.nVocab, (out0[i]! + nOut[i]!) * hp.nVocab)); // out of backend memory
     } finally {
       be.free(logits);
     }
@@ -199,6 +202,11 @@ function lmHead(m: LoadedWeights, normed: Float32Array, nOut: readonly number[],
     be.matmulDense(w.output, normed.subarray(r0 * hp.nEmbd, (r0 + rows) * hp.nEmbd), rows, logits.subarray(r0 * hp.nVocab, (r0 + rows) * hp.nVocab), single);
     i = j;
   }
+}
+
+/** Hands a named intermediate to the trace hook, read back from backend memory. */
+async function show(trace: TraceFn, be: Backend, name: string, layer: number, buf: Float32Array, rows: number, cols: number): Promise<void> {
+  trace(name, layer, await be.read(buf), rows, cols);
 }
 
 /** One BitLinear: ternary matmul of pre-quantized activations, then the optional `.scale` of the bitnet arch. */

@@ -56,7 +56,7 @@ test('the official 2B4T GGUF: teacher-forced logits equal bitnet.cpp\'s greedy r
     let best = 0;
     for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
     if (ref[0]!.logit - ref[1]!.logit > 2 * TOLERANCE) assert.equal(best, ref[0]!.token_id, `step ${s}`);
-    logits = seq.step(tokens[s]!); // teacher forcing: continue with bitnet.cpp's token
+    logits = await seq.step(tokens[s]!); // teacher forcing: continue with bitnet.cpp's token
   }
 });
 
@@ -65,10 +65,10 @@ test('the official 2B4T GGUF: the int8 lm_head stays close to the exact f16 one 
   const n = Number(process.env.BITNET_2B4T_PPL_TOKENS ?? 128);
   const exact = await loadModel(PATH!, { contextSize: n, lmHead: 'exact' });
   const tokens = exact.tokenize(text, { addBos: true }).slice(0, n);
-  const a = exact.evaluate(tokens);
+  const a = await exact.evaluate(tokens);
   await exact.dispose();
   const int8 = await loadModel(PATH!, { contextSize: n, lmHead: 'int8' });
-  const b = int8.evaluate(tokens);
+  const b = await int8.evaluate(tokens);
   await int8.dispose();
   const targets = tokens.slice(1);
   const pe = perplexity(a, targets);

@@ -47,11 +47,11 @@ export const logitsCommand = {
       if (promptTokens > tokens.length) throw new UsageError(`--prompt-tokens ${promptTokens} is more than the ${tokens.length} tokens given`);
       const seq = model.createSequence({ contextSize: Math.max(model.contextSize, tokens.length) });
       rows = [(await seq.prefill(tokens.slice(0, promptTokens))).logits];
-      for (let i = promptTokens; i < tokens.length; i++) rows.push(seq.step(tokens[i]!));
+      for (let i = promptTokens; i < tokens.length; i++) rows.push(await seq.step(tokens[i]!));
       first = promptTokens - 1;
     } else {
       if (tokens.length > model.contextSize) throw new BitnetError('CONTEXT_OVERFLOW', `${tokens.length} tokens do not fit in the context size ${model.contextSize} (pass -c)`);
-      rows = model.evaluate(tokens);
+      rows = await model.evaluate(tokens);
     }
     const positions = rows.map((row, i) => {
       const pos = first + i;

@@ -20,6 +20,8 @@ export const refBackend: Backend = {
   allocF32: (n) => new Float32Array(n),
   allocActs: (T, K): QuantizedActs => ({ q: new Int8Array(T * K), scale: new Float32Array(T), sum: new Int32Array(T), T, K }),
   free: () => {},
+  upload: () => {},
+  read: async (buf) => buf,
   createKv: createKvRef,
   quantizeActs: quantizeActsRef,
   matmulTernary: (w, xq, y) => matmulTernaryRef(w as RefTernaryMatrix, xq, y),

@@ -339,6 +339,12 @@ export class WasmBackend implements Backend {
     if (buf instanceof Float32Array) this.release(buf.byteOffset);
     else for (const b of [buf.q, buf.scale, buf.sum]) this.release(b.byteOffset);
   }
+  upload(): void {
+    // kernels run on the CPU in the same memory: nothing to copy
+  }
+  async read(buf: Float32Array): Promise<Float32Array> {
+    return buf;
+  }
   /** Copies a vector (norm weights) into device memory. */
   createVector(v: Float32Array): Float32Array {
     const out = this.allocF32(v.length);

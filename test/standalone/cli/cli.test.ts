@@ -243,7 +243,7 @@ describe('bitnet CLI', { concurrency: 2 }, () => {
     const out = JSON.parse(r.stdout) as { tokens: number[]; mode: string; positions: Array<{ position: number; token: number; top: Array<{ id: number; logit: number }> }> };
     assert.deepEqual(out.tokens, tokens);
     assert.equal(out.mode, 'batch');
-    const rows = model.evaluate(tokens);
+    const rows = await model.evaluate(tokens);
     assert.equal(out.positions.length, tokens.length);
     out.positions.forEach((p, t) => {
       assert.equal(p.position, t);
@@ -265,7 +265,8 @@ describe('bitnet CLI', { concurrency: 2 }, () => {
     assert.deepEqual(out.positions.map((p) => p.position), [2, 3, 4, 5]);
     // one prompt batch, then one token at a time; --full prints every logit
     const seq = model.createSequence();
-    const rows = [(await seq.prefill(tokens.slice(0, 3))).logits, ...tokens.slice(3).map((t) => seq.step(t))];
+    const rows = [(await seq.prefill(tokens.slice(0, 3))).logits];
+    for (const t of tokens.slice(3)) rows.push(await seq.step(t));
     out.positions.forEach((p, i) => {
       assert.equal(p.token, tokens[p.position]);
       assert.deepEqual(p.logits, Array.from(rows[i]!));

@@ -38,7 +38,7 @@ test('llama.cpp-style chunks equal a direct computation from evaluate()', async 
   for (let c = 0; (c + 1) * ctx <= tokens.length; c++) {
     const chunk = tokens.slice(c * ctx, (c + 1) * ctx);
     chunk[0] = bos;
-    const rows = model.evaluate(chunk);
+    const rows = await model.evaluate(chunk);
     for (let i = ctx / 2; i < ctx - 1; i++) {
       sum += lse(rows[i]!) - rows[i]![chunk[i + 1]!]!;
       n++;

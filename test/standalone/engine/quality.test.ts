@@ -47,8 +47,8 @@ test('int8 lm_head vs exact f16 lm_head on a fixture: small KL, same argmax almo
   const tokens = [fx.vocab.bos!, ...Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % fx.ref.nVocab)];
   const exact = await loadModel(path, { lmHead: 'exact' });
   const int8 = await loadModel(path, { lmHead: 'int8' });
-  const a = exact.evaluate(tokens);
-  const b = int8.evaluate(tokens);
+  const a = await exact.evaluate(tokens);
+  const b = await int8.evaluate(tokens);
   const cmp = compareDistributions(a, b);
   assert.ok(cmp.maxAbsLogitDiff > 0, 'the int8 lm_head must differ from the exact one somewhere');
   assert.ok(cmp.klMean < 1e-2, `mean KL ${cmp.klMean}`);

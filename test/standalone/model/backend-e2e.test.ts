@@ -21,7 +21,7 @@ function sameRows(a: Float32Array[], b: Float32Array[], what: string): void {
 async function generationMode(m: BitnetModel, tokens: number[]): Promise<Float32Array[]> {
   const seq = m.createSequence();
   const rows = [(await seq.prefill(tokens.slice(0, 4))).logits];
-  for (const t of tokens.slice(4)) rows.push(seq.step(t));
+  for (const t of tokens.slice(4)) rows.push(await seq.step(t));
   seq.dispose();
   return rows;
 }
@@ -35,7 +35,7 @@ for (const [arch, config] of [['bitnet-b1.58', TINY], ['bitnet', TINY], ['llama'
       for (const lmHead of ['int8', 'exact'] as const) {
         const ref = await loadModel(path, { backend: 'ref', lmHead });
         const wasm = await loadModel(path, { backend: 'wasm', threads: 2, lmHead });
-        sameRows(wasm.evaluate(tokens), ref.evaluate(tokens), `${name} ${lmHead} batch`);
+        sameRows(await wasm.evaluate(tokens), await ref.evaluate(tokens), `${name} ${lmHead} batch`);
         sameRows(await generationMode(wasm, tokens), await generationMode(ref, tokens), `${name} ${lmHead} generation`);
         await wasm.dispose();
         await ref.dispose();
@@ -50,8 +50,8 @@ test('thread count does not change a bit, and a seeded generation is the same te
   const path = set.paths['gguf-i2_s-f16']!;
   const tokens = [fx.vocab.bos!, ...TOKENS];
   const models = [await loadModel(path, { backend: 'ref' }), ...(await Promise.all([1, 2, 3].map((threads) => loadModel(path, { backend: 'wasm', threads }))))];
-  const base = models[0]!.evaluate(tokens);
-  for (const m of models.slice(1)) sameRows(m.evaluate(tokens), base, `${m.backend.name} x${m.backend.threads}`);
+  const base = await models[0]!.evaluate(tokens);
+  for (const m of models.slice(1)) sameRows(await m.evaluate(tokens), base, `${m.backend.name} x${m.backend.threads}`);
   const texts = [];
   for (const m of models) texts.push((await m.complete('Once upon a time', { seed: 42, maxTokens: 24, ignoreEos: true })).tokens.join(','));
   assert.equal(new Set(texts).size, 1, texts.join('\n'));

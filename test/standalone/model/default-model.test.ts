@@ -45,7 +45,7 @@ test('held-out perplexity computed by the engine equals the card', { skip: exist
   try {
     const stream = encodeDocuments(model.tokenizer, splitDocuments(readFileSync(heldOut, 'utf8')));
     assert.equal(stream.length, card.heldOut.tokens);
-    const r = streamPerplexity(model, stream, card.heldOut.window);
+    const r = await streamPerplexity(model, stream, card.heldOut.window);
     assert.equal(r.count, card.enginePerplexity.predictions);
     assert.equal(Number(r.ppl.toFixed(4)), card.enginePerplexity.ppl);
   } finally {

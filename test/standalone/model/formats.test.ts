@@ -22,18 +22,18 @@ for (const [arch, seed] of [['bitnet-b1.58', 2], ['bitnet', 8], ['llama', 8]] as
     const fx = makeFixture({ ...TINY, arch, seed });
     const set = await writeAllFixtures(fx, join(dir, arch));
     const tokens = [fx.vocab.bos!, ...TOKENS];
-    const base = (await loadModel(set.paths['gguf-i2_s-f16']!)).evaluate(tokens);
+    const base = await (await loadModel(set.paths['gguf-i2_s-f16']!)).evaluate(tokens);
     const ternaryVariants = Object.keys(set.paths).filter((n) => !/q8_0|q6_k/.test(n));
     assert.ok(ternaryVariants.length >= (arch === 'bitnet' ? 6 : 7), ternaryVariants.join(', '));
     for (const name of ternaryVariants) {
       const m = await loadModel(set.paths[name]!);
       assert.deepEqual(m.warnings, [], `${name}: ${m.warnings.join('; ')}`);
-      assert.ok(identical(m.evaluate(tokens), base), `${name} differs from gguf-i2_s-f16`);
+      assert.ok(identical(await m.evaluate(tokens), base), `${name} differs from gguf-i2_s-f16`);
     }
     for (const name of ['gguf-i2_s-q8_0', 'gguf-i2_s-q6_k']) {
       const stored = set.embeddings[name]!;
       const ref = referenceLogits({ ...fx.ref, embedding: stored.embedding, output: stored.output }, tokens, { kvF16: true });
-      const got = (await loadModel(set.paths[name]!)).evaluate(tokens);
+      const got = await (await loadModel(set.paths[name]!)).evaluate(tokens);
       // a different embedding meets different int8 near-ties, and the lm_head quantizes its input to
       // Q8_0 / Q8_K as ggml does (exact semantics are checked at kernel level): the loose tolerance
       let maxd = 0;
@@ -56,11 +56,11 @@ test('row lengths that are multiples of 128 but not 256, untied output (I2_S, F3
   const set = await writeAllFixtures(fx, join(dir, 'odd'));
   assert.equal(set.paths['gguf-tq2_0-f16'], undefined, 'TQ formats need rows of 256');
   const tokens = [fx.vocab.bos!, ...TOKENS.map((t) => t % fx.ref.nVocab)];
-  const base = (await loadModel(set.paths['gguf-i2_s-f16']!)).evaluate(tokens);
+  const base = await (await loadModel(set.paths['gguf-i2_s-f16']!)).evaluate(tokens);
   for (const name of ['gguf-f32-bf16', 'hf-bf16', 'hf-packed', 'hf-packed-bitlinear']) {
     const m = await loadModel(set.paths[name]!);
     assert.equal(m.tensors.some((t) => t.name === 'output.weight'), true);
-    assert.ok(identical(m.evaluate(tokens), base), name);
+    assert.ok(identical(await m.evaluate(tokens), base), name);
   }
   const ref = referenceLogits(fx.ref, tokens, { kvF16: true });
   let maxd = 0;

@@ -52,7 +52,7 @@ const TIGHT: Array<[FixtureArch, number]> = [
 for (const [arch, seed] of TIGHT) {
   test(`${arch} seed ${seed}: batch logits equal the float64 reference (tight)`, async () => {
     const { fx, model, tokens } = await setup(arch, seed);
-    const diff = compare(model.evaluate(tokens), referenceLogits(fx.ref, tokens, { kvF16: true }));
+    const diff = compare(await model.evaluate(tokens), referenceLogits(fx.ref, tokens, { kvF16: true }));
     assert.ok(diff.max < 1e-4, `max |diff| ${diff.max} of the logit RMS`);
   });
 
@@ -61,7 +61,7 @@ for (const [arch, seed] of TIGHT) {
     const n = 5;
     const seq = model.createSequence();
     const rows = [(await seq.prefill(tokens.slice(0, n))).logits];
-    for (const t of tokens.slice(n)) rows.push(seq.step(t));
+    for (const t of tokens.slice(n)) rows.push(await seq.step(t));
     // positions >= n ran as single-token batches: P and the lm_head input rounded to f16 (ggml)
     const ref = referenceLogits(fx.ref, tokens, { kvF16: true, singleTokenFrom: n });
     const steps = compare(rows.slice(1), ref, n);
@@ -76,7 +76,7 @@ test('every architecture is within the loose tolerance on several seeds', async 
   for (const arch of ['bitnet-b1.58', 'bitnet', 'llama'] as FixtureArch[]) {
     for (const seed of [1, 3, 4, 5]) {
       const { fx, model, tokens } = await setup(arch, seed);
-      const diff = compare(model.evaluate(tokens), referenceLogits(fx.ref, tokens, { kvF16: true }));
+      const diff = compare(await model.evaluate(tokens), referenceLogits(fx.ref, tokens, { kvF16: true }));
       assert.ok(diff.max < 0.25 && diff.rms < 0.05, `${arch} seed ${seed}: max ${diff.max}, rms ${diff.rms}`);
     }
   }
@@ -88,16 +88,16 @@ test('an f32 KV cache matches the reference without f16 rounding', async () => {
   await writeGgufFixture(fx, path, { weights: 'I2_S', embedding: 'F16' });
   const model = await loadModel(path, { kvType: 'f32', lmHead: 'exact' });
   const tokens = [fx.vocab.bos!, ...TOKENS];
-  const exact = compare(model.evaluate(tokens), referenceLogits(fx.ref, tokens, { kvF16: false }));
+  const exact = compare(await model.evaluate(tokens), referenceLogits(fx.ref, tokens, { kvF16: false }));
   assert.ok(exact.max < 1e-4, `max ${exact.max}`);
   // and the f16 emulation is visible: f32 cache vs the kvF16 reference differs
-  const vsF16 = compare(model.evaluate(tokens), referenceLogits(fx.ref, tokens, { kvF16: true }));
+  const vsF16 = compare(await model.evaluate(tokens), referenceLogits(fx.ref, tokens, { kvF16: true }));
   assert.ok(vsF16.max > exact.max);
 });
 
 test('the reference catches the classic mistakes (so the tolerance means something)', async () => {
   const { fx, model, tokens } = await setup('bitnet-b1.58', 2);
-  const got = model.evaluate(tokens);
+  const got = await model.evaluate(tokens);
   const silu = compare(got, referenceLogits({ ...fx.ref, act: 'silu' }, tokens, { kvF16: true }));
   assert.ok(silu.max > 0.5, `SiLU instead of relu^2 should be far off (${silu.max})`);
   const noSubNorm = compare(got, referenceLogits({ ...fx.ref, layers: fx.ref.layers.map((l) => ({ ...l, attnSubNorm: null })) }, tokens, { kvF16: true }));
@@ -108,10 +108,10 @@ test('the default int8 lm_head stays within the loose tolerance of the exact one
   const { fx, model, tokens } = await setup('bitnet-b1.58', 2);
   const int8 = await loadModel(join(dir, 'bitnet-b1.58-2.gguf'));
   const ref = referenceLogits(fx.ref, tokens, { kvF16: true });
-  const diff = compare(int8.evaluate(tokens), ref);
+  const diff = compare(await int8.evaluate(tokens), ref);
   assert.ok(diff.max < 0.25 && diff.rms < 0.05, `max ${diff.max}, rms ${diff.rms}`);
-  const exact = model.evaluate(tokens);
-  const approx = int8.evaluate(tokens);
+  const exact = await model.evaluate(tokens);
+  const approx = await int8.evaluate(tokens);
   const argmax = (r: Float32Array) => r.indexOf(Math.max(...r));
   let maxDev = 0;
   exact.forEach((row, t) => row.forEach((v, i) => (maxDev = Math.max(maxDev, Math.abs(v - approx[t]![i]!)))));

@@ -150,5 +150,5 @@ test('packed HF weights without quantization_config.linear_class load with a war
   const packed = join(dir, 'hf-with-linear-class');
   await writeHfFixture(fx, packed, { kind: 'packed', linearClass: 'bitlinear' });
   const tokens = [fx.vocab.bos!, 5, 6, 7];
-  assert.deepEqual(m.evaluate(tokens), (await loadModel(packed)).evaluate(tokens));
+  assert.deepEqual(await m.evaluate(tokens), await (await loadModel(packed)).evaluate(tokens));
 });

@@ -100,7 +100,7 @@ test('the exported GGUF loads in the engine and its logits equal the trainer qua
     const T = ids.length;
     const mine = new Float32Array(T * r.model.config.nVocab);
     r.model.step(Int32Array.from([...ids, 0]), 1, T, { backward: false, logitsOut: mine });
-    const theirs = engine.evaluate(ids);
+    const theirs = await engine.evaluate(ids);
     const V = r.model.config.nVocab;
     let maxDiff = 0;
     let maxAbs = 0;
@@ -124,7 +124,7 @@ test('the exported GGUF loads in the engine and its logits equal the trainer qua
   const fromHf = await loadModel(hf, { backend: 'ref', kvType: 'f32', lmHead: 'exact' });
   try {
     const ids = fromHf.tokenize('Tom and Lily went', { addBos: true });
-    const a = fromHf.evaluate(ids).at(-1)!;
+    const a = (await fromHf.evaluate(ids)).at(-1)!;
     const mine = new Float32Array(ids.length * r.model.config.nVocab);
     r.model.step(Int32Array.from([...ids, 0]), 1, ids.length, { backward: false, logitsOut: mine });
     const b = mine.subarray((ids.length - 1) * r.model.config.nVocab);
