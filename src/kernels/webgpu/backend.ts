@@ -436,7 +436,7 @@ export class WebGpuBackend implements Backend {
     const [ab, aOff] = this.at(a);
     const [bb, bOff] = b ? this.at(b) : [this.dummy, 0];
     if (ab === bb) throw new BitnetError('INVALID_ARGUMENT', 'elementwise op on two views of one buffer', { name: 'buffer' });
-    this.rec.dispatch('elementwise', () => K.ELEMENTWISE, 'uuuuf', [aOff, bOff, n, op, s], [ab, bb], Math.min(Math.ceil(n / 256), 65535));
+    this.rec.dispatch('elementwise', () => K.ELEMENTWISE, 'uuuuf', [aOff, bOff, n, op, s], [ab, bb], Math.min(Math.ceil(n / 64), 65535));
   }
   gatedAct(gate: Float32Array, up: Float32Array, n: number, act: 'relu2' | 'silu'): void {
     this.elementwise(gate, up, n, act === 'relu2' ? 0 : 1, 0);

@@ -34,10 +34,13 @@ export interface GpuContext {
   packedDot: boolean;
 }
 
-/** Requests an adapter and a device with the adapter's maximum buffer sizes; undefined when there is no adapter. */
-export async function openGpu(gpu: GPU, opts: { powerPreference?: GPUPowerPreference } = {}): Promise<GpuContext | undefined> {
-  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
-  if (!adapter) return undefined;
+/** The adapter (undefined when there is none). */
+export async function requestAdapter(gpu: GPU, opts: { powerPreference?: GPUPowerPreference } = {}): Promise<GPUAdapter | undefined> {
+  return (await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' })) ?? undefined;
+}
+
+/** A device on `adapter` with the adapter's maximum buffer sizes. */
+export async function openDevice(gpu: GPU, adapter: GPUAdapter): Promise<GpuContext> {
   const L = adapter.limits;
   const device = await adapter.requestDevice({
     requiredLimits: {
@@ -49,6 +52,12 @@ export async function openGpu(gpu: GPU, opts: { powerPreference?: GPUPowerPrefer
   });
   const packedDot = gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') ?? false;
   return { adapter, device, packedDot };
+}
+
+/** Requests an adapter and a device on it; undefined when there is no adapter. */
+export async function openGpu(gpu: GPU, opts: { powerPreference?: GPUPowerPreference } = {}): Promise<GpuContext | undefined> {
+  const adapter = await requestAdapter(gpu, opts);
+  return adapter ? openDevice(gpu, adapter) : undefined;
 }
 
 const SLOT = 256;

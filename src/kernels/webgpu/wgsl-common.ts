@@ -106,4 +106,4 @@ export function prelude(packedDot: boolean): string {
 }
 
 /** Threads per workgroup of the row-reduction kernels (quantize, rms_norm, attention). */
-export const WG = 256;
+export const WG = 64;

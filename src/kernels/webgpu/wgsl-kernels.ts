@@ -50,63 +50,71 @@ fn main(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec
 }
 `;
 
-/** Rows per workgroup, lanes per row and tokens per workgroup of the integer matmuls. */
-const MR = 8;
-const ML = 32;
-const MT = 4;
+/** Rows per workgroup, lanes per row and tokens per workgroup (one vec4 lane each) of the integer matmuls. */
+const MR = 4;
+const ML = 16;
 export const MATMUL_ROWS = MR;
-export const MATMUL_TOKENS = MT;
+export const MATMUL_TOKENS = 4;
+
+/**
+ * The body both integer matmuls share: lanes of a row split its u32 weight words, each word dotted with
+ * up to four tokens' activation words (a vec4 of accumulators, token indices clamped to T - 1), then a
+ * tree reduction over the lanes in workgroup memory. `dots` computes `acc` for weight word `word` at `i`.
+ */
+function intMatmul(params: string, bindings: string, dots: string, epilogue: string): string {
+  return /* wgsl */ `
+struct P { ${params} }
+@group(0) @binding(0) var<uniform> p: P;
+${bindings}
+var<workgroup> red: array<vec4<i32>, ${MR * ML}>;
+@compute @workgroup_size(${ML}, ${MR})
+fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let r = wid.x * ${MR}u + lid.y;
+  let t0 = wid.y * 4u;
+  let q0 = min(t0, p.T - 1u) * p.Kw;
+  let q1 = min(t0 + 1u, p.T - 1u) * p.Kw;
+  let q2 = min(t0 + 2u, p.T - 1u) * p.Kw;
+  let q3 = min(t0 + 3u, p.T - 1u) * p.Kw;
+  var acc = vec4<i32>(0);
+  if (r < p.rows) {
+    for (var i = lid.x; i < p.Wn; i = i + ${ML}u) {
+      ${dots}
+    }
+  }
+  let o = lid.y * ${ML}u;
+  red[o + lid.x] = acc;
+  workgroupBarrier();
+  // one barrier, then one lane per token sums the row's partials (integers: any order gives the same sum)
+  if (lid.x < 4u && r < p.rows && t0 + lid.x < p.T) {
+    let t = t0 + lid.x;
+    var d = 0i;
+    for (var j = 0u; j < ${ML}u; j = j + 1u) { d = d + red[o + j][lid.x]; }
+    ${epilogue}
+  }
+}
+`;
+}
 
 /**
  * Ternary matmul, one alpha: y[t, r] = ((float)(sum_c code * q - act_sum) / s) * alpha, where byte p of each
  * 32-byte block holds columns p, 32 + p, 64 + p, 96 + p in bits 7-6, 5-4, 3-2, 1-0.
  */
-export const TERNARY = /* wgsl */ `
-struct P { rows: u32, Ww: u32, Kw: u32, T: u32, yOff: u32, alpha: f32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> W: array<u32>;
+export const TERNARY = intMatmul(
+  'rows: u32, Wn: u32, Kw: u32, T: u32, yOff: u32, alpha: f32',
+  `@group(0) @binding(1) var<storage, read> W: array<u32>;
 @group(0) @binding(2) var<storage, read> Q: array<u32>;
 @group(0) @binding(3) var<storage, read> S: array<f32>;
 @group(0) @binding(4) var<storage, read> SUM: array<i32>;
-@group(0) @binding(5) var<storage, read_write> Y: array<f32>;
-var<workgroup> red: array<i32, ${MR * ML * MT}>;
-@compute @workgroup_size(${ML}, ${MR})
-fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let r = wid.x * ${MR}u + lid.y;
-  let t0 = wid.y * ${MT}u;
-  var acc = array<i32, ${MT}>(${Array(MT).fill('0').join(', ')});
-  if (r < p.rows) {
-    for (var i = lid.x; i < p.Ww; i = i + ${ML}u) {
-      let word = W[r * p.Ww + i];
+@group(0) @binding(5) var<storage, read_write> Y: array<f32>;`,
+  `let word = W[r * p.Wn + i];
       let base = (i >> 3u) * 32u + (i & 7u);
       for (var g = 0u; g < 4u; g = g + 1u) {
-        let codes = (word >> (6u - 2u * g)) & 0x03030303u;
-        for (var k = 0u; k < ${MT}u; k = k + 1u) {
-          if (t0 + k < p.T) { acc[k] = acc[k] + dot4(codes, Q[(t0 + k) * p.Kw + base + 8u * g]); }
-        }
-      }
-    }
-  }
-  for (var k = 0u; k < ${MT}u; k = k + 1u) { red[(k * ${MR}u + lid.y) * ${ML}u + lid.x] = acc[k]; }
-  workgroupBarrier();
-  for (var s = ${ML / 2}u; s > 0u; s = s >> 1u) {
-    if (lid.x < s) {
-      for (var k = 0u; k < ${MT}u; k = k + 1u) {
-        let o = (k * ${MR}u + lid.y) * ${ML}u;
-        red[o + lid.x] = red[o + lid.x] + red[o + lid.x + s];
-      }
-    }
-    workgroupBarrier();
-  }
-  if (lid.x < ${MT}u && r < p.rows) {
-    let t = t0 + lid.x;
-    if (t < p.T) {
-      let d = red[(lid.x * ${MR}u + lid.y) * ${ML}u] - SUM[t];
-      Y[p.yOff + t * p.rows + r] = div_rn(f32(d), S[t]) * p.alpha;
-    }
-  }
-}
-`;
+        let c = (word >> (6u - 2u * g)) & 0x03030303u;
+        let a = base + 8u * g;
+        acc = acc + vec4<i32>(dot4(c, Q[q0 + a]), dot4(c, Q[q1 + a]), dot4(c, Q[q2 + a]), dot4(c, Q[q3 + a]));
+      }`,
+  'Y[p.yOff + t * p.rows + r] = div_rn(f32(d - SUM[t]), S[t]) * p.alpha;',
+);
 
 /** Ternary matmul with per-block scales (TQ blocks whose d differ): sum over blocks of d_b * dot_b, in order, then / s. */
 export const TERNARY_BLOCKS = /* wgsl */ `
@@ -142,48 +150,17 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 `;
 
 /** The int8 lm_head (requant.ts rows, four values per u32): y[t, r] = ((float)(q . w_r) / s) * scale_r. */
-export const INT8_ROWS = /* wgsl */ `
-struct P { rows: u32, Wd: u32, Kw: u32, T: u32, yOff: u32, rowBase: u32, nVocab: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> W: array<u32>;
+export const INT8_ROWS = intMatmul(
+  'rows: u32, Wn: u32, Kw: u32, T: u32, yOff: u32, rowBase: u32, nVocab: u32',
+  `@group(0) @binding(1) var<storage, read> W: array<u32>;
 @group(0) @binding(2) var<storage, read> Q: array<u32>;
 @group(0) @binding(3) var<storage, read> S: array<f32>;
 @group(0) @binding(4) var<storage, read> RS: array<f32>;
-@group(0) @binding(5) var<storage, read_write> Y: array<f32>;
-var<workgroup> red: array<i32, ${MR * ML * MT}>;
-@compute @workgroup_size(${ML}, ${MR})
-fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let r = wid.x * ${MR}u + lid.y;
-  let t0 = wid.y * ${MT}u;
-  var acc = array<i32, ${MT}>(${Array(MT).fill('0').join(', ')});
-  if (r < p.rows) {
-    for (var i = lid.x; i < p.Wd; i = i + ${ML}u) {
-      let word = W[r * p.Wd + i];
-      for (var k = 0u; k < ${MT}u; k = k + 1u) {
-        if (t0 + k < p.T) { acc[k] = acc[k] + dot4(word, Q[(t0 + k) * p.Kw + i]); }
-      }
-    }
-  }
-  for (var k = 0u; k < ${MT}u; k = k + 1u) { red[(k * ${MR}u + lid.y) * ${ML}u + lid.x] = acc[k]; }
-  workgroupBarrier();
-  for (var s = ${ML / 2}u; s > 0u; s = s >> 1u) {
-    if (lid.x < s) {
-      for (var k = 0u; k < ${MT}u; k = k + 1u) {
-        let o = (k * ${MR}u + lid.y) * ${ML}u;
-        red[o + lid.x] = red[o + lid.x] + red[o + lid.x + s];
-      }
-    }
-    workgroupBarrier();
-  }
-  if (lid.x < ${MT}u && r < p.rows) {
-    let t = t0 + lid.x;
-    if (t < p.T) {
-      let d = red[(lid.x * ${MR}u + lid.y) * ${ML}u];
-      Y[p.yOff + t * p.nVocab + p.rowBase + r] = div_rn(f32(d), S[t]) * RS[p.rowBase + r];
-    }
-  }
-}
-`;
+@group(0) @binding(5) var<storage, read_write> Y: array<f32>;`,
+  `let word = W[r * p.Wn + i];
+      acc = acc + vec4<i32>(dot4(word, Q[q0 + i]), dot4(word, Q[q1 + i]), dot4(word, Q[q2 + i]), dot4(word, Q[q3 + i]));`,
+  'Y[p.yOff + t * p.nVocab + p.rowBase + r] = div_rn(f32(d), S[t]) * RS[p.rowBase + r];',
+);
 
 /**
  * Exact dense rows (F32, F16, BF16): one thread per (row, token), float32 products summed in column order
@@ -393,9 +370,9 @@ struct P { aOff: u32, bOff: u32, n: u32, op: u32, s: f32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read_write> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  for (var i = gid.x; i < p.n; i = i + nw.x * 256u) {
+  for (var i = gid.x; i < p.n; i = i + nw.x * 64u) {
     let a = A[p.aOff + i];
     var r = a * p.s;
     if (p.op < 3u) {
