@@ -192,7 +192,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 `;
 }
 
-/** ggml rms_norm then * weight, one workgroup per row; `inplace` reads x from the output binding. */
+/**
+ * ggml rms_norm then * weight, one workgroup per row: the squares summed exactly (fixed point, in units of
+ * 2^-86 of the largest square's exponent), mean = round(sum / n), 1 / sqrt(mean + eps) correctly rounded;
+ * `inplace` reads x from the output binding.
+ */
 export function rmsNorm(inplace: boolean): string {
   const x = inplace ? 'O' : 'X';
   return /* wgsl */ `
@@ -202,20 +206,37 @@ struct P { xOff: u32, oOff: u32, n: u32, eps: f32 }
 @group(0) @binding(2) var<storage, read_write> O: array<f32>;
 ${inplace ? '' : '@group(0) @binding(3) var<storage, read> X: array<f32>;'}
 var<workgroup> rf: array<f32, ${WG}>;
+var<workgroup> acc: array<vec4<u32>, ${WG}>;
+var<workgroup> rowScale: f32;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   let xr = p.xOff + wid.y * p.n;
   let orow = p.oOff + wid.y * p.n;
-  var s = 0.0;
-  for (var i = l; i < p.n; i = i + ${WG}u) { let v = ${x}[xr + i]; s = s + v * v; }
-  rf[l] = s;
+  var m = 0.0;
+  for (var i = l; i < p.n; i = i + ${WG}u) { m = max(m, abs(${x}[xr + i])); }
+  rf[l] = m;
   workgroupBarrier();
   for (var k = ${WG / 2}u; k > 0u; k = k >> 1u) {
-    if (l < k) { rf[l] = rf[l] + rf[l + k]; }
+    if (l < k) { rf[l] = max(rf[l], rf[l + k]); }
     workgroupBarrier();
   }
-  let mean = div_rn(rf[0], f32(p.n));
-  let sc = div_rn(1.0, sqrt(mean + p.eps));
+  let top = rf[0] * rf[0];
+  let unit = i32((bitcast<u32>(top) >> 23u) & 0xffu) - 236;
+  var s = vec4<u32>(0u);
+  for (var i = l; i < p.n; i = i + ${WG}u) {
+    let v = ${x}[xr + i];
+    s = add128(s, to_fixed(v * v, unit));
+  }
+  acc[l] = s;
+  workgroupBarrier();
+  if (l == 0u) {
+    var t = vec4<u32>(0u);
+    for (var j = 0u; j < ${WG}u; j = j + 1u) { t = add128(t, acc[j]); }
+    let mean = fixed_div_rn(t, vec4<u32>(p.n, 0u, 0u, 0u), unit);
+    rowScale = div_rn(1.0, sqrt_rn(mean + p.eps));
+  }
+  workgroupBarrier();
+  let sc = rowScale;
   for (var i = l; i < p.n; i = i + ${WG}u) { O[orow + i] = (${x}[xr + i] * sc) * Wt[i]; }
 }
 `;
@@ -306,6 +327,8 @@ struct P { qOff: u32, oOff: u32, nHead: u32, group: u32, headDim: u32, pos0: u32
 @group(0) @binding(5) var<storage, read_write> SC: array<f32>;
 var<workgroup> qh: array<f32, 256>;
 var<workgroup> rf: array<f32, ${WG}>;
+var<workgroup> acc: array<vec4<u32>, ${WG}>;
+var<workgroup> invSum: f32;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   let h = wid.x;
@@ -336,19 +359,22 @@ fn main(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec
   }
   let mx = rf[0];
   workgroupBarrier();
-  var sum = 0.0;
+  // the exponentials (at most 1) summed exactly in units of 2^-100, then 1 / sum correctly rounded
+  var sum = vec4<u32>(0u);
   for (var j = l; j < nv; j = j + ${WG}u) {
     let e = expf(SC[sb + j] - mx);
     SC[sb + j] = e;
-    sum = sum + e;
+    sum = add128(sum, to_fixed(e, -100));
   }
-  rf[l] = sum;
+  acc[l] = sum;
   workgroupBarrier();
-  for (var k = ${WG / 2}u; k > 0u; k = k >> 1u) {
-    if (l < k) { rf[l] = rf[l] + rf[l + k]; }
-    workgroupBarrier();
+  if (l == 0u) {
+    var t = vec4<u32>(0u);
+    for (var j = 0u; j < ${WG}u; j = j + 1u) { t = add128(t, acc[j]); }
+    invSum = fixed_div_rn(vec4<u32>(0u, 0u, 0u, 16u), t, 0);
   }
-  let inv = div_rn(1.0, rf[0]);
+  workgroupBarrier();
+  let inv = invSum;
   for (var j = l; j < nv; j = j + ${WG}u) {
     let pj = SC[sb + j] * inv;
     SC[sb + j] = select(pj, round_f16(pj), p.roundP == 1u);

@@ -2,14 +2,17 @@
 // with SwiftShader's ICD (Debian's chromium-common) selected when it is installed and nothing else is set.
 // Returns a one-line reason instead when the package or every adapter is missing.
 import { existsSync } from 'node:fs';
-import { openGpu, type GpuContext } from '../../../src/kernels/webgpu/device.js';
+import { isHardwareAdapter, openGpu, type GpuContext } from '../../../src/kernels/webgpu/device.js';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 let gpu: GPU | undefined;
 
-/** The GPU object of the webgpu package, or a reason it cannot be had. */
-export async function testGpu(): Promise<{ gpu: GPU } | { skip: string }> {
+/**
+ * The GPU object of the webgpu package and whether its adapter is a hardware GPU (which may fuse float
+ * multiply-adds; SwiftShader does not), or a reason it cannot be had.
+ */
+export async function testGpu(): Promise<{ gpu: GPU; hardware: boolean } | { skip: string }> {
   if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER_ICD)) process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
   if (!gpu) {
     let mod: { create(opts: string[]): GPU };
@@ -23,7 +26,7 @@ export async function testGpu(): Promise<{ gpu: GPU } | { skip: string }> {
   const probe = await openGpu(gpu);
   if (!probe) return { skip: `no WebGPU adapter (no GPU; for SwiftShader install chromium-common and libvulkan1, ${SWIFTSHADER_ICD})` };
   probe.device.destroy();
-  return { gpu };
+  return { gpu, hardware: isHardwareAdapter(probe.adapter) };
 }
 
 /** A fresh adapter + device on the test GPU. */

@@ -1,8 +1,10 @@
 // End to end on the WebGPU backend (SwiftShader when the machine has no GPU): the logits of every fixture
 // format of every architecture against the CPU (WASM) backend, batch and generation modes, int8 and exact
-// lm_head; and greedy generation of the bundled TinyStories model giving the CPU backend's text. The GPU
-// sums RMSNorm squares and softmax exponentials in float32 (the CPU: double), which can move an int8
-// activation by one step now and then: logits must agree within 1e-3 of the row's largest magnitude.
+// lm_head; and greedy generation of the bundled TinyStories model giving the CPU backend's text. On a
+// software adapter (SwiftShader, which computes a * b + c without fusing) the logits are the CPU backend's
+// bit for bit; a hardware GPU may fuse multiply-adds in the float32 dot sums (RoPE, Q.K, P.V, the exact
+// lm_head), which can move an int8 activation by one step now and then: there logits must agree within
+// 5e-2 of the row's largest magnitude (random fixture weights amplify such a step).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -15,7 +17,7 @@ const probe = await testGpu();
 const skip = 'skip' in probe ? probe.skip : false;
 const dir = tempDir('webgpu-e2e');
 const TOKENS = [10, 200, 300, 45, 67, 3, 99, 150, 250, 77];
-const REL = 1e-3;
+const REL = 'skip' in probe || probe.hardware ? 5e-2 : 0;
 
 function closeRows(a: Float32Array[], b: Float32Array[], what: string): number {
   assert.equal(a.length, b.length);
@@ -25,7 +27,7 @@ function closeRows(a: Float32Array[], b: Float32Array[], what: string): number {
     for (let i = 0; i < row.length; i++) {
       const d = Math.abs(row[i]! - b[t]![i]!);
       worst = Math.max(worst, d / amax);
-      if (!(d <= REL * amax)) assert.fail(`${what}: position ${t} logit ${i}: ${row[i]} vs ${b[t]![i]}`);
+      if (REL === 0 ? !Object.is(row[i], b[t]![i]) : !(d <= REL * amax)) assert.fail(`${what}: position ${t} logit ${i}: ${row[i]} vs ${b[t]![i]}`);
     }
   });
   return worst;
@@ -39,32 +41,43 @@ async function generationMode(m: BitnetModel, tokens: number[]): Promise<Float32
   return rows;
 }
 
-for (const [arch, config] of [['bitnet-b1.58', TINY], ['bitnet', TINY], ['llama', TINY], ['bitnet-b1.58 odd', ODD]] as Array<[string, typeof TINY]>) {
-  test(`${arch}: WebGPU logits match the CPU backend in every format`, { skip }, async () => {
+/** Formats per architecture (every format for 2B4T's architecture; one for the others, to keep SwiftShader's time down). */
+const CASES: Array<[string, typeof TINY, string[] | 'all']> = [
+  ['bitnet-b1.58', TINY, 'all'],
+  ['bitnet', TINY, ['gguf-tq2_0-scales', 'gguf-i2_s-f16']],
+  ['llama', TINY, ['gguf-i2_s-f16']],
+  ['bitnet-b1.58 odd', ODD, ['gguf-i2_s-f16', 'gguf-f32-bf16']],
+];
+
+for (const [arch, config, formats] of CASES) {
+  test(`${arch}: WebGPU logits match the CPU backend (${formats === 'all' ? 'every format' : formats.join(', ')})`, { skip }, async () => {
     const fx = makeFixture({ ...config, arch: arch.split(' ')[0] as FixtureArch, seed: 8 });
     const set = await writeAllFixtures(fx, join(dir, arch.replace(' ', '-')));
     const tokens = [fx.vocab.bos!, ...TOKENS.map((t) => t % fx.ref.nVocab)];
-    for (const [name, path] of Object.entries(set.paths)) {
-      for (const lmHead of ['int8', 'exact'] as const) {
+    const names = formats === 'all' ? Object.keys(set.paths) : formats;
+    for (const name of names) {
+      const path = set.paths[name];
+      assert.ok(path, `fixture ${name}`);
+      // the exact lm_head on F16/BF16 embeddings; generation mode on the first format
+      const heads = name === 'gguf-i2_s-f16' || name === 'gguf-f32-bf16' ? (['int8', 'exact'] as const) : (['int8'] as const);
+      for (const lmHead of heads) {
         const cpu = await loadModel(path, { backend: 'cpu', threads: 1, lmHead });
-        let gpu: BitnetModel;
-        try {
-          gpu = await loadModel(path, { backend: 'webgpu', lmHead });
-        } catch (e) {
-          // the exact lm_head of a block-quantized embedding (Q8_0, Q6_K) has no WebGPU kernel: a typed error
-          assert.ok(lmHead === 'exact' && e instanceof BitnetError && e.code === 'UNSUPPORTED_TENSOR_TYPE', `${name}: ${String(e)}`);
-          await cpu.dispose();
-          continue;
-        }
+        const gpu = await loadModel(path, { backend: 'webgpu', lmHead });
         assert.match(gpu.backend.name, /^webgpu/);
         closeRows(await gpu.evaluate(tokens), await cpu.evaluate(tokens), `${name} ${lmHead} batch`);
-        closeRows(await generationMode(gpu, tokens), await generationMode(cpu, tokens), `${name} ${lmHead} generation`);
+        if (name === names[0]) closeRows(await generationMode(gpu, tokens), await generationMode(cpu, tokens), `${name} ${lmHead} generation`);
         await gpu.dispose();
         await cpu.dispose();
       }
     }
   });
 }
+
+test('the exact lm_head of a Q8_0 embedding is refused with a typed error', { skip }, async () => {
+  const fx = makeFixture({ ...TINY, seed: 8 });
+  const set = await writeAllFixtures(fx, join(dir, 'q8'));
+  await assert.rejects(loadModel(set.paths['gguf-i2_s-q8_0']!, { backend: 'webgpu', lmHead: 'exact' }), (e) => e instanceof BitnetError && e.code === 'UNSUPPORTED_TENSOR_TYPE');
+});
 
 test('the bundled model generates the same greedy text on WebGPU as on the CPU', { skip }, async () => {
   const path = join(import.meta.dirname, '../../../models/bitnet-b1.58-tinystories-1m.gguf');
