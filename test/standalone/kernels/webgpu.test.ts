@@ -14,7 +14,10 @@ import { BF16, F16, F32 } from '../../../src/formats/types.js';
 import type { QuantizedActs } from '../../../src/kernels/backend.js';
 import { ropeTable } from '../../../src/kernels/math.js';
 import { refBackend as ref } from '../../../src/kernels/ref/index.js';
+import { BitnetError } from '../../../src/errors.js';
+import { createBackend } from '../../../src/kernels/index.js';
 import { createWebGpuBackend, type WebGpuBackend } from '../../../src/kernels/webgpu/backend.js';
+import { isHardwareAdapter } from '../../../src/kernels/webgpu/device.js';
 import { roundF16 } from '../../../src/util/f16.js';
 import { Rng } from '../../../src/util/rng.js';
 import { testContext, testGpu } from './webgpu-gpu.js';
@@ -279,3 +282,21 @@ for (const packedDot of [true, false]) {
     }
   });
 }
+
+test('backend selection: webgpu on any adapter, auto only on a hardware GPU, a typed error without WebGPU', async () => {
+  const fake = (info: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean }) => ({ info }) as unknown as GPUAdapter;
+  assert.equal(isHardwareAdapter(fake({ vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H200' })), true);
+  assert.equal(isHardwareAdapter(fake({ vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader driver' })), false);
+  assert.equal(isHardwareAdapter(fake({ vendor: 'mesa', description: 'llvmpipe (LLVM 15.0.6, 256 bits)' })), false);
+  assert.equal(isHardwareAdapter(fake({ vendor: 'intel', isFallbackAdapter: true })), false);
+  await assert.rejects(createBackend('webgpu'), (e) => e instanceof BitnetError && e.code === 'INVALID_ARGUMENT' && /npm install webgpu/.test(e.message));
+  assert.match((await createBackend('auto')).name, /^wasm/, 'no GPU object: WASM');
+  if ('skip' in probe) return;
+  const gpu = await createBackend('webgpu', { gpu: probe.gpu });
+  assert.match(gpu.name, /^webgpu/);
+  gpu.dispose();
+  const auto = await createBackend('auto', { gpu: probe.gpu });
+  assert.match(auto.name, probe.hardware ? /^webgpu/ : /^wasm/);
+  auto.dispose();
+  assert.match((await createBackend('cpu', { gpu: probe.gpu })).name, /^wasm/);
+});

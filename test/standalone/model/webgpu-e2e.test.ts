@@ -6,6 +6,7 @@
 // lm_head), which can move an int8 activation by one step now and then: there logits must agree within
 // 5e-2 of the row's largest magnitude (random fixture weights amplify such a step).
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { BitnetError, loadModel, type BitnetModel } from '../../../src/index.js';
@@ -90,4 +91,18 @@ test('the bundled model generates the same greedy text on WebGPU as on the CPU',
   }
   assert.ok(texts[0]!.length > 20, texts[0]);
   assert.equal(texts[1], texts[0]);
+});
+
+test('bitnet run --backend webgpu prints the text of --backend cpu', { skip }, async () => {
+  const root = join(import.meta.dirname, '../../..');
+  const run = (backend: string) =>
+    new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
+      const args = ['--import', 'tsx', 'src/cli/main.ts', 'run', '--backend', backend, '-n', '12', '--temp', '0', '-p', 'Once upon a time'];
+      execFile(process.execPath, args, { cwd: root, env: { ...process.env, BITNET_BACKEND: '' } }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve({ stdout, stderr })));
+    });
+  const gpu = await run('webgpu');
+  const cpu = await run('cpu');
+  assert.ok(cpu.stdout.length > 10, cpu.stdout);
+  assert.equal(gpu.stdout, cpu.stdout);
+  assert.match(gpu.stderr, /webgpu/);
 });
