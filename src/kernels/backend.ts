@@ -96,6 +96,11 @@ export interface Backend {
    * called); GPU backends submit the queued work and read it back: the one sync point of a forward pass.
    */
   read(buf: Float32Array): Promise<Float32Array>;
+  /**
+   * Optional (GPU backends): the k largest of each of `rows` rows of `logits` [rows, nVocab] (value
+   * descending, ties to the lower id), after every queued op, reading back only those (k <= 16).
+   */
+  topK?(logits: Float32Array, rows: number, nVocab: number, k: number): Promise<{ ids: Int32Array; values: Float32Array }>;
   createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, type: 'f16' | 'f32'): KvStorage;
 
   /** x [T, K] -> int8 activations (bitnet.cpp's per-token absmax quantization) into out. */

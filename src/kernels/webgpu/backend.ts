@@ -448,6 +448,30 @@ export class WebGpuBackend implements Backend {
     this.elementwise(x, undefined, n, 3, Math.fround(s));
   }
 
+  /**
+   * The k largest logits of each of `rows` rows (value descending, ties to the lower id) computed on the GPU,
+   * so greedy or top-k sampling reads back 2k numbers per row instead of the vocabulary. k <= 16.
+   */
+  async topK(logits: Float32Array, rows: number, nVocab: number, k: number): Promise<{ ids: Int32Array; values: Float32Array }> {
+    if (!(Number.isInteger(k) && k >= 1 && k <= K.TOPK_MAX && k <= nVocab)) {
+      throw new BitnetError('INVALID_ARGUMENT', `topK: k must be an integer in [1, ${Math.min(K.TOPK_MAX, nVocab)}], got ${k}`, { name: 'k' });
+    }
+    if (logits.length < rows * nVocab) throw new BitnetError('SHAPE_MISMATCH', `topK: ${rows} rows of ${nVocab} need ${rows * nVocab} logits, got ${logits.length}`);
+    const [b, off] = this.at(logits);
+    const out = this.raw(rows * 2 * k * 4);
+    this.rec.dispatch('topk', () => K.TOPK, 'uuu', [off, nVocab, k], [b, out], 1, rows);
+    const bytes = await this.rec.readBack(out, 0, rows * 2 * k * 4);
+    this.release(out);
+    const all = new Uint32Array(bytes);
+    const ids = new Int32Array(rows * k);
+    const values = new Float32Array(rows * k);
+    for (let r = 0; r < rows; r++) {
+      ids.set(new Int32Array(all.buffer, r * 8 * k, k), r * k);
+      values.set(new Float32Array(all.buffer, r * 8 * k + 4 * k, k), r * k);
+    }
+    return { ids, values };
+  }
+
   dispose(): void {
     this.rec.dispose();
     for (const b of this.owned) b.destroy();

@@ -411,3 +411,56 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: 
   }
 }
 `;
+
+/** Most ids topK returns per row. */
+export const TOPK_MAX = 16;
+
+/**
+ * Top-k per row (value descending, ties to the lower id; NaN never chosen): each thread keeps a sorted list
+ * of its strided elements' best k, then one thread merges the lists. OUT row r: k ids, then k values' bits.
+ */
+export const TOPK = /* wgsl */ `
+struct P { off: u32, n: u32, k: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> OUT: array<u32>;
+var<workgroup> cv: array<f32, ${WG * TOPK_MAX}>;
+var<workgroup> ci: array<u32, ${WG * TOPK_MAX}>;
+fn better(a: f32, ia: u32, b: f32, ib: u32) -> bool { return a > b || (a == b && ia < ib); }
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
+  let row = p.off + wid.y * p.n;
+  var lv: array<f32, ${TOPK_MAX}>;
+  var li: array<u32, ${TOPK_MAX}>;
+  for (var j = 0u; j < ${TOPK_MAX}u; j = j + 1u) { lv[j] = -3.4028234663852886e38; li[j] = 0xffffffffu; }
+  for (var i = l; i < p.n; i = i + ${WG}u) {
+    let v = X[row + i];
+    if (better(v, i, lv[p.k - 1u], li[p.k - 1u])) {
+      var j = p.k - 1u;
+      while (j > 0u && better(v, i, lv[j - 1u], li[j - 1u])) { lv[j] = lv[j - 1u]; li[j] = li[j - 1u]; j = j - 1u; }
+      lv[j] = v;
+      li[j] = i;
+    }
+  }
+  for (var j = 0u; j < ${TOPK_MAX}u; j = j + 1u) { cv[l * ${TOPK_MAX}u + j] = lv[j]; ci[l * ${TOPK_MAX}u + j] = li[j]; }
+  workgroupBarrier();
+  if (l == 0u) {
+    var head: array<u32, ${WG}>;
+    for (var t = 0u; t < ${WG}u; t = t + 1u) { head[t] = 0u; }
+    for (var o = 0u; o < p.k; o = o + 1u) {
+      var bt = 0u;
+      var bv = -3.4028234663852886e38;
+      var bi = 0xffffffffu;
+      for (var t = 0u; t < ${WG}u; t = t + 1u) {
+        if (head[t] < p.k) {
+          let c = t * ${TOPK_MAX}u + head[t];
+          if (better(cv[c], ci[c], bv, bi)) { bv = cv[c]; bi = ci[c]; bt = t; }
+        }
+      }
+      head[bt] = head[bt] + 1u;
+      OUT[wid.y * 2u * p.k + o] = bi;
+      OUT[wid.y * 2u * p.k + p.k + o] = bitcast<u32>(bv);
+    }
+  }
+}
+`;

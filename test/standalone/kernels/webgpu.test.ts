@@ -300,3 +300,27 @@ test('backend selection: webgpu on any adapter, auto only on a hardware GPU, a t
   auto.dispose();
   assert.match((await createBackend('cpu', { gpu: probe.gpu })).name, /^wasm/);
 });
+
+test('webgpu: topK reads back the k largest logits per row (ties to the lower id)', { skip }, async () => {
+  const be = await createWebGpuBackend({ gpu: (probe as { gpu: GPU }).gpu });
+  try {
+    for (const [rows, nVocab] of [[1, 7], [3, 1003], [2, 128256]] as const) {
+      const x = randomF32(rows * nVocab);
+      for (let i = 0; i < x.length; i += 97) x[i] = 2.5; // ties
+      x[x.length - 1] = NaN;
+      const g = onGpu(be, x);
+      for (const k of [1, 5, 16].filter((k) => k <= nVocab)) {
+        const got = await be.topK(g, rows, nVocab, k);
+        for (let r = 0; r < rows; r++) {
+          const ids = Array.from({ length: nVocab }, (_, i) => i).filter((i) => !Number.isNaN(x[r * nVocab + i]));
+          ids.sort((a, b) => x[r * nVocab + b]! - x[r * nVocab + a]! || a - b);
+          assert.deepEqual(Array.from(got.ids.subarray(r * k, (r + 1) * k)), ids.slice(0, k), `rows ${rows} x ${nVocab} k=${k} row ${r}`);
+          assert.deepEqual(Array.from(got.values.subarray(r * k, (r + 1) * k)), ids.slice(0, k).map((i) => x[r * nVocab + i]!));
+        }
+      }
+    }
+    await assert.rejects(be.topK(be.allocF32(8), 1, 8, 17), (e) => e instanceof BitnetError && e.code === 'INVALID_ARGUMENT');
+  } finally {
+    be.dispose();
+  }
+});
