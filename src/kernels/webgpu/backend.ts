@@ -63,13 +63,15 @@ export interface WebGpuBackendOptions {
   packedDot?: boolean;
   /** an adapter/device already opened (openGpu) */
   context?: GpuContext;
+  /** most bytes per buffer binding (default: the device's limit; tests set small values to split matrices) */
+  maxBindingBytes?: number;
 }
 
 /** Opens the GPU and returns the backend; throws when no adapter can be obtained. */
 export async function createWebGpuBackend(opts: WebGpuBackendOptions): Promise<WebGpuBackend> {
   const ctx = opts.context ?? (await openGpu(opts.gpu));
   if (!ctx) throw new BitnetError('INVALID_ARGUMENT', 'WebGPU: no adapter is available (no GPU, or no WebGPU driver)', { name: 'backend' });
-  return new WebGpuBackend(ctx, opts.packedDot ?? ctx.packedDot);
+  return new WebGpuBackend(ctx, opts.packedDot ?? ctx.packedDot, opts.maxBindingBytes);
 }
 
 export class WebGpuBackend implements Backend {
@@ -85,12 +87,16 @@ export class WebGpuBackend implements Backend {
   private readonly dummy: GPUBuffer;
   private table: { data: Float32Array; buf: GPUBuffer } | undefined;
 
+  private readonly maxBinding: number;
+
   constructor(
     readonly context: GpuContext,
     readonly packedDot: boolean,
+    maxBindingBytes?: number,
   ) {
     this.device = context.device;
     this.rec = new Recorder(context.device, packedDot);
+    this.maxBinding = Math.min(this.rec.maxBinding, maxBindingBytes ?? Infinity);
     this.name = `webgpu (${adapterName(context.adapter)})`;
     this.dummy = this.raw(16);
   }
@@ -210,18 +216,10 @@ export class WebGpuBackend implements Backend {
     return m;
   }
 
-  /** Rows per buffer of a dense matrix with `rowBytes` per row (a multiple of REQUANT_CHUNK_ROWS when split). */
-  private partRows(rows: number, rowBytes: number): number {
-    const fit = Math.floor(this.rec.maxBinding / rowBytes);
-    if (fit >= rows) return rows;
-    const aligned = Math.floor(fit / REQUANT_CHUNK_ROWS) * REQUANT_CHUNK_ROWS;
-    if (aligned === 0) throw new BitnetError('INVALID_ARGUMENT', `dense rows of ${rowBytes} bytes do not fit this GPU's buffer limit`, { name: 'webgpu' });
-    return aligned;
-  }
-
   private denseLayout(typeName: string, rows: number, cols: number, int8: boolean): GpuDense {
     const rowBytes = int8 ? ceilTo(cols, 4) : typeName === 'F32' ? cols * 4 : cols * 2;
-    const per = this.partRows(rows, rowBytes);
+    const per = Math.min(rows, Math.floor(this.maxBinding / rowBytes));
+    if (per === 0) throw new BitnetError('INVALID_ARGUMENT', `dense rows of ${rowBytes} bytes do not fit this GPU's buffer binding limit`, { name: 'webgpu' });
     const parts: DensePart[] = [];
     for (let r0 = 0; r0 < rows; r0 += per) {
       const n = Math.min(per, rows - r0);
@@ -231,6 +229,13 @@ export class WebGpuBackend implements Backend {
     }
     const scales = int8 ? this.raw(rows * 4) : undefined;
     return { rows, cols, typeName: int8 ? 'I8_ROWS' : typeName, parts, scales, bytes: rows * rowBytes + (int8 ? rows * 4 : 0) };
+  }
+
+  /** Row chunks [r0, r1) of at most REQUANT_CHUNK_ROWS that never straddle two parts. */
+  private static chunks(m: GpuDense): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    for (const p of m.parts) for (let r0 = p.r0; r0 < p.r0 + p.rows; r0 += REQUANT_CHUNK_ROWS) out.push([r0, Math.min(p.r0 + p.rows, r0 + REQUANT_CHUNK_ROWS)]);
+    return out;
   }
 
   /** Writes rows [r0, r0 + n) (int8: requantized from `bytes`; else the raw bytes) into the matrix. */
@@ -267,10 +272,7 @@ export class WebGpuBackend implements Backend {
     if (data.bytes.byteLength !== rowBytes * rows) throw new BitnetError('SHAPE_MISMATCH', `${data.type.name} matrix [${rows}, ${cols}] needs ${rowBytes * rows} bytes, got ${data.bytes.byteLength}`);
     this.rec.flush();
     const m = this.denseLayout(data.type.name, rows, cols, int8);
-    for (let r0 = 0; r0 < rows; r0 += REQUANT_CHUNK_ROWS) {
-      const n = Math.min(REQUANT_CHUNK_ROWS, rows - r0);
-      this.writeRows(m, { type: data.type, bytes: data.bytes.subarray(r0 * rowBytes, (r0 + n) * rowBytes) }, r0, n, int8);
-    }
+    for (const [r0, r1] of WebGpuBackend.chunks(m)) this.writeRows(m, { type: data.type, bytes: data.bytes.subarray(r0 * rowBytes, r1 * rowBytes) }, r0, r1 - r0, int8);
     return m;
   }
 
@@ -281,10 +283,7 @@ export class WebGpuBackend implements Backend {
     this.rec.flush();
     const m = this.denseLayout(type.name, rows, cols, int8);
     // row chunks straight to the GPU: the matrix never sits in CPU memory whole
-    for (let r0 = 0; r0 < rows; r0 += REQUANT_CHUNK_ROWS) {
-      const r1 = Math.min(rows, r0 + REQUANT_CHUNK_ROWS);
-      this.writeRows(m, { type, bytes: await src.read(r0, r1) }, r0, r1 - r0, int8);
-    }
+    for (const [r0, r1] of WebGpuBackend.chunks(m)) this.writeRows(m, { type, bytes: await src.read(r0, r1) }, r0, r1 - r0, int8);
     return m;
   }
 
@@ -425,10 +424,16 @@ export class WebGpuBackend implements Backend {
     const [qb, qOff] = this.at(q);
     const [ob, oOff] = this.at(out);
     const stride = p.pos0 + p.T;
-    const scratch = this.raw(p.T * p.nHead * stride * 4);
+    // queries in blocks whose score rows fit one binding (and one dispatch dimension)
+    const block = Math.max(1, Math.min(p.T, 65535, Math.floor(this.maxBinding / (p.nHead * stride * 4))));
+    const scratch = this.raw(block * p.nHead * stride * 4);
     const roundP = p.f16 && p.T === 1 ? 1 : 0;
-    const params = [qOff, oOff, p.nHead, p.nHead / p.nHeadKv, p.headDim, p.pos0, l.width, stride, roundP, p.scale, p.f16 ? 1 : 0];
-    this.rec.dispatch(`attention-${l.f16}`, () => K.attention(l.f16), 'uuuuuuuuufu', params, [qb, l.k, l.v, ob, scratch], p.nHead, p.T);
+    const row = p.nHead * p.headDim;
+    for (let t0 = 0; t0 < p.T; t0 += block) {
+      const T = Math.min(block, p.T - t0);
+      const params = [qOff + t0 * row, oOff + t0 * row, p.nHead, p.nHead / p.nHeadKv, p.headDim, p.pos0 + t0, l.width, stride, roundP, p.scale, p.f16 ? 1 : 0];
+      this.rec.dispatch(`attention-${l.f16}`, () => K.attention(l.f16), 'uuuuuuuuufu', params, [qb, l.k, l.v, ob, scratch], p.nHead, T);
+    }
     this.release(scratch);
   }
 
