@@ -118,7 +118,7 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
       throw new BitnetError('TOKENIZER', `the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${hp.nVocab} embedding rows`, { file: file.path });
     }
     const kind = opts.backend ?? 'auto';
-    const gpu = kind === 'auto' || kind === 'webgpu' ? await webGpu() : undefined;
+    const gpu = kind === 'auto' || kind === 'webgpu' ? await webGpu(kind) : undefined;
     const backend = await createBackend(kind, { ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(gpu ? { gpu } : {}) });
     // a Backend object passed in belongs to the caller; one created here belongs to the model
     if (typeof opts.backend !== 'object') backendCreated = backend;
