@@ -19,7 +19,14 @@ export type BitnetErrorCode =
   | 'ABORTED' // cancelled through an AbortSignal
   | 'QUEUE_FULL' // every slot is busy and the waiting queue is full: retry later
   | 'UNAVAILABLE' // the model is still loading, or the scheduler is shutting down
-  | 'CHAT_TEMPLATE'; // the chat template failed to render
+  | 'CHAT_TEMPLATE' // the chat template failed to render
+  | 'FILE_EXISTS' // the output file exists and overwriting was not asked for
+  | 'LOSSY_CONVERSION' // a conversion cannot keep the weights exactly (or the source weights are not ternary)
+  | 'VERIFY_FAILED' // a written or downloaded file does not check out (wrong size, sha256 or contents; it was deleted)
+  | 'NETWORK' // a download could not reach its server or was cut off (a partial download is kept to resume)
+  | 'UNAUTHORIZED' // the model hub refused the request (401/403): no token, or a token without access
+  | 'REMOTE_NOT_FOUND' // the repository, revision or file does not exist on the hub / server (404)
+  | 'OFFLINE'; // offline mode (HF_HUB_OFFLINE) is on and the model is not in the cache
 
 export interface BitnetErrorDetails {
   /** file the error is about, if any */

@@ -1,6 +1,7 @@
 // Public API of the `bitnet` package: everything a library user imports comes from here.
 export { BitnetError, type BitnetErrorCode } from './errors.js';
 export { loadModel, inspectModel, loadTokenizer, type LoadOptions, type LoadProgressEvent, type ModelSource, type ModelInspection } from './engine/load.js';
+export { convertModel, CONVERT_TYPES, EMBEDDING_TYPES, type ConvertOptions, type ConvertProgress, type ConvertReport, type ConvertType, type EmbeddingType } from './engine/convert.js';
 export { BitnetModel, ChatSession, type Prompt, type TensorDescription, type EvaluateOptions } from './engine/model.js';
 export type { ChatMessage, ChatRole } from './engine/chat-template.js';
 export type { GenerateOptions, GenerationChunk, GenerationStats, FinishReason } from './generate/generate.js';

@@ -25,7 +25,7 @@ export interface OptionSpec {
 }
 
 export const MODEL_OPTIONS: OptionSpec[] = [
-  { name: 'model', short: 'm', type: 'string', env: 'BITNET_MODEL', arg: 'PATH', help: 'model: a GGUF file or a Hugging Face model folder', default: 'the bundled TinyStories model' },
+  { name: 'model', short: 'm', type: 'string', env: 'BITNET_MODEL', arg: 'REF', help: 'model: a GGUF file, a Hugging Face folder, a hub repo (org/repo[:quant], hf:org/repo[@rev][:file]) or an https URL, downloaded once into the cache', default: 'the bundled TinyStories model' },
   { name: 'activation', type: 'string', env: 'BITNET_ACTIVATION', arg: 'relu2|silu', help: 'force the gate activation when the file does not say' },
   { name: 'no-progress', type: 'boolean', env: 'BITNET_NO_PROGRESS', help: 'no progress bar on stderr' },
 ];
@@ -118,7 +118,7 @@ export function num(v: Values, name: string, opts: { int?: boolean; min?: number
 /** -m (or BITNET_MODEL), else the bundled TinyStories model. */
 export function requireModel(v: Values): string {
   const m = str(v, 'model') ?? defaultModelPath();
-  if (!m) throw new UsageError('no model given: pass -m PATH (or set BITNET_MODEL); the bundled default model is missing from this install');
+  if (!m) throw new UsageError('no model given: pass -m PATH-OR-REPO (or set BITNET_MODEL); the bundled default model is missing from this install');
   return m;
 }
 

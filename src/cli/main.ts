@@ -5,9 +5,13 @@ import { BitnetError } from '../errors.js';
 import { UsageError } from './args.js';
 import { benchCommand } from './commands/bench.js';
 import { chatCommand } from './commands/chat.js';
+import { convertCommand } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
 import { logitsCommand } from './commands/logits.js';
+import { lsCommand } from './commands/ls.js';
 import { perplexityCommand } from './commands/perplexity.js';
+import { pullCommand } from './commands/pull.js';
+import { rmCommand } from './commands/rm.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenizeCommand } from './commands/tokenize.js';
@@ -21,7 +25,7 @@ interface Command {
   run(argv: string[]): Promise<void>;
 }
 
-const COMMANDS: Command[] = [runCommand, chatCommand, serveCommand, infoCommand, tokenizeCommand, logitsCommand, benchCommand, perplexityCommand, trainCommand];
+const COMMANDS: Command[] = [runCommand, chatCommand, serveCommand, infoCommand, tokenizeCommand, logitsCommand, benchCommand, perplexityCommand, trainCommand, convertCommand, pullCommand, lsCommand, rmCommand];
 
 function usage(): string {
   return [

@@ -2,10 +2,10 @@
 // weights into a backend tensor by tensor (with progress and cancellation), and returns a BitnetModel.
 // inspectModel() reads only headers, for `bitnet info`.
 import { BitnetError, throwIfAborted } from '../errors.js';
-import { openHfModel } from '../formats/hf.js';
+import { openHfModel, type OpenHfOptions } from '../formats/hf.js';
 import { openGgufModel, type ModelFile } from '../formats/model-file.js';
 import { KEY } from '../formats/names.js';
-import { FileSource, type ByteSource } from '../formats/source.js';
+import { BlobSource, FileSource, type ByteSource } from '../formats/source.js';
 import type { Backend } from '../kernels/backend.js';
 import { createBackend, type BackendKind } from '../kernels/index.js';
 import { readHparams } from '../model/arch.js';
@@ -56,9 +56,9 @@ export interface LoadOptions {
 
 export type ModelSource = string | ByteSource | Blob;
 
-async function openModelFile(source: ModelSource): Promise<ModelFile> {
+/** Opens a model path (GGUF file or Hugging Face folder), Blob or ByteSource as a ModelFile. */
+export async function openModelFile(source: ModelSource, opts: OpenHfOptions = {}): Promise<ModelFile> {
   if (typeof source !== 'string') {
-    const { BlobSource } = await import('../formats/source.js');
     const src = 'read' in source && typeof source.read === 'function' ? (source as ByteSource) : new BlobSource(source as Blob);
     return openGgufModel(src);
   }
@@ -69,7 +69,7 @@ async function openModelFile(source: ModelSource): Promise<ModelFile> {
   } catch (e) {
     throw new BitnetError('FILE_NOT_FOUND', 'no such file or folder', { file: source, cause: e });
   }
-  if (stat.isDirectory()) return openHfModel(source);
+  if (stat.isDirectory()) return openHfModel(source, opts);
   if (source.endsWith('.safetensors') || source.endsWith('.safetensors.index.json')) {
     throw new BitnetError('INVALID_ARGUMENT', 'a safetensors file needs its config.json and tokenizer files: pass the model folder instead', { file: source });
   }

@@ -4,13 +4,16 @@ import { BitnetError } from '../errors.js';
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_TYPE, type GgufTypedValue, type GgufValue, type GgufValueType } from './gguf.js';
 import type { TensorType } from './types.js';
 
+/** A tensor's bytes: all at once, or as consecutive chunks (so a large tensor never sits in memory whole). */
+export type GgufTensorBytes = Uint8Array | AsyncIterable<Uint8Array>;
+
 export interface GgufWriteTensor {
   name: string;
   /** ggml dims, ne[0] innermost */
   shape: number[];
   type: TensorType;
-  /** the tensor bytes, or a function producing them when the writer gets to this tensor */
-  data: Uint8Array | (() => Uint8Array | Promise<Uint8Array>);
+  /** the tensor bytes, or a function producing them (or their chunks) when the writer gets to this tensor */
+  data: Uint8Array | (() => GgufTensorBytes | Promise<GgufTensorBytes>);
 }
 
 export type GgufMetadataInput = Iterable<readonly [string, GgufTypedValue]>;
@@ -166,14 +169,27 @@ function layout(metadata: GgufMetadataInput, tensors: readonly GgufWriteTensor[]
   return { header: w.result(), offsets, sizes, alignment };
 }
 
-async function tensorData(t: GgufWriteTensor, expected: number): Promise<Uint8Array> {
+function sizeError(t: GgufWriteTensor, got: number, expected: number): BitnetError {
+  return new BitnetError('INVALID_ARGUMENT', `has ${got} bytes of ${t.type.name} data, expected ${expected} for shape [${t.shape.join(', ')}]`, {
+    name: t.name,
+  });
+}
+
+/** Feeds the tensor's bytes to `sink` chunk by chunk, checking that exactly `expected` bytes come. */
+async function tensorData(t: GgufWriteTensor, expected: number, sink: (b: Uint8Array) => void | Promise<void>): Promise<void> {
   const data = typeof t.data === 'function' ? await t.data() : t.data;
-  if (data.byteLength !== expected) {
-    throw new BitnetError('INVALID_ARGUMENT', `has ${data.byteLength} bytes of ${t.type.name} data, expected ${expected} for shape [${t.shape.join(', ')}]`, {
-      name: t.name,
-    });
+  if (data instanceof Uint8Array) {
+    if (data.byteLength !== expected) throw sizeError(t, data.byteLength, expected);
+    await sink(data);
+    return;
   }
-  return data;
+  let got = 0;
+  for await (const chunk of data) {
+    got += chunk.byteLength;
+    if (got > expected) throw sizeError(t, got, expected);
+    await sink(chunk);
+  }
+  if (got !== expected) throw sizeError(t, got, expected);
 }
 
 /** Serializes a whole GGUF file into memory. */
@@ -186,17 +202,25 @@ export async function serializeGguf(
   const last = tensors.length ? l.offsets[tensors.length - 1]! + Math.ceil(l.sizes[tensors.length - 1]! / l.alignment) * l.alignment : 0;
   const out = new Uint8Array(l.header.length + last);
   out.set(l.header);
-  for (let i = 0; i < tensors.length; i++) out.set(await tensorData(tensors[i]!, l.sizes[i]!), l.header.length + l.offsets[i]!);
+  for (let i = 0; i < tensors.length; i++) {
+    let pos = l.header.length + l.offsets[i]!;
+    await tensorData(tensors[i]!, l.sizes[i]!, (b) => {
+      out.set(b, pos);
+      pos += b.length;
+    });
+  }
   return out;
 }
 
+export interface GgufFileWriteOptions {
+  alignment?: number;
+  onProgress?: (done: number, total: number) => void;
+  /** runs on the complete temporary file before it is renamed to `path`; throwing removes it */
+  beforeRename?: (tmpPath: string) => Promise<void>;
+}
+
 /** Writes a GGUF file, streaming one tensor at a time; the file appears under `path` only when complete. */
-export async function writeGgufFile(
-  path: string,
-  metadata: GgufMetadataInput,
-  tensors: readonly GgufWriteTensor[],
-  opts: { alignment?: number; onProgress?: (done: number, total: number) => void } = {},
-): Promise<void> {
+export async function writeGgufFile(path: string, metadata: GgufMetadataInput, tensors: readonly GgufWriteTensor[], opts: GgufFileWriteOptions = {}): Promise<void> {
   const fs = await import('node:fs/promises');
   const l = layout(metadata, tensors, opts.alignment);
   const tmp = `${path}.tmp-${process.pid}`;
@@ -213,13 +237,14 @@ export async function writeGgufFile(
     };
     await write(l.header);
     for (let i = 0; i < tensors.length; i++) {
-      const data = await tensorData(tensors[i]!, l.sizes[i]!);
-      await write(data);
-      const padded = Math.ceil(data.length / l.alignment) * l.alignment;
-      if (padded > data.length) await write(new Uint8Array(padded - data.length));
+      const size = l.sizes[i]!;
+      await tensorData(tensors[i]!, size, write);
+      const padded = Math.ceil(size / l.alignment) * l.alignment;
+      if (padded > size) await write(new Uint8Array(padded - size));
       opts.onProgress?.(i + 1, tensors.length);
     }
     await fh.close();
+    if (opts.beforeRename) await opts.beforeRename(tmp);
     await fs.rename(tmp, path);
   } catch (e) {
     await fh.close().catch(() => {});

@@ -114,6 +114,16 @@ function hfMetadata(arch: ArchName, cfg: HfConfig, name: string, tokenizerConfig
   return m;
 }
 
+/** Packed bytes holding the never-written code 3 (which unpackHfTernary reads as 0). */
+export function countHfCode3(packed: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < packed.length; i++) {
+    const b = packed[i]!;
+    if (b & (b >> 1) & 0x55) n++;
+  }
+  return n;
+}
+
 /** Unpacks HF's packed ternary layout: byte (p, c) holds output rows p, p+R, p+2R, p+3R of column c, from the low bits up. */
 export function unpackHfTernary(packed: Uint8Array, packedRows: number, cols: number): Int8Array {
   const rows = packedRows * 4;
@@ -193,6 +203,8 @@ class HfProjectionEntry implements TensorEntry {
     private readonly scaleIsAlpha: boolean,
     /** number of heads when Q/K rows must be permuted to GGUF order, else 0 */
     private readonly permuteHeads: number,
+    /** refuse packed bytes holding code 3 instead of reading it as 0 (conversion checks) */
+    private readonly strict: boolean,
   ) {
     this.nElements = elementCount(shape);
     this.byteSize = t.byteSize;
@@ -212,6 +224,10 @@ class HfProjectionEntry implements TensorEntry {
       const sBytes = await this.scale.source.read(this.scale.offset, this.scale.byteSize);
       const ws = toF32(this.scale, sBytes, file)[0]!;
       const alpha = Math.fround(this.scaleIsAlpha ? ws : 1 / ws);
+      if (this.strict && this.t.dtype === 'U8') {
+        const bad = countHfCode3(bytes);
+        if (bad) throw new BitnetError('CORRUPT', `${bad} packed byte(s) hold code 3, which is not a ternary value`, { file, name: this.t.name });
+      }
       const values =
         this.t.dtype === 'U8' ? unpackHfTernary(bytes, this.t.shape[0]!, cols) : new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength).slice();
       for (const v of values) {
@@ -258,8 +274,13 @@ function bf16ToF16Dense(bytes: Uint8Array): DenseData {
   return { type: F16, bytes: new Uint8Array(out.buffer) };
 }
 
+export interface OpenHfOptions {
+  /** packed weights holding code 3 are an error (CORRUPT) instead of reading as 0, as loaders do */
+  strictTernary?: boolean;
+}
+
 /** Opens a Hugging Face model folder. */
-export async function openHfModel(dir: string): Promise<ModelFile> {
+export async function openHfModel(dir: string, opts: OpenHfOptions = {}): Promise<ModelFile> {
   const fs = await import('node:fs/promises');
   const path = await import('node:path');
   const configPath = path.join(dir, 'config.json');
@@ -325,7 +346,7 @@ export async function openHfModel(dir: string): Promise<ModelFile> {
         const rows = t.dtype === 'U8' ? t.shape[0]! * 4 : t.shape[0]!;
         const scale = all.get(hfName.replace(/\.weight$/, '.weight_scale'));
         const permute = arch === 'llama' ? (name.endsWith('attn_q.weight') ? nHead : name.endsWith('attn_k.weight') ? nHeadKv : 0) : 0;
-        tensors.set(name, new HfProjectionEntry(name, [t.shape[1]!, rows], t, scale, scaleIsAlpha, permute));
+        tensors.set(name, new HfProjectionEntry(name, [t.shape[1]!, rows], t, scale, scaleIsAlpha, permute, opts.strictTernary === true));
         continue;
       }
       const type = FLOAT_DTYPES[t.dtype];

@@ -43,14 +43,29 @@ export class MemorySource implements ByteSource {
   async close(): Promise<void> {}
 }
 
-/** Browser File/Blob source: slices are read on demand, so a 1.2 GB file is never copied whole. */
+/** FileReaderSync: Web Workers only. */
+type SyncReader = new () => { readAsArrayBuffer(blob: Blob): ArrayBuffer };
+
+/**
+ * Browser File/Blob source: slices are read on demand, so a 1.2 GB file is never copied whole. In a Web Worker
+ * it also reads synchronously (FileReaderSync), so embedding rows come from the file instead of a copy.
+ */
 export class BlobSource implements ByteSource {
   readonly size: number;
+  readonly readSync?: (offset: number, dest: Uint8Array) => void;
   constructor(
     readonly blob: Blob,
     readonly name = '<blob>',
   ) {
     this.size = blob.size;
+    const Reader = (globalThis as { FileReaderSync?: SyncReader }).FileReaderSync;
+    if (Reader) {
+      const reader = new Reader();
+      this.readSync = (offset, dest) => {
+        checkRange(this, offset, dest.length);
+        dest.set(new Uint8Array(reader.readAsArrayBuffer(blob.slice(offset, offset + dest.length))));
+      };
+    }
   }
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this, offset, length);

@@ -3,6 +3,8 @@
 // text pieces (never half a UTF-8 character, never part of a stop string) with their token ids, and ends
 // with a chunk carrying the finish reason and timing stats.
 import { BitnetError, throwIfAborted } from '../errors.js';
+import { BACKEND_TOP_K_MAX } from '../kernels/backend.js';
+import type { TopLogits } from '../model/forward.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { Sampler, type SamplerOptions } from './sampler.js';
 import { yieldToEventLoop, type PrefillProgress, type Sequence } from './sequence.js';
@@ -86,14 +88,32 @@ export class GenerationState {
   }
 
   /**
-   * Samples from the logits of the last evaluated token; `room` says whether the context has space to
-   * evaluate one more. Returns the chunk to emit (none when an end-of-generation token was drawn).
+   * How many of the largest logits of an nVocab-wide row the next token needs (see Sampler.candidatesNeeded;
+   * padding rows past the tokenizer's vocabulary included, as they are dropped), or undefined for the row.
    */
-  next(logits: Float32Array, room: boolean): GenerationChunk | undefined {
+  topNeeded(nVocab: number, max: number): number | undefined {
+    const need = this.sampler.candidatesNeeded;
+    const vocab = this.tokenizer.vocabSize;
+    if (need === undefined || need > vocab) return undefined;
+    const k = need + Math.max(0, nVocab - vocab);
+    return k <= max ? k : undefined;
+  }
+
+  /**
+   * Samples from the logits of the last evaluated token (the row, or its topNeeded() largest); `room` says
+   * whether the context has space to evaluate one more. Returns the chunk to emit (none when an
+   * end-of-generation token was drawn).
+   */
+  next(logits: Float32Array | TopLogits, room: boolean): GenerationChunk | undefined {
     if (this.done) return undefined;
     // embeddings padded past the tokenizer's vocabulary have rows no text maps to: never sample them
     const vocab = this.tokenizer.vocabSize;
-    const token = this.sampler.sample(logits.length > vocab ? logits.subarray(0, vocab) : logits, this.history);
+    let token: number;
+    if (logits instanceof Float32Array) token = this.sampler.sample(logits.length > vocab ? logits.subarray(0, vocab) : logits, this.history);
+    else {
+      const keep = Array.from(logits.ids, (id, i) => (id < vocab ? i : -1)).filter((i) => i >= 0);
+      token = this.sampler.sampleTop(keep.map((i) => logits.ids[i]!), keep.map((i) => logits.values[i]!));
+    }
     if (this.eog.has(token)) {
       this.finishReason = 'stop';
       this.done = true;
@@ -142,16 +162,22 @@ export async function* generateFromTokens(
   endOfGeneration: readonly number[] = tokenizer.stopTokens,
 ): AsyncGenerator<GenerationChunk, void, undefined> {
   const state = new GenerationState(tokenizer, prompt, opts, endOfGeneration);
+  // where the backend can pick the largest logits itself (GPU), fetch only those when they decide the token
+  const top = seq.model.backend.topK ? state.topNeeded(seq.model.hp.nVocab, BACKEND_TOP_K_MAX) : undefined;
   const start = now();
-  const pre = await seq.prefill(prompt, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onPromptProgress ? { onProgress: opts.onPromptProgress } : {}) });
-  let logits = pre.logits;
+  const pre = await seq.prefill(prompt, {
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.onPromptProgress ? { onProgress: opts.onPromptProgress } : {}),
+    ...(top !== undefined ? { top } : {}),
+  });
+  let logits: Float32Array | TopLogits = pre.top ?? pre.logits;
   const promptDone = now();
   for (;;) {
     throwIfAborted(opts.signal);
     const chunk = state.next(logits, seq.tokens.length < seq.contextSize);
     if (chunk) yield chunk;
     if (state.done) break;
-    logits = await seq.step(state.token);
+    logits = top !== undefined ? await seq.stepTop(state.token, top) : await seq.step(state.token);
     await yieldToEventLoop();
   }
   yield state.finish({ reused: pre.reused, start, promptDone, end: now() });

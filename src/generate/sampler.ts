@@ -61,11 +61,40 @@ export class Sampler {
   /** Picks the next token from `logits` (not modified) given the tokens generated or seen so far. */
   sample(logits: Float32Array, history: ArrayLike<number>): number {
     const penalized = this.applyPenalties(logits, history);
-    if (this.temperature <= 0 || this.topK === 1) return argmax(penalized);
+    if (this.greedy) return argmax(penalized);
     // candidates sorted by logit, descending; top-k cuts before any softmax
-    let ids = topIds(penalized, this.topK > 0 ? Math.min(this.topK, penalized.length) : penalized.length);
+    const ids = topIds(penalized, this.topK > 0 ? Math.min(this.topK, penalized.length) : penalized.length);
+    return this.draw(ids, ids.map((i) => penalized[i]!));
+  }
+
+  /**
+   * How many of the largest logits decide the next token, when no others can (greedy: 1; top-k: k) and no
+   * penalty changes them; undefined when the whole row is needed. Then sampleTop() on that many candidates
+   * picks exactly what sample() would on the whole row.
+   */
+  get candidatesNeeded(): number | undefined {
+    const penalties = this.repeatPenalty !== 1 || this.presencePenalty !== 0 || this.frequencyPenalty !== 0;
+    if (penalties && this.repeatLastN !== 0) return undefined;
+    if (this.greedy) return 1;
+    return this.topK > 0 ? this.topK : undefined;
+  }
+
+  /** sample() from the top candidates alone: ids by logit descending (ties: lower id first) and their logits. */
+  sampleTop(ids: readonly number[], logits: readonly number[]): number {
+    if (ids.length === 0) throw new BitnetError('INVALID_ARGUMENT', 'no candidates to sample from', { name: 'logits' });
+    if (this.greedy) return ids[0]!;
+    const k = Math.min(this.topK, ids.length);
+    return this.draw(ids.slice(0, k), logits.slice(0, k));
+  }
+
+  private get greedy(): boolean {
+    return this.temperature <= 0 || this.topK === 1;
+  }
+
+  /** top-p, min-p, temperature and the seeded draw over candidates sorted by logit, descending. */
+  private draw(ids: number[], logits: number[]): number {
     if (this.topP < 1) {
-      const p = softmax(ids.map((i) => penalized[i]!));
+      const p = softmax(logits);
       let cum = 0;
       let keep = ids.length;
       for (let i = 0; i < ids.length; i++) {
@@ -76,12 +105,15 @@ export class Sampler {
         }
       }
       ids = ids.slice(0, keep);
+      logits = logits.slice(0, keep);
     }
     if (this.minP > 0) {
-      const cut = penalized[ids[0]!]! + Math.log(this.minP);
-      ids = ids.filter((i, k) => k === 0 || penalized[i]! >= cut);
+      const cut = logits[0]! + Math.log(this.minP);
+      const keep = logits.map((l, k) => k === 0 || l >= cut);
+      ids = ids.filter((_, k) => keep[k]);
+      logits = logits.filter((_, k) => keep[k]);
     }
-    const p = softmax(ids.map((i) => penalized[i]! / this.temperature));
+    const p = softmax(logits.map((l) => l / this.temperature));
     let r = this.rng.next();
     for (let i = 0; i < ids.length; i++) {
       r -= p[i]!;

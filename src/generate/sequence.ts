@@ -2,7 +2,7 @@
 // token decode steps, and reuse of the longest common prefix with the next prompt. Context-length errors
 // name both lengths.
 import { BitnetError, throwIfAborted } from '../errors.js';
-import { forward, type LoadedWeights, type TraceFn } from '../model/forward.js';
+import { forward, forwardTop, type LoadedWeights, type TopLogits, type TraceFn } from '../model/forward.js';
 import { KvCache, type KvType } from '../model/kv-cache.js';
 
 export interface SequenceOptions {
@@ -17,9 +17,22 @@ export interface PrefillProgress {
   total: number;
 }
 
-/** Lets timers, I/O and abort signals run between forward passes. */
+/**
+ * Lets timers, I/O and abort signals run between forward passes. Browsers have no setImmediate, and their
+ * nested setTimeout(0) waits >= 4 ms, so there a MessageChannel message (a task, no clamping) does it.
+ */
 export const yieldToEventLoop = (): Promise<void> =>
-  new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+  new Promise((resolve) => {
+    if (typeof setImmediate === 'function') setImmediate(resolve);
+    else if (typeof MessageChannel === 'function') {
+      const ch = new MessageChannel();
+      ch.port1.onmessage = () => {
+        ch.port1.close();
+        resolve();
+      };
+      ch.port2.postMessage(null);
+    } else setTimeout(resolve, 0);
+  });
 
 /** Throws unless `prompt` has tokens and fits a context of `contextSize` (the error names both lengths). */
 export function checkPrompt(prompt: ArrayLike<number>, contextSize: number): void {
@@ -84,25 +97,28 @@ export class Sequence {
   /**
    * Makes the cache hold exactly `prompt`, evaluating only what is not already cached, and returns the logits
    * of its last token. At least the last token is always evaluated. Returns how many tokens were reused.
+   * With `top` (backends with topK), returns only the `top` largest logits of the last token, in `top`.
    */
   async prefill(
     prompt: ArrayLike<number>,
-    opts: { signal?: AbortSignal; onProgress?: (p: PrefillProgress) => void; trace?: TraceFn } = {},
-  ): Promise<{ logits: Float32Array; reused: number }> {
+    opts: { signal?: AbortSignal; onProgress?: (p: PrefillProgress) => void; trace?: TraceFn; top?: number } = {},
+  ): Promise<{ logits: Float32Array; top?: TopLogits; reused: number }> {
     const reused = this.beginPrefill(prompt);
     let logits: Float32Array = new Float32Array(0);
+    let top: TopLogits | undefined;
     for (let start = reused; start < prompt.length; start += this.batchSize) {
       throwIfAborted(opts.signal);
       const batch = Array.prototype.slice.call(prompt, start, Math.min(prompt.length, start + this.batchSize)) as number[];
       const last = start + batch.length === prompt.length;
       const fwd: Parameters<typeof forward>[3] = { logits: last ? 'last' : 'none' };
       if (opts.trace) fwd.trace = opts.trace;
-      logits = await forward(this.model, this.kv, batch, fwd);
+      if (last && opts.top !== undefined && !opts.trace) top = await forwardTop(this.model, this.kv, batch, opts.top);
+      else logits = await forward(this.model, this.kv, batch, fwd);
       this.tokens.push(...batch);
       opts.onProgress?.({ done: start + batch.length - reused, total: prompt.length - reused });
       if (!last) await yieldToEventLoop();
     }
-    return { logits, reused };
+    return top ? { logits, top, reused } : { logits, reused };
   }
 
   /** Evaluates one token at the end of the sequence and returns its logits. */
@@ -113,6 +129,16 @@ export class Sequence {
     const logits = await forward(this.model, this.kv, [token], trace ? { logits: 'last', trace } : { logits: 'last' });
     this.tokens.push(token);
     return logits;
+  }
+
+  /** step() returning only the k largest logits (backends with topK: k numbers read back, not the row). */
+  async stepTop(token: number, k: number): Promise<TopLogits> {
+    if (this.tokens.length >= this.contextSize) {
+      throw new BitnetError('CONTEXT_OVERFLOW', `the context is full (${this.contextSize} tokens)`);
+    }
+    const top = await forwardTop(this.model, this.kv, [token], k);
+    this.tokens.push(token);
+    return top;
   }
 
   /** Logits of every position of `tokens`, evaluated from an empty cache in batches. */

@@ -67,6 +67,9 @@ export interface RopeParams {
   table: Float32Array;
 }
 
+/** The largest k a backend's topK takes. */
+export const BACKEND_TOP_K_MAX = 16;
+
 export interface Backend {
   readonly name: string;
   /** threads the backend computes on */
@@ -98,7 +101,7 @@ export interface Backend {
   read(buf: Float32Array): Promise<Float32Array>;
   /**
    * Optional (GPU backends): the k largest of each of `rows` rows of `logits` [rows, nVocab] (value
-   * descending, ties to the lower id), after every queued op, reading back only those (k <= 16).
+   * descending, ties to the lower id), after every queued op, reading back only those (k <= BACKEND_TOP_K_MAX).
    */
   topK?(logits: Float32Array, rows: number, nVocab: number, k: number): Promise<{ ids: Int32Array; values: Float32Array }>;
   createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, type: 'f16' | 'f32'): KvStorage;
@@ -124,6 +127,8 @@ export interface Backend {
   add(x: Float32Array, y: Float32Array, n: number): void;
   /** x[i] *= s (ggml_mul by a one-element tensor: the optional `.scale` of the 2024 bitnet arch). */
   scale(x: Float32Array, n: number, s: number): void;
+  /** Bytes of device memory the backend holds in all (the WASM heap), where it can tell. */
+  memoryBytes?(): number;
   /** Releases the backend's memory and threads. */
   dispose(): void;
 }

@@ -36,6 +36,22 @@ export async function forward(m: LoadedWeights, kv: KvCache, tokens: ArrayLike<n
   return (await forwardBatch(m, [{ kv, tokens, logits: opts.logits }], opts.trace))[0]!;
 }
 
+/** The k largest logits of a row: ids by value, descending (ties: lower id first), and their values. */
+export interface TopLogits {
+  ids: Int32Array;
+  values: Float32Array;
+}
+
+/**
+ * forward() for a step that needs only the k largest logits of its last token (greedy or small top-k
+ * sampling): the backend's topK selects them where the logits are (GPU), so k numbers come back instead
+ * of a vocabulary row. Only for backends with topK.
+ */
+export async function forwardTop(m: LoadedWeights, kv: KvCache, tokens: ArrayLike<number>, k: number): Promise<TopLogits> {
+  if (!m.backend.topK) throw new BitnetError('INVALID_ARGUMENT', `the ${m.backend.name} backend has no topK`, { name: 'backend' });
+  return (await run(m, [{ kv, tokens, logits: 'last' }], undefined, k)) as TopLogits;
+}
+
 /** One sequence's part of a batched forward step: its cache, its new tokens, and which logits it needs. */
 export interface BatchItem {
   kv: KvCache;
@@ -52,6 +68,11 @@ export interface BatchItem {
  * logits read-back at the end is the one point the pass waits for them (and each traced intermediate).
  */
 export async function forwardBatch(m: LoadedWeights, items: readonly BatchItem[], trace?: TraceFn): Promise<Float32Array[]> {
+  return (await run(m, items, trace, undefined)) as Float32Array[];
+}
+
+/** The pass itself; with `top`, returns the top logits of the single output row instead of the rows. */
+async function run(m: LoadedWeights, items: readonly BatchItem[], trace: TraceFn | undefined, top: number | undefined): Promise<Float32Array[] | TopLogits> {
   const { hp, w, backend: be } = m;
   const nEmbd = hp.nEmbd;
   const qDim = hp.nHead * hp.headDim;
@@ -169,6 +190,7 @@ export async function forwardBatch(m: LoadedWeights, items: readonly BatchItem[]
     const logits = be.allocF32(total * hp.nVocab); // (total, nVocab)
     try {
       lmHead(m, normed, nOut, out0, logits);
+      if (top !== undefined && be.topK) return await be.topK(logits, total, hp.nVocab, top);
       const host = await be.read(logits);
       trace?.('result_output', -1, host, total, hp.nVocab);
       return items.map((_, i) => host.slice(out0[i]! * hp.nVocab, (out0[i]! + nOut[i]!) * hp.nVocab)); // out of backend memory

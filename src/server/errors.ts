@@ -40,6 +40,14 @@ const STATUS: Record<BitnetErrorCode, [number, ErrorType, string]> = {
   SHAPE_MISMATCH: [500, 'server_error', 'model_error'],
   MISSING_KEY: [500, 'server_error', 'model_error'],
   BAD_METADATA: [500, 'server_error', 'model_error'],
+  FILE_EXISTS: [400, 'invalid_request_error', 'invalid_value'],
+  LOSSY_CONVERSION: [400, 'invalid_request_error', 'invalid_value'],
+  VERIFY_FAILED: [500, 'server_error', 'model_error'],
+  // model downloads happen before the server starts; should one surface, it is the server's model failing
+  NETWORK: [500, 'server_error', 'model_error'],
+  UNAUTHORIZED: [500, 'server_error', 'model_error'],
+  REMOTE_NOT_FOUND: [500, 'server_error', 'model_error'],
+  OFFLINE: [500, 'server_error', 'model_error'],
 };
 
 /** Any thrown value -> ApiError (the BitnetError code decides the status; unknown errors are 500). */

@@ -4,10 +4,11 @@
 import { bench, resolveSyntheticModel, type BenchRun, type BenchTest } from '../../engine/bench.js';
 import { BACKEND_KINDS, type BackendKind } from '../../kernels/index.js';
 import { helpText, parseCommand, str, UsageError, type OptionSpec } from '../args.js';
+import { resolveRef } from '../common.js';
 import { mb, warn } from '../progress.js';
 
 const OPTIONS: OptionSpec[] = [
-  { name: 'model', short: 'm', type: 'string', env: 'BITNET_MODEL', arg: 'PATH', help: 'model file, or synthetic:2b4t[:i2_s|tq2_0|tq1_0[:f16|q8_0|q6_k]]' },
+  { name: 'model', short: 'm', type: 'string', env: 'BITNET_MODEL', arg: 'REF', help: 'model (path, hub repo or URL), or synthetic:2b4t[:i2_s|tq2_0|tq1_0[:f16|q8_0|q6_k]]' },
   { name: 'n-prompt', short: 'p', type: 'string', arg: 'N,..', help: 'prompt lengths (pp tests; 0 for none)', default: '512' },
   { name: 'n-gen', short: 'n', type: 'string', arg: 'N,..', help: 'generation lengths (tg tests; 0 for none)', default: '128' },
   { name: 'n-depth', short: 'd', type: 'string', arg: 'N,..', help: 'context already filled before each test', default: '0' },
@@ -63,7 +64,7 @@ export const benchCommand = {
   async run(argv: string[]): Promise<void> {
     const { values: v } = parseCommand(argv, OPTIONS, 0);
     let model = str(v, 'model');
-    if (!model) throw new UsageError('no model given: pass -m PATH or -m synthetic:2b4t');
+    if (!model) throw new UsageError('no model given: pass -m PATH-OR-REPO or -m synthetic:2b4t');
     const tests: BenchTest[] = [];
     for (const depth of list(str(v, 'n-depth'), '0', 'n-depth')) {
       for (const n of list(str(v, 'n-prompt'), '512', 'n-prompt')) if (n > 0) tests.push({ kind: 'pp', n, depth });
@@ -82,6 +83,8 @@ export const benchCommand = {
     if (model.startsWith('synthetic:')) {
       process.stderr.write(`preparing ${model} ...\n`);
       model = await resolveSyntheticModel(model);
+    } else {
+      model = await resolveRef(model, v);
     }
     const runs: BenchRun[] = [];
     for (const backend of backends) {

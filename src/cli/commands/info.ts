@@ -4,13 +4,15 @@ import { inspectModel } from '../../engine/load.js';
 import { estimateMemory } from '../../engine/memory.js';
 import { GGUF_TYPE, GGUF_TYPE_NAMES, type GgufTypedValue } from '../../formats/gguf.js';
 import { helpText, num, parseCommand, str, UsageError, type OptionSpec } from '../args.js';
+import { resolveRef } from '../common.js';
 import { mb } from '../progress.js';
 
 const OPTIONS: OptionSpec[] = [
-  { name: 'model', short: 'm', type: 'string', env: 'BITNET_MODEL', arg: 'PATH', help: 'model (or the positional argument)' },
+  { name: 'model', short: 'm', type: 'string', env: 'BITNET_MODEL', arg: 'REF', help: 'model: path, hub repo or URL (or the positional argument)' },
   { name: 'json', type: 'boolean', help: 'print JSON' },
   { name: 'ctx-size', short: 'c', type: 'string', arg: 'N', help: 'context size for the memory estimate (0: the model\'s, at most 4096)', default: '0' },
   { name: 'tensors', type: 'boolean', help: 'list every tensor (default: the first 40 lines)' },
+  { name: 'no-progress', type: 'boolean', help: 'no download progress on stderr' },
 ];
 
 /** shortest decimal that reads back as the same float32 */
@@ -49,7 +51,7 @@ export const infoCommand = {
     const { values: v, positionals } = parseCommand(argv, OPTIONS, 1);
     const path = positionals[0] ?? str(v, 'model');
     if (!path) throw new UsageError('no model given: bitnet info MODEL');
-    const info = await inspectModel(path);
+    const info = await inspectModel(await resolveRef(path, v));
     const params = info.tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
     const ctx = num(v, 'ctx-size', { int: true, min: 0 }) || Math.min(info.hparams?.nCtxTrain || 4096, 4096);
     const mem = info.hparams ? estimateMemory(info.hparams, info.tensors, { contextSize: ctx, kvType: 'f16', batchSize: 512 }) : undefined;

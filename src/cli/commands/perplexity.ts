@@ -5,13 +5,13 @@ import { readFile } from 'node:fs/promises';
 import { loadModel } from '../../engine/load.js';
 import { perplexity, perplexityWindows } from '../../engine/perplexity.js';
 import { CONTEXT_OPTIONS, helpText, loadOptions, MODEL_OPTIONS, num, parseCommand, str, UsageError, type OptionSpec } from '../args.js';
-import { openModel } from '../common.js';
+import { openModel, resolveRef } from '../common.js';
 import { warn } from '../progress.js';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'file', short: 'f', type: 'string', arg: 'FILE', help: 'the text to score' },
   { name: 'stride', type: 'string', arg: 'S', help: 'sliding windows advancing S tokens, scoring the new ones (default: llama.cpp chunks, second half scored)' },
-  { name: 'kl-divergence-base', type: 'string', arg: 'MODEL', help: 'compare with this model on the same windows: KL divergence, top-1 agreement' },
+  { name: 'kl-divergence-base', type: 'string', arg: 'MODEL', help: 'compare with this model (path, hub repo or URL) on the same windows: KL divergence, top-1 agreement' },
   { name: 'base-lm-head', type: 'string', arg: 'int8|exact', help: 'lm_head of the base model (e.g. exact, to measure the int8 lm_head of the same file)' },
   { name: 'chunks', type: 'string', arg: 'N', help: 'score at most N windows' },
 ];
@@ -34,7 +34,7 @@ export const perplexityCommand = {
     const basePath = str(v, 'kl-divergence-base');
     const baseLmHead = str(v, 'base-lm-head');
     if (baseLmHead !== undefined && !['int8', 'exact'].includes(baseLmHead)) throw new UsageError(`--base-lm-head must be int8 or exact, got "${baseLmHead}"`);
-    const base = basePath ? await loadModel(basePath, { ...loadOptions(v), ...(baseLmHead ? { lmHead: baseLmHead as 'int8' | 'exact' } : {}), onWarning: warn }) : undefined;
+    const base = basePath ? await loadModel(await resolveRef(basePath, v), { ...loadOptions(v), ...(baseLmHead ? { lmHead: baseLmHead as 'int8' | 'exact' } : {}), onWarning: warn }) : undefined;
     const controller = new AbortController();
     const onSigint = (): void => controller.abort();
     process.once('SIGINT', onSigint);

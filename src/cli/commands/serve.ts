@@ -1,7 +1,9 @@
 // `bitnet serve -m MODEL`: the OpenAI-compatible HTTP server (src/server). Listens at once (/health is 503
 // until the model is loaded), logs one line per request to stderr, and on SIGINT/SIGTERM stops accepting,
 // lets in-flight generations finish (up to --shutdown-grace seconds), cancels the rest and exits 0.
+import { parseModelRef } from '../../hub/index.js';
 import { CONTEXT_OPTIONS, helpText, loadOptions, MODEL_OPTIONS, num, parseCommand, requireModel, str, type OptionSpec } from '../args.js';
+import { resolveRef } from '../common.js';
 import { loadProgress, warn } from '../progress.js';
 import { startServer } from '../../server/serve.js';
 import { version } from '../version.js';
@@ -12,7 +14,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'parallel', type: 'string', env: 'BITNET_PARALLEL', arg: 'N', help: 'slots decoded together in one batched step', default: '4' },
   { name: 'max-queue', type: 'string', env: 'BITNET_MAX_QUEUE', arg: 'N', help: 'requests that may wait for a slot; beyond it 429', default: '64' },
   { name: 'api-key', type: 'string', env: 'BITNET_API_KEY', arg: 'KEY', help: 'require "Authorization: Bearer KEY" (not on /health)' },
-  { name: 'alias', short: 'a', type: 'string', env: 'BITNET_ALIAS', arg: 'NAME', help: 'model id in /v1/models', default: 'the file name' },
+  { name: 'alias', short: 'a', type: 'string', env: 'BITNET_ALIAS', arg: 'NAME', help: 'model id in /v1/models', default: 'the file name, or the repo / URL given to -m' },
   { name: 'metrics', type: 'boolean', env: 'BITNET_METRICS', help: 'serve Prometheus metrics at /metrics' },
   { name: 'max-body', type: 'string', env: 'BITNET_MAX_BODY', arg: 'BYTES', help: 'largest request body', default: '4194304' },
   { name: 'shutdown-grace', type: 'string', env: 'BITNET_SHUTDOWN_GRACE', arg: 'S', help: 'seconds in-flight requests get to finish on SIGINT/SIGTERM', default: '10' },
@@ -30,15 +32,18 @@ export const serveCommand = {
     ]),
   async run(argv: string[]): Promise<void> {
     const { values: v } = parseCommand(argv, [...OPTIONS, ...MODEL_OPTIONS, ...CONTEXT_OPTIONS], 0);
-    const modelPath = requireModel(v);
+    const ref = requireModel(v);
+    const model = await resolveRef(ref, v);
+    // a hub repo or URL is served under the name it was asked by (ollama-style), not its snapshot file name
+    const refName = parseModelRef(ref).kind === 'local' ? undefined : ref;
     const load = loadOptions(v);
     const progress = loadProgress(v['no-progress'] !== true);
     const parallel = num(v, 'parallel', { int: true, min: 1, max: 256 }) ?? 4;
     const apiKey = str(v, 'api-key');
-    const alias = str(v, 'alias');
+    const alias = str(v, 'alias') ?? refName;
     const grace = num(v, 'shutdown-grace', { min: 0 }) ?? 10;
     const server = await startServer({
-      model: modelPath,
+      model,
       host: str(v, 'host') ?? '127.0.0.1',
       port: num(v, 'port', { int: true, min: 0, max: 65535 }) ?? 8080,
       parallel,

@@ -34,6 +34,8 @@ export interface TernaryCodec {
    * (up to the scale's storage precision: f16 for TQ*, f32 for I2_S).
    */
   encodeTernary(values: Int8Array, alpha: number): Uint8Array;
+  /** Block types only: encode with one given scale per block (exactly the scales decodeTernary returned). */
+  encodeTernaryBlocks?(values: Int8Array, scales: Float32Array): Uint8Array;
 }
 
 /** Throws INVALID_ARGUMENT unless n is a non-negative integer multiple of blockSize. */

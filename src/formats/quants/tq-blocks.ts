@@ -5,6 +5,7 @@
 import type { TernaryPlain } from './codec.js';
 import { checkBytes, checkCount, checkTernaryInput, f16Scale, roundHalfAway } from './codec.js';
 import { f32ToF16, halfTableF32 } from '../../util/f16.js';
+import { BitnetError } from '../../errors.js';
 
 export const QK_K = 256;
 
@@ -72,6 +73,22 @@ export function encodeTernaryTq(l: TqLayout, values: Int8Array, alpha: number): 
     let nonzero = false;
     for (let j = 0; j < QK_K && !nonzero; j++) nonzero = values[x + j] !== 0;
     writeD(l, out, i * l.blockBytes, nonzero ? h : 0);
+    l.packBlock(out, i * l.blockBytes, (e) => values[x + e]! + 1);
+  }
+  return out;
+}
+
+/** Each block i gets d = f16(scales[i]) (bit for bit the d it came from when the scales are decodeTernaryTq's). */
+export function encodeTernaryTqBlocks(l: TqLayout, values: Int8Array, scales: Float32Array): Uint8Array {
+  checkTernaryInput(l.name, values, QK_K, 0);
+  const nb = values.length / QK_K;
+  if (scales.length !== nb) {
+    throw new BitnetError('INVALID_ARGUMENT', `${l.name}: ${scales.length} block scales for ${nb} blocks of ${QK_K}`);
+  }
+  const out = new Uint8Array(nb * l.blockBytes);
+  for (let i = 0; i < nb; i++) {
+    const x = i * QK_K;
+    writeD(l, out, i * l.blockBytes, f32ToF16(scales[i]!));
     l.packBlock(out, i * l.blockBytes, (e) => values[x + e]! + 1);
   }
   return out;

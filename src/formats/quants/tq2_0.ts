@@ -4,7 +4,7 @@
 
 import type { BlockCodec, TernaryCodec } from './codec.js';
 import { checkDequantize } from './codec.js';
-import { decodeTernaryTq, encodeTernaryTq, QK_K, quantizeTq, readD, type TqLayout } from './tq-blocks.js';
+import { decodeTernaryTq, encodeTernaryTq, encodeTernaryTqBlocks, QK_K, quantizeTq, readD, type TqLayout } from './tq-blocks.js';
 import { halfTableF32 } from '../../util/f16.js';
 import { BitnetError } from '../../errors.js';
 
@@ -66,6 +66,7 @@ export const tq2_0Codec: BlockCodec & TernaryCodec = {
   quantize: (src) => quantizeTq(LAYOUT, src),
   decodeTernary: (src, n) => decodeTernaryTq(LAYOUT, src, n),
   encodeTernary: (values, alpha) => encodeTernaryTq(LAYOUT, values, alpha),
+  encodeTernaryBlocks: (values, scales) => encodeTernaryTqBlocks(LAYOUT, values, scales),
 };
 
 function code3Error(block: number, byte: number): BitnetError {

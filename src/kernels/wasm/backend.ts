@@ -12,7 +12,7 @@ import { uniformScale } from '../../formats/ternarize.js';
 import type { AttentionParams, Backend, DenseMatrix, KvLayer, KvStorage, QuantizedActs, RopeParams, TernaryMatrix } from '../backend.js';
 import { refBackend } from '../ref/index.js';
 import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
-import { Heap } from './heap.js';
+import { Heap, isSharedBuffer } from './heap.js';
 import { OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_GEMM_NN, OP_GEMM_NT, OP_GEMM_TN, OP_INT8, OP_REQUANT, OP_STREAM, OP_TERNARY, OP_TRAIN_ATT_BWD, OP_TRAIN_ATT_FWD } from './jobs.js';
 import { compileKernels, type KernelExports, type KernelVariant } from './module.js';
 import { Pool } from './pool.js';
@@ -241,7 +241,7 @@ export class WasmBackend implements Backend {
   }
   /** byte offset of a view into device memory */
   private ptr(v: ArrayBufferView): number {
-    if (!(v.buffer instanceof SharedArrayBuffer) && this.heap.shared) throw new BitnetError('INVALID_ARGUMENT', 'buffer is not in WASM memory (allocate it with the backend)');
+    if (this.heap.shared && !isSharedBuffer(v.buffer)) throw new BitnetError('INVALID_ARGUMENT', 'buffer is not in WASM memory (allocate it with the backend)');
     return v.byteOffset;
   }
 
@@ -490,6 +490,10 @@ export class WasmBackend implements Backend {
   }
   scale(x: Float32Array, n: number, s: number): void {
     this.k.scale_f32(this.ptr(x), n, Math.fround(s));
+  }
+
+  memoryBytes(): number {
+    return this.heap.memory.buffer.byteLength;
   }
 
   dispose(): void {

@@ -9,6 +9,9 @@ const ALIGN = 64;
 const RESERVED = PAGE;
 const MAX_PAGES = 65536; // 4 GiB: wasm32's limit
 
+/** Whether `b` is a SharedArrayBuffer (by its tag: the global is absent in browsers without cross-origin isolation). */
+export const isSharedBuffer = (b: ArrayBufferLike): boolean => Object.prototype.toString.call(b) === '[object SharedArrayBuffer]';
+
 interface Block {
   start: number;
   size: number;
@@ -23,9 +26,17 @@ export class Heap {
   private readonly used = new Map<number, number>();
 
   constructor(initialBytes: number) {
-    this.shared = typeof SharedArrayBuffer !== 'undefined';
     const initial = Math.min(MAX_PAGES, Math.max(2, Math.ceil((initialBytes + RESERVED) / PAGE)));
-    this.memory = new WebAssembly.Memory({ initial, maximum: MAX_PAGES, ...(this.shared ? { shared: true } : {}) } as WebAssembly.MemoryDescriptor);
+    // shared whenever WebAssembly allows it: also in a browser page that is not cross-origin isolated (no
+    // SharedArrayBuffer global, no threads), since the kernels are built to import a shared memory
+    let memory: WebAssembly.Memory;
+    try {
+      memory = new WebAssembly.Memory({ initial, maximum: MAX_PAGES, shared: true } as WebAssembly.MemoryDescriptor);
+    } catch {
+      memory = new WebAssembly.Memory({ initial, maximum: MAX_PAGES });
+    }
+    this.memory = memory;
+    this.shared = isSharedBuffer(memory.buffer);
   }
 
   get buffer(): ArrayBufferLike {

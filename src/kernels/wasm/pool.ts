@@ -1,7 +1,9 @@
 // The thread pool of the WASM device: worker threads plus the calling thread run each parallel job. A
 // job is posted by writing the control block and bumping its generation; the caller takes chunks too, then
 // waits until every thread the job counts on has reported. Only workers whose 'ready' arrived are counted, so a
-// worker that is still starting never holds up a job. Node: worker_threads. (Browsers: Web Workers, same protocol.)
+// worker that is still starting never holds up a job. Node: worker_threads; browsers: module Web Workers (same
+// protocol; the `new Worker(new URL('./worker.js', import.meta.url))` form is literal so bundlers such as Vite
+// find and bundle the worker entry).
 import { ACTIVE, ARGS, CHUNK, CTRL_INTS, DONE, GEN, GEMV, LIMIT, NCHUNKS, NEXT, OP, runChunks, STOP } from './jobs.js';
 import type { Heap } from './heap.js';
 import type { KernelExports } from './module.js';
@@ -14,9 +16,11 @@ interface AnyWorker {
 const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
 
 /** Starts a worker and resolves when it has instantiated the kernels and read the job generation. */
-async function startWorker(url: URL, init: object): Promise<AnyWorker> {
+async function startWorker(init: object): Promise<AnyWorker> {
   if (isNode) {
     const { Worker } = await import('node:worker_threads');
+    // from sources (tests, tsx) the worker starts through a bootstrap that registers tsx in the thread
+    const url = new URL(import.meta.url.endsWith('.ts') ? './worker-dev.mjs' : './worker.js', import.meta.url);
     // kernel workers only run WASM over shared memory: a small young generation keeps their footprint flat
     const w = new Worker(url, { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
     await new Promise<void>((resolve, reject) => {
@@ -26,7 +30,7 @@ async function startWorker(url: URL, init: object): Promise<AnyWorker> {
     w.unref(); // idle workers must not keep the process alive
     return w;
   }
-  const w = new Worker(url, { type: 'module' });
+  const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   await new Promise<void>((resolve, reject) => {
     w.onmessage = () => resolve();
     w.onerror = (e) => reject(new Error(`kernel worker failed to start: ${e.message}`));
@@ -73,13 +77,11 @@ export class Pool {
   ensure(threads: number): Promise<void> {
     this.growing = this.growing.then(async () => {
       if (this.workers.length + 1 >= threads) return;
-      // from sources under Node (tests, tsx) the worker starts through a bootstrap that registers tsx in the thread
-      const url = new URL(isNode && import.meta.url.endsWith('.ts') ? './worker-dev.mjs' : './worker.js', import.meta.url);
       const starting: Promise<void>[] = [];
       for (let tid = this.workers.length + 1; tid < threads; tid++) {
         const init = { module: this.module, memory: this.heap.memory, ctrlPtr: this.ctrl.byteOffset, tid, spin: 20000 };
         starting.push(
-          startWorker(url, init).then((w) => {
+          startWorker(init).then((w) => {
             this.workers[tid - 1] = w;
             this.ready.add(tid);
           }),

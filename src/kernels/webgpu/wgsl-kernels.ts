@@ -2,6 +2,7 @@
 // uniform struct P); bindings 1.. are storage buffers, addressed with element offsets from P because
 // buffer binding offsets would need 256-byte alignment. Activations are int8 packed four per u32 in rows of
 // roundup(K, 128) bytes (zero padded); ternary weights use bitnet.cpp's I2_S layout with rows padded to 128.
+import { BACKEND_TOP_K_MAX } from '../backend.js';
 import { WG } from './wgsl-common.js';
 
 /** quantize_row_i8_s per row t = workgroup y: per-token absmax, q = clamp(round(x * s)), s = 127 / max. */
@@ -413,7 +414,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: 
 `;
 
 /** Most ids topK returns per row. */
-export const TOPK_MAX = 16;
+export const TOPK_MAX = BACKEND_TOP_K_MAX;
 
 /**
  * Top-k per row (value descending, ties to the lower id; NaN never chosen): each thread keeps a sorted list

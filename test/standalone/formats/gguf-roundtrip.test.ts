@@ -242,6 +242,31 @@ test('writeGgufFile writes no file at all when a tensor has the wrong data size'
   await rejectsBitnet(serializeGguf(METADATA, wrong), 'INVALID_ARGUMENT');
 });
 
+test('tensor data given as chunks (async iterables) writes the same bytes; wrong chunk totals and a failing beforeRename leave no file', async () => {
+  const sub = join(dir, 'chunks');
+  await (await import('node:fs/promises')).mkdir(sub);
+  const tensors = makeTensors();
+  async function* pieces(b: Uint8Array, n: number): AsyncGenerator<Uint8Array> {
+    for (let i = 0; i < b.length; i += n) yield b.subarray(i, Math.min(b.length, i + n));
+  }
+  const chunked: GgufWriteTensor[] = tensors.map((t, i) => ({ ...t, data: () => pieces(t.data as Uint8Array, 1 + (i % 5) * 7) }));
+  const path = join(sub, 'model.gguf');
+  const seen: string[] = [];
+  await writeGgufFile(path, METADATA, chunked, { beforeRename: async (tmp) => void seen.push(tmp) });
+  assert.deepEqual(new Uint8Array(await readFile(path)), await serializeGguf(METADATA, tensors));
+  assert.deepEqual(new Uint8Array(await readFile(path)), await serializeGguf(METADATA, chunked));
+  assert.equal(seen.length, 1);
+  assert.match(seen[0]!, /model\.gguf\.tmp-\d+$/);
+
+  const path2 = join(sub, 'short.gguf');
+  const short = tensors.map((t, i) => (i === 3 ? { ...t, data: () => pieces((t.data as Uint8Array).subarray(1), 4) } : t));
+  await rejectsBitnet(writeGgufFile(path2, METADATA, short), 'INVALID_ARGUMENT', /expected/);
+  const long = tensors.map((t, i) => (i === 3 ? { ...t, data: () => pieces(new Uint8Array((t.data as Uint8Array).length + 1), 4) } : t));
+  await rejectsBitnet(writeGgufFile(path2, METADATA, long), 'INVALID_ARGUMENT', /expected/);
+  await assert.rejects(writeGgufFile(path2, METADATA, tensors, { beforeRename: async () => { throw new Error('verification failed'); } }), /verification failed/);
+  assert.deepEqual((await readdir(sub)).sort(), ['model.gguf']);
+});
+
 test('writer rejects values that do not match their declared type, and rows that are not whole blocks', async () => {
   let e = await rejectsBitnet(serializeGguf([['k.num', { type: GGUF_TYPE.UINT32, value: 'five' }]], []), 'INVALID_ARGUMENT');
   assert.equal(e.subject, 'k.num');

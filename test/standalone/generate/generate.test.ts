@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { BitnetError } from '../../../src/errors.js';
 import { generateFromTokens, type GenerateOptions, type GenerationChunk, type GenerationStats } from '../../../src/generate/generate.js';
 import type { Sequence } from '../../../src/generate/sequence.js';
-import { loadModel, type BitnetModel, type Prompt } from '../../../src/index.js';
+import { loadModel, refBackend, type BitnetModel, type Prompt } from '../../../src/index.js';
 import { makeFixture, TINY, writeGgufFixture } from '../../fixtures/generate.js';
 
 const PROMPT = 'Once upon a time';
@@ -240,6 +240,7 @@ function scripted(nVocab: number, script: number[]): Sequence {
   const seq = {
     tokens: [] as number[],
     contextSize: 10_000,
+    model: { backend: refBackend, hp: { nVocab } },
     prefill: async (prompt: ArrayLike<number>) => {
       seq.tokens = Array.from(prompt);
       return { logits: forced(), reused: 0 };

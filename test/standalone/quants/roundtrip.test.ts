@@ -240,3 +240,19 @@ test('row-wise dequantize of a larger tensor equals whole-tensor dequantize', ()
     assert.deepEqual(byRow, whole, codec.name);
   }
 });
+
+test('tq1_0 / tq2_0: encodeTernaryBlocks with the scales decodeTernary returns rewrites the blocks byte for byte', () => {
+  const rng = new Rng(42);
+  for (const codec of [tq1_0Codec, tq2_0Codec]) {
+    const nb = 6;
+    const values = new Int8Array(nb * 256);
+    for (let i = 0; i < values.length; i++) values[i] = i >= 512 && i < 768 ? 0 : rng.int(3) - 1; // block 2 all zero
+    const scales = Float32Array.from([0.5, 0.0123, 3, 1e-5, -0.25, 65504].map((s) => f16ToF32(f32ToF16(s))));
+    const bytes = codec.encodeTernaryBlocks!(values, scales);
+    const back = codec.decodeTernary(bytes, values.length);
+    assert.deepEqual(back.values, values);
+    assert.deepEqual(back.scales, scales, `${codec.name}: an all-zero block keeps its scale, negative and extreme f16 scales survive`);
+    assert.deepEqual(codec.encodeTernaryBlocks!(back.values, back.scales), bytes);
+    assert.throws(() => codec.encodeTernaryBlocks!(values, scales.subarray(1)), /5 block scales for 6 blocks/);
+  }
+});
