@@ -15,6 +15,7 @@ import { loadWeights } from '../model/weights.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { vocabFromGguf, vocabFromTokenizerJson } from '../tokenizer/vocab.js';
 import { chatFormatFor } from './chat-template.js';
+import { webGpu } from './gpu.js';
 import { BitnetModel, type TensorDescription } from './model.js';
 
 export interface LoadProgressEvent {
@@ -28,7 +29,11 @@ export interface LoadProgressEvent {
 export interface LoadOptions {
   onProgress?: (p: LoadProgressEvent) => void;
   signal?: AbortSignal;
-  /** 'auto' (default): the WASM SIMD backend on the physical cores; 'ref': the plain TypeScript reference */
+  /**
+   * 'auto' (default): WebGPU on a real GPU (browsers: navigator.gpu; Node: the optional `webgpu` package),
+   * else the WASM SIMD backend on the physical cores; 'cpu': always WASM; 'webgpu': WebGPU on any adapter
+   * (a software one too); 'ref': the plain TypeScript reference
+   */
   backend?: BackendKind | Backend;
   /** CPU threads for the WASM backend (default: physical cores) */
   threads?: number;
@@ -112,7 +117,9 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
     if (tokenizer.vocabSize > hp.nVocab) {
       throw new BitnetError('TOKENIZER', `the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${hp.nVocab} embedding rows`, { file: file.path });
     }
-    const backend = await createBackend(opts.backend ?? 'auto', opts.threads !== undefined ? { threads: opts.threads } : {});
+    const kind = opts.backend ?? 'auto';
+    const gpu = kind === 'auto' || kind === 'webgpu' ? await webGpu(kind) : undefined;
+    const backend = await createBackend(kind, { ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(gpu ? { gpu } : {}) });
     // a Backend object passed in belongs to the caller; one created here belongs to the model
     if (typeof opts.backend !== 'object') backendCreated = backend;
     const w = await loadWeights(file, hp, backend, {

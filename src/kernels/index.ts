@@ -1,15 +1,36 @@
-// Backend selection: 'auto' is the WASM backend (relaxed SIMD where the runtime computes it correctly,
-// portable SIMD128 otherwise) on the machine's physical cores; 'ref' is the plain TypeScript reference.
+// Backend selection: 'auto' is the WebGPU backend when a GPU object is given and its adapter is a real GPU,
+// else the WASM backend (relaxed SIMD where the runtime computes it correctly, portable SIMD128 otherwise)
+// on the machine's physical cores; 'cpu' is always WASM; 'ref' is the plain TypeScript reference.
 import { BitnetError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { refBackend } from './ref/index.js';
 
-export type BackendKind = 'auto' | 'cpu' | 'wasm' | 'wasm-simd' | 'wasm-relaxed' | 'ref';
-export const BACKEND_KINDS: readonly BackendKind[] = ['auto', 'cpu', 'wasm', 'wasm-simd', 'wasm-relaxed', 'ref'];
+export type BackendKind = 'auto' | 'cpu' | 'webgpu' | 'wasm' | 'wasm-simd' | 'wasm-relaxed' | 'ref';
+export const BACKEND_KINDS: readonly BackendKind[] = ['auto', 'cpu', 'webgpu', 'wasm', 'wasm-simd', 'wasm-relaxed', 'ref'];
 
 export interface BackendOptions {
   /** CPU threads; default: physical cores */
   threads?: number;
+  /**
+   * The WebGPU entry point for 'webgpu' and 'auto': navigator.gpu in browsers (the default there), the npm
+   * webgpu package's create([]) in Node (engine/load.ts passes it).
+   */
+  gpu?: GPU;
+}
+
+/** navigator.gpu where the runtime has one (browsers). */
+function browserGpu(): GPU | undefined {
+  return typeof navigator !== 'undefined' ? ((navigator as Navigator & { gpu?: GPU }).gpu ?? undefined) : undefined;
+}
+
+/** The WebGPU backend on a real GPU, or undefined (no GPU object, no adapter, or a software adapter). */
+async function hardwareWebGpu(gpu: GPU | undefined): Promise<Backend | undefined> {
+  if (!gpu) return undefined;
+  const { requestAdapter, isHardwareAdapter, openDevice } = await import('./webgpu/device.js');
+  const adapter = await requestAdapter(gpu).catch(() => undefined);
+  if (!adapter || !isHardwareAdapter(adapter)) return undefined;
+  const { createWebGpuBackend } = await import('./webgpu/backend.js');
+  return createWebGpuBackend({ gpu, context: await openDevice(gpu, adapter) });
 }
 
 /** Physical cores (Linux: distinct core ids in /proc/cpuinfo), else the logical CPU count. */
@@ -41,6 +62,16 @@ export async function createBackend(kind: BackendKind | Backend = 'auto', opts: 
   if (typeof kind === 'object') return kind;
   if (!BACKEND_KINDS.includes(kind)) throw new BitnetError('INVALID_ARGUMENT', `unknown backend "${String(kind)}" (choose ${BACKEND_KINDS.join(', ')})`, { name: 'backend' });
   if (kind === 'ref') return refBackend;
+  const gpu = opts.gpu ?? browserGpu();
+  if (kind === 'webgpu') {
+    if (!gpu) throw new BitnetError('INVALID_ARGUMENT', 'the webgpu backend needs WebGPU: a browser with navigator.gpu, or in Node the optional package `webgpu` (npm install webgpu)', { name: 'backend' });
+    const { createWebGpuBackend } = await import('./webgpu/backend.js');
+    return createWebGpuBackend({ gpu });
+  }
+  if (kind === 'auto') {
+    const be = await hardwareWebGpu(gpu);
+    if (be) return be;
+  }
   if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1)) {
     throw new BitnetError('INVALID_ARGUMENT', `threads must be a positive integer, got ${opts.threads}`, { name: 'threads' });
   }

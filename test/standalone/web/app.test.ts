@@ -280,7 +280,7 @@ describe('browser app (web/) in headless Chromium', { skip }, () => {
       await page.close();
     });
 
-    test('default model on the webgpu backend: the CLI\'s text', { todo: 'needs the WebGPU backend (branch wip-gpu)' }, async () => {
+    test('default model on the webgpu backend: the CLI\'s text', async () => {
       const page = await gpuBrowser.newPage();
       await page.goto(appUrl);
       const text = await loadAndGenerate(page, 'webgpu');
