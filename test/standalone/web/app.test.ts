@@ -111,6 +111,13 @@ async function freePort(): Promise<number> {
 }
 
 /** Loads the default model with its button on `backend` and generates the fixed prompt; returns the generated text. */
+/** A full-page screenshot, kept in $BITNET_SCREENSHOT_DIR when set (to look at), else in the build folder. */
+async function screenshot(page: Page, name: string): Promise<void> {
+  const shot = join(process.env.BITNET_SCREENSHOT_DIR ?? dist, name);
+  await page.screenshot({ path: shot, fullPage: true });
+  assert.ok(statSync(shot).size > 10_000, `${name} looks empty`);
+}
+
 async function loadAndGenerate(page: Page, backend: 'cpu' | 'webgpu'): Promise<string> {
   await page.selectOption('#backend', backend);
   await page.click('#load-default');
@@ -168,9 +175,7 @@ describe('browser app (web/) in headless Chromium', { skip }, () => {
     const stats = (await page.textContent('#stats')) ?? '';
     assert.match(stats, new RegExp(`generated ${N} tokens at \\d+\\.\\d tokens/s`));
     assert.match(stats, /WASM memory \d+\.\d+ MB · weights 0\.\d+ MB · KV cache 0\.\d+ MB/);
-    const shot = join(dist, 'app.png');
-    await page.screenshot({ path: shot, fullPage: true });
-    assert.ok(statSync(shot).size > 10_000);
+    await screenshot(page, 'app-cpu.png');
     assert.deepEqual(errors, []);
     await page.close();
   });
@@ -286,6 +291,7 @@ describe('browser app (web/) in headless Chromium', { skip }, () => {
       const text = await loadAndGenerate(page, 'webgpu');
       assert.match((await page.getAttribute('#model-info', 'data-backend')) ?? '', /webgpu/);
       assert.equal(text, await expected);
+      await screenshot(page, 'app-webgpu.png');
       await page.close();
     });
   });
