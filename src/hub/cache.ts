@@ -10,7 +10,8 @@ export const repoDir = (cacheDir: string, repo: string): string => join(cacheDir
 export const blobPath = (dir: string, etag: string): string => join(dir, 'blobs', etag);
 export const snapshotDir = (dir: string, commit: string): string => join(dir, 'snapshots', commit);
 
-async function exists(p: string): Promise<boolean> {
+/** Whether a path exists (any kind of file; a broken symlink does not). */
+export async function exists(p: string): Promise<boolean> {
   try {
     await stat(p);
     return true;

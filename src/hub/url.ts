@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BitnetError } from '../errors.js';
+import { exists } from './cache.js';
 import type { HubConfig } from './config.js';
 import { download } from './download.js';
 import type { HubOptions } from './hf.js';
@@ -43,14 +44,6 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The local copy of a URL, downloading or refreshing it as needed. */
 export async function resolveUrl(url: string, o: HubOptions): Promise<{ path: string; fetched: number; fromCache: boolean }> {

@@ -2,59 +2,21 @@
 // errors, text on stdout and logs/timings on stderr, exit codes, env twins, prompt sources, and the output of
 // run / info / tokenize / logits / chat checked against the library API.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { runCli, type CliOptions, type CliResult } from '../../fixtures/cli.js';
 import { inspectModel, loadModel, loadTokenizer, type BitnetModel } from '../../../src/index.js';
 import { makeFixture, TINY, writeGgufFixture } from '../../fixtures/generate.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PROMPT = 'Once upon a time';
 let dir: string;
 let modelPath: string;
 let model: BitnetModel;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs `bitnet ARGS`. stdin gets `input` and is then closed, unless `keepStdinOpen` (then the child must exit
- * by itself); `interrupt` sends SIGINT once the first text is on stdout. BITNET_* variables of this process
- * are not passed on.
- */
-function cli(args: string[], opts: { input?: string; env?: Record<string, string>; keepStdinOpen?: boolean; interrupt?: boolean } = {}): Promise<Result> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('BITNET_')) env[k] = v;
-  Object.assign(env, opts.env);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      if (opts.interrupt && stdout === '') child.kill('SIGINT');
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`bitnet ${args.join(' ')} did not exit within 20 s; stdout ${JSON.stringify(stdout)}; stderr ${JSON.stringify(stderr)}`));
-    }, 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => {}); // the child may exit before reading everything
-    if (opts.input !== undefined) child.stdin.write(opts.input);
-    if (!opts.keepStdinOpen) child.stdin.end();
-  });
-}
+/** Runs `bitnet ARGS` (20 s limit). */
+const cli = (args: string[], opts: CliOptions = {}): Promise<CliResult> => runCli(args, { timeoutMs: 20_000, ...opts });
 
 const noStackTrace = (stderr: string): void => assert.ok(!/^\s+at /m.test(stderr), `stack trace on stderr:\n${stderr}`);
 

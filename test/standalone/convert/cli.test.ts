@@ -2,38 +2,17 @@
 // the verification line on stderr and nothing on stdout, the converted file usable by `bitnet run`, and the
 // exit codes of usage errors (2) and typed errors (1, one line, no stack trace).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { runCli, type CliResult } from '../../fixtures/cli.js';
 import { makeFixture, TINY, writeHfFixture } from '../../fixtures/generate.js';
 import { tempDir } from '../../fixtures/temp.js';
 import { assertIdenticalLogits, logitsOf, TOKENS } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const dir = tempDir('convert-cli');
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('BITNET_')) env[k] = v;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`bitnet ${args.join(' ')} did not exit within 30 s; stderr ${JSON.stringify(stderr)}`));
-    }, 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[]): Promise<CliResult> => runCli(args);
 
 test('bitnet convert: HF folder -> I2_S -> TQ2_0, verified on stderr, runnable, identical logits', async () => {
   const fx = makeFixture({ ...TINY, seed: 4 });

@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runCli, type CliResult } from '../../fixtures/cli.js';
 import { tempDir } from '../../fixtures/temp.js';
 import { MockHub, sha256 } from './mock-hub.js';
 
@@ -14,27 +15,7 @@ const MODEL_PATH = join(ROOT, 'models', 'bitnet-b1.58-tinystories-1m.gguf');
 const MODEL = readFileSync(MODEL_PATH);
 let hub: MockHub;
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const full: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('BITNET_') && !k.startsWith('HF_') && !k.startsWith('HUGGING')) full[k] = v;
-  Object.assign(full, env);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: full, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`bitnet ${args.join(' ')} did not exit within 60 s; stderr ${stderr}`));
-    }, 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[], env: Record<string, string>): Promise<CliResult> => runCli(args, { env, dropEnv: ['HF_', 'HUGGING'], timeoutMs: 60_000 });
 
 function env(): Record<string, string> {
   const home = tempDir('clihub');

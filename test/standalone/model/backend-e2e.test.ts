@@ -4,9 +4,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadModel, type BitnetModel } from '../../../src/index.js';
+import { loadModel } from '../../../src/index.js';
 import { makeFixture, ODD, TINY, writeAllFixtures, type FixtureArch } from '../../fixtures/generate.js';
 import { tempDir } from '../../fixtures/temp.js';
+import { generationMode } from './helpers.js';
 
 const dir = tempDir('e2e');
 const TOKENS = [10, 200, 300, 45, 67, 3, 99, 150, 250, 77];
@@ -18,13 +19,6 @@ function sameRows(a: Float32Array[], b: Float32Array[], what: string): void {
   });
 }
 
-async function generationMode(m: BitnetModel, tokens: number[]): Promise<Float32Array[]> {
-  const seq = m.createSequence();
-  const rows = [(await seq.prefill(tokens.slice(0, 4))).logits];
-  for (const t of tokens.slice(4)) rows.push(await seq.step(t));
-  seq.dispose();
-  return rows;
-}
 
 for (const [arch, config] of [['bitnet-b1.58', TINY], ['bitnet', TINY], ['llama', TINY], ['bitnet-b1.58 odd', ODD]] as Array<[string, typeof TINY]>) {
   test(`${arch}: WASM logits equal the reference in every format`, async () => {

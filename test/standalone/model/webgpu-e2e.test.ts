@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BitnetError, loadModel, type BitnetModel } from '../../../src/index.js';
+import { BitnetError, loadModel } from '../../../src/index.js';
 import { makeFixture, ODD, TINY, writeAllFixtures, type FixtureArch } from '../../fixtures/generate.js';
 import { tempDir } from '../../fixtures/temp.js';
 import { testGpu } from '../kernels/webgpu-gpu.js';
+import { generationMode } from './helpers.js';
 
 const probe = await testGpu();
 const skip = 'skip' in probe ? probe.skip : false;
@@ -34,13 +35,6 @@ function closeRows(a: Float32Array[], b: Float32Array[], what: string): number {
   return worst;
 }
 
-async function generationMode(m: BitnetModel, tokens: number[]): Promise<Float32Array[]> {
-  const seq = m.createSequence();
-  const rows = [(await seq.prefill(tokens.slice(0, 4))).logits];
-  for (const t of tokens.slice(4)) rows.push(await seq.step(t));
-  seq.dispose();
-  return rows;
-}
 
 /** Formats per architecture (every format for 2B4T's architecture; one for the others, to keep SwiftShader's time down). */
 const CASES: Array<[string, typeof TINY, string[] | 'all']> = [

@@ -111,11 +111,13 @@ async function freePort(): Promise<number> {
 }
 
 /** Loads the default model with its button on `backend` and generates the fixed prompt; returns the generated text. */
-/** A full-page screenshot, kept in $BITNET_SCREENSHOT_DIR when set (to look at), else in the build folder. */
+/** A full-page screenshot, kept in $BITNET_SCREENSHOT_DIR when set (to look at), else in a temporary folder. */
 async function screenshot(page: Page, name: string): Promise<void> {
-  const shot = join(process.env.BITNET_SCREENSHOT_DIR ?? dist, name);
+  const dir = process.env.BITNET_SCREENSHOT_DIR ?? mkdtempSync(join(tmpdir(), 'bitnet-shot-'));
+  const shot = join(dir, name);
   await page.screenshot({ path: shot, fullPage: true });
   assert.ok(statSync(shot).size > 10_000, `${name} looks empty`);
+  if (!process.env.BITNET_SCREENSHOT_DIR) rmSync(dir, { recursive: true, force: true });
 }
 
 async function loadAndGenerate(page: Page, backend: 'cpu' | 'webgpu'): Promise<string> {
