@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { runCli, type CliResult } from '../../fixtures/cli.js';
+import { runCli, startServe, type CliResult } from '../../fixtures/cli.js';
 import { tempDir } from '../../fixtures/temp.js';
 import { MockHub, sha256 } from './mock-hub.js';
 
@@ -146,18 +146,8 @@ test('serve, bench, info, logits and perplexity --kl-divergence-base take a repo
   assert.equal(ppl.code, 0, ppl.stderr);
   assert.match(ppl.stdout, /KL divergence from the base: mean 0\.0000e\+0, max 0\.0000e\+0; top-1 agreement 100\.00%/);
 
-  const full: Record<string, string> = { ...process.env, ...offline } as Record<string, string>;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '-m', 'test-org/tiny-gguf', '--port', '0', '-t', '1', '--no-progress'], { cwd: ROOT, env: full, stdio: ['ignore', 'ignore', 'pipe'] });
+  const { child, url } = await startServe(['-m', 'test-org/tiny-gguf', '--port', '0', '-t', '1', '--no-progress'], offline);
   try {
-    let stderr = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        const m = /ready at (http:\/\/\S+)\/v1/.exec(stderr);
-        if (m) resolve(m[1]!);
-      });
-      child.on('exit', () => reject(new Error(`server exited early: ${stderr}`)));
-    });
     const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string }> };
     assert.deepEqual(models.data.map((m) => m.id), ['test-org/tiny-gguf']);
   } finally {

@@ -2,10 +2,9 @@
 // mid-stream frees its slot within a token; SSE pings keep a waiting stream alive; /metrics counts what
 // happened; SIGTERM on `bitnet serve` finishes the in-flight stream and exits 0.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { fixtureModel, postJson, readSse, serve } from './helpers.js';
+import { startServe } from '../../fixtures/cli.js';
 
 const long = (i: number) => ({ prompt: `Once upon a time ${i}`, max_tokens: 400, seed: i, ignore_eos: true, stream: true });
 
@@ -85,18 +84,7 @@ test('a stream waiting for its first token gets SSE pings', async () => {
 
 test('bitnet serve: SIGTERM lets the in-flight stream finish and exits 0', async () => {
   const model = await fixtureModel();
-  const main = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', main, 'serve', '-m', model, '--port', '0', '--parallel', '2', '-t', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      const m = /ready at (http:\/\/\S+)\/v1/.exec(stderr);
-      if (m) resolve(m[1]!);
-    });
-    child.on('exit', () => reject(new Error(`server exited early: ${stderr}`)));
-  });
+  const { child, url, exited, stderr } = await startServe(['-m', model, '--port', '0', '--parallel', '2', '-t', '1']);
   const res = await fetch(`${url}/v1/completions`, { method: 'POST', body: JSON.stringify({ ...long(1), max_tokens: 300 }) });
   const reader = res.body!.getReader();
   await reader.read(); // streaming has begun
@@ -109,8 +97,8 @@ test('bitnet serve: SIGTERM lets the in-flight stream finish and exits 0', async
   }
   assert.match(text, /"finish_reason":"length"/, 'the stream finished normally');
   assert.match(text, /data: \[DONE\]/);
-  assert.equal(await exited, 0, stderr);
-  assert.match(stderr, /SIGTERM: finishing in-flight requests/);
+  assert.equal(await exited, 0, stderr());
+  assert.match(stderr(), /SIGTERM: finishing in-flight requests/);
   // after shutdown nothing listens
   await assert.rejects(fetch(`${url}/health`));
 });
