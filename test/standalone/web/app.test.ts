@@ -110,7 +110,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Loads the default model with its button on `backend` and generates the fixed prompt; returns the generated text. */
 /** A full-page screenshot, kept in $BITNET_SCREENSHOT_DIR when set (to look at), else in a temporary folder. */
 async function screenshot(page: Page, name: string): Promise<void> {
   const dir = process.env.BITNET_SCREENSHOT_DIR ?? mkdtempSync(join(tmpdir(), 'bitnet-shot-'));
@@ -120,6 +119,7 @@ async function screenshot(page: Page, name: string): Promise<void> {
   if (!process.env.BITNET_SCREENSHOT_DIR) rmSync(dir, { recursive: true, force: true });
 }
 
+/** Loads the default model with its button on `backend` and generates the fixed prompt; returns the generated text. */
 async function loadAndGenerate(page: Page, backend: 'cpu' | 'webgpu'): Promise<string> {
   await page.selectOption('#backend', backend);
   await page.click('#load-default');
