@@ -87,6 +87,33 @@ test('the bundled model generates the same greedy text on WebGPU as on the CPU',
   assert.equal(texts[1], texts[0]);
 });
 
+test('the server\'s scheduler on WebGPU: 3 sequences decoded together give each one\'s CPU text', { skip }, async () => {
+  const path = join(import.meta.dirname, '../../../models/bitnet-b1.58-tinystories-1m.gguf');
+  const prompts = ['Once upon a time', 'The little dog', 'Tom and Sue went to the park. They'];
+  const opts = (i: number) => ({ seed: 10 + i, maxTokens: 16, ignoreEos: true });
+  const cpu = await loadModel(path, { backend: 'cpu', threads: 1 });
+  const expected: number[][] = [];
+  for (const [i, p] of prompts.entries()) expected.push((await cpu.complete(p, opts(i))).tokens);
+  await cpu.dispose();
+  const gpu = await loadModel(path, { backend: 'webgpu' });
+  const sched = gpu.createScheduler({ parallel: 3 });
+  try {
+    const got = await Promise.all(
+      prompts.map(async (p, i) => {
+        const tokens: number[] = [];
+        for await (const c of sched.submit(gpu.tokenizePrompt(p), opts(i))) tokens.push(...c.tokens);
+        return tokens;
+      }),
+    );
+    if (REL === 0) assert.deepEqual(got, expected);
+    else got.forEach((t, i) => assert.equal(t.length, expected[i]!.length));
+    assert.ok(sched.stats().steps < 3 * 16, `batched: ${sched.stats().steps} steps for 3 x 16 tokens`);
+  } finally {
+    await sched.dispose();
+    await gpu.dispose();
+  }
+});
+
 test('bitnet run --backend webgpu prints the text of --backend cpu', { skip }, async () => {
   const root = join(import.meta.dirname, '../../..');
   const run = (backend: string) =>
