@@ -82,7 +82,11 @@ export class WebGpuBackend implements Backend {
   /** shadow ArrayBuffer -> GPU buffer */
   private readonly shadows = new WeakMap<ArrayBufferLike, GPUBuffer>();
   private readonly acts = new WeakMap<ArrayBufferLike, GpuActs>();
+  /** free activation buffers by size, for reuse; bounded by the most bytes ever in use at once */
   private readonly pool = new Map<number, GPUBuffer[]>();
+  private pooledBytes = 0;
+  private inUseBytes = 0;
+  private peakInUseBytes = 0;
   private readonly owned = new Set<GPUBuffer>();
   private readonly dummy: GPUBuffer;
   private table: { data: Float32Array; buf: GPUBuffer } | undefined;
@@ -103,17 +107,37 @@ export class WebGpuBackend implements Backend {
 
   // ---- memory ----
 
+  /**
+   * An activation buffer of at least `bytes`: sizes are rounded up to eighth-of-an-octave steps (at most
+   * 12.5% more) so batches of different lengths reuse each other's freed buffers.
+   */
   private raw(bytes: number): GPUBuffer {
-    const size = Math.max(16, ceilTo(bytes, 16));
-    const b = this.pool.get(size)?.pop() ?? this.rec.createBuffer(size, STORAGE);
+    const exact = Math.max(16, ceilTo(bytes, 16));
+    const step = Math.max(16, 2 ** (Math.floor(Math.log2(exact)) - 3));
+    const rounded = ceilTo(exact, step);
+    const size = rounded <= this.maxBinding ? rounded : exact;
+    const reused = this.pool.get(size)?.pop();
+    if (reused) this.pooledBytes -= size;
+    const b = reused ?? this.rec.createBuffer(size, STORAGE);
     this.owned.add(b);
+    this.inUseBytes += b.size;
+    this.peakInUseBytes = Math.max(this.peakInUseBytes, this.inUseBytes);
     return b;
   }
   private release(b: GPUBuffer): void {
-    if (!this.owned.has(b)) return;
+    if (!this.owned.has(b) || b === this.dummy) return;
+    this.inUseBytes -= b.size;
+    // keep it for reuse (safe: later commands run after the ones encoded so far) unless the pool would hold
+    // more than the most ever in use at once; then it goes once the work encoded so far is submitted
+    if (this.pooledBytes + b.size > this.peakInUseBytes) {
+      this.owned.delete(b);
+      this.rec.destroyLater(b);
+      return;
+    }
     const list = this.pool.get(b.size) ?? [];
     this.pool.set(b.size, list);
-    list.push(b); // reuse is safe: later commands run after the ones encoded so far
+    list.push(b);
+    this.pooledBytes += b.size;
   }
 
   /** The GPU buffer and element offset of a shadow array (or a subarray of one). */
@@ -477,11 +501,19 @@ export class WebGpuBackend implements Backend {
     return { ids, values };
   }
 
+  /** Bytes of every GPU buffer the backend holds: weights, KV caches, activations in use and pooled. */
+  memoryBytes(): number {
+    let n = 0;
+    for (const b of this.owned) n += b.size;
+    return n;
+  }
+
   dispose(): void {
     this.rec.dispose();
     for (const b of this.owned) b.destroy();
     this.owned.clear();
     this.pool.clear();
+    this.pooledBytes = 0;
     this.table?.buf.destroy();
     this.table = undefined;
     this.device.destroy();
