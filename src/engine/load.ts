@@ -119,7 +119,7 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
     }
     const kind = opts.backend ?? 'auto';
     const gpu = kind === 'auto' || kind === 'webgpu' ? await webGpu(kind) : undefined;
-    const backend = await createBackend(kind, { ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(gpu ? { gpu } : {}) });
+    const backend = await createBackend(kind, { ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(gpu ? { gpu } : {}), onWarning: warn });
     // a Backend object passed in belongs to the caller; one created here belongs to the model
     if (typeof opts.backend !== 'object') backendCreated = backend;
     const w = await loadWeights(file, hp, backend, {

@@ -16,6 +16,8 @@ export interface BackendOptions {
    * webgpu package's create([]) in Node (engine/load.ts passes it).
    */
   gpu?: GPU;
+  /** told when 'auto' passes over a GPU that failed the kernels' self-check */
+  onWarning?: (message: string) => void;
 }
 
 /** navigator.gpu where the runtime has one (browsers). */
@@ -24,13 +26,20 @@ function browserGpu(): GPU | undefined {
 }
 
 /** The WebGPU backend on a real GPU, or undefined (no GPU object, no adapter, or a software adapter). */
-async function hardwareWebGpu(gpu: GPU | undefined): Promise<Backend | undefined> {
+async function hardwareWebGpu(gpu: GPU | undefined, warn: ((message: string) => void) | undefined): Promise<Backend | undefined> {
   if (!gpu) return undefined;
   const { requestAdapter, isHardwareAdapter, openDevice } = await import('./webgpu/device.js');
   const adapter = await requestAdapter(gpu).catch(() => undefined);
   if (!adapter || !isHardwareAdapter(adapter)) return undefined;
   const { createWebGpuBackend } = await import('./webgpu/backend.js');
-  return createWebGpuBackend({ gpu, context: await openDevice(gpu, adapter) });
+  const be = await createWebGpuBackend({ gpu, context: await openDevice(gpu, adapter) });
+  // a driver the tests never ran on must compute what the reference does before `auto` trusts it
+  const { selfCheck } = await import('./webgpu/selfcheck.js');
+  const problem = await selfCheck(be).catch((e: unknown) => (e instanceof Error ? e.message : String(e)));
+  if (problem === undefined) return be;
+  be.dispose();
+  warn?.(`${be.name} failed its self-check (${problem}): using the CPU backend (--backend webgpu forces the GPU)`);
+  return undefined;
 }
 
 /** Physical cores (Linux: distinct core ids in /proc/cpuinfo), else the logical CPU count. */
@@ -69,7 +78,7 @@ export async function createBackend(kind: BackendKind | Backend = 'auto', opts: 
     return createWebGpuBackend({ gpu });
   }
   if (kind === 'auto') {
-    const be = await hardwareWebGpu(gpu);
+    const be = await hardwareWebGpu(gpu, opts.onWarning);
     if (be) return be;
   }
   if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1)) {

@@ -327,3 +327,24 @@ test('webgpu: topK reads back the k largest logits per row (ties to the lower id
     be.dispose();
   }
 });
+
+test('the self-check auto runs on a hardware GPU passes on this adapter and names an op that computes wrong', { skip }, async () => {
+  const { selfCheck } = await import('../../../src/kernels/webgpu/selfcheck.js');
+  assert.equal(await selfCheck(ref), undefined);
+  const be = await createBackend('webgpu', { gpu: (probe as { gpu: GPU }).gpu });
+  try {
+    assert.equal(await selfCheck(be), undefined);
+    // a driver that gets the attention softmax slightly wrong
+    const broken = Object.create(be) as typeof be;
+    broken.attention = (q, layer, out, p) => be.attention(q, layer, out, { ...p, scale: p.scale * 1.01 });
+    assert.match((await selfCheck(broken)) ?? '', /^attention \(prompt\): relative error/);
+    const wrongMatmul = Object.create(be) as typeof be;
+    wrongMatmul.matmulTernary = (w, xq, y) => {
+      be.matmulTernary(w, xq, y);
+      be.scale(y, 1, 2);
+    };
+    assert.match((await selfCheck(wrongMatmul)) ?? '', /^ternary matmul: output 0 is/);
+  } finally {
+    be.dispose();
+  }
+});
