@@ -41,7 +41,7 @@ const SAMPLE_TEXT = 'Once upon a time, there was a little girl named Lily. She l
 /** The architecture and hyperparameter keys of a decoder of this shape (synthetic models, trainer exports). */
 export function shapeMetadata(
   arch: SyntheticShape['arch'],
-  shape: Pick<SyntheticShape, 'nVocab' | 'nEmbd' | 'nFf' | 'nLayer' | 'nHead' | 'nHeadKv' | 'nCtx' | 'ropeTheta'> & { eps?: number },
+  shape: Omit<SyntheticShape, 'arch'> & { eps?: number },
 ): Array<[string, GgufTypedValue]> {
   const k = (key: (typeof ARCH_KEY)[keyof typeof ARCH_KEY]) => archKey(arch, key);
   return [

@@ -7,20 +7,16 @@
 import { BitnetError } from '../errors.js';
 import { TENSOR } from '../formats/names.js';
 import { ropeTable } from '../kernels/math.js';
+import type { SyntheticShape } from '../model/synthetic.js';
 import { Rng } from '../util/rng.js';
 import { refTrainKernels, type TrainKernels } from './kernels.js';
 import * as op from './ops.js';
 
-export interface ModelConfig {
-  nVocab: number;
-  nEmbd: number;
-  nFf: number;
-  nLayer: number;
-  nHead: number;
-  nHeadKv: number;
-  /** training context (positions per sequence) and the exported context length */
-  nCtx: number;
-  ropeTheta: number;
+/**
+ * The decoder's shape, as synthetic models have it (nCtx: the training context, positions per sequence, and
+ * the exported context length), plus the norm epsilon and whether BitLinear quantizes.
+ */
+export interface ModelConfig extends Omit<SyntheticShape, 'arch'> {
   eps: number;
   /** BitLinear quantization on (the ternary model) or off (its full-precision twin) */
   quantize: boolean;
