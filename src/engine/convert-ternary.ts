@@ -4,11 +4,11 @@
 import { BitnetError } from '../errors.js';
 import type { ModelFile } from '../formats/model-file.js';
 import { TENSOR } from '../formats/names.js';
-import type { TernaryPlain } from '../formats/quants/codec.js';
+import { countCode3, type TernaryPlain } from '../formats/quants/codec.js';
 import { QK_K } from '../formats/quants/tq-blocks.js';
-import { ternaryFromFloat, uniformScale } from '../formats/ternarize.js';
+import { hasNonzero, ternaryFromFloat, uniformScale } from '../formats/ternarize.js';
 import { I2_S, TQ2_0, type TensorType } from '../formats/types.js';
-import { f16ToF32, f32ToF16 } from '../util/f16.js';
+import { roundF16 } from '../util/f16.js';
 
 /** A projection as stored: values, per-block or per-tensor scales, and the optional output scale. */
 export interface TernarySource extends TernaryPlain {
@@ -26,16 +26,6 @@ export interface LossyNote {
 function named(e: unknown, file: string, name: string): unknown {
   if (e instanceof BitnetError && e.subject === undefined) return new BitnetError(e.code, e.message, { file, name, cause: e });
   return e;
-}
-
-/** I2_S code bytes (the first n/4 bytes) holding the never-written code 3. */
-function countI2sCode3(bytes: Uint8Array, n: number): number {
-  let bad = 0;
-  for (let i = 0; i < n / 4; i++) {
-    const b = bytes[i]!;
-    if (b & (b >> 1) & 0x55) bad++;
-  }
-  return bad;
 }
 
 /**
@@ -68,7 +58,7 @@ export async function readTernarySource(file: ModelFile, name: string, allowLoss
       if (data.kind === 'plain') {
         plain = data.plain;
       } else if (data.kind === 'i2s') {
-        const bad = countI2sCode3(data.bytes, t.nElements);
+        const bad = countCode3(data.bytes.subarray(0, t.nElements / 4));
         if (bad) throw new BitnetError('CORRUPT', `${bad} I2_S code byte(s) hold code 3, which is not a ternary value`, { file: file.path, name });
         plain = I2_S.ternary!.decodeTernary(data.bytes, t.nElements);
       } else {
@@ -93,11 +83,6 @@ export async function readTernarySource(file: ModelFile, name: string, allowLoss
 /** Effective scale of block b: block scale times the tensor scale, in float32 as the engine multiplies them. */
 function effScale(s: TernarySource, b: number): number {
   return s.tensorScale === undefined ? s.scales[b]! : Math.fround(s.scales[b]! * s.tensorScale);
-}
-
-function blockHasNonzero(values: Int8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (values[i] !== 0) return true;
-  return false;
 }
 
 /** Per-block sources (TQ) keep their blocks in TQ targets; per-tensor sources carry one scale. */
@@ -127,7 +112,7 @@ export function encodeTernary(name: string, src: TernarySource, perBlock: boolea
   };
   try {
     if (type === I2_S) {
-      if (!blockHasNonzero(values, 0, values.length)) {
+      if (!hasNonzero(values, 0, values.length)) {
         // nothing to keep but a scale: the source's own one
         let max = 0;
         for (const s of scales) max = Math.max(max, Math.abs(s));
@@ -161,14 +146,14 @@ export function encodeTernary(name: string, src: TernarySource, perBlock: boolea
       let inexact = 0;
       for (let b = 0; b < scales.length; b++) {
         folded[b] = effScale(src, b);
-        if (f16ToF32(f32ToF16(folded[b]!)) !== folded[b] && blockHasNonzero(values, b * QK_K, (b + 1) * QK_K)) inexact++;
+        if (roundF16(folded[b]!) !== folded[b] && hasNonzero(values, b * QK_K, (b + 1) * QK_K)) inexact++;
       }
       if (inexact && !allowLossy) refuse(`${inexact} block scale(s) times the tensor scale are not exact in f16, and this architecture has no .scale tensors`);
       return { bytes: codec.encodeTernaryBlocks!(values, folded), tensorScale: undefined, ...(inexact ? { lossy: `${inexact} block scale(s) rounded to f16` } : {}) };
     }
     const alpha = src.tensorScale === undefined ? scales[0]! : Math.fround(scales[0]! * src.tensorScale);
     if (scaleTensors) return { bytes: codec.encodeTernary(values, 1), tensorScale: alpha };
-    const h = f16ToF32(f32ToF16(alpha));
+    const h = roundF16(alpha);
     if (h !== alpha) {
       if (!allowLossy) refuse(`its scale ${alpha} is not exact in the f16 scales of TQ blocks, and this architecture has no .scale tensors`);
       return { bytes: codec.encodeTernary(values, alpha), tensorScale: undefined, lossy: `scale ${alpha} rounded to f16 ${h}` };
@@ -191,7 +176,7 @@ export function compareTernary(a: TernarySource, b: TernarySource, lossy: boolea
   if (lossy) return undefined;
   const g = Math.min(a.scaleBlock, b.scaleBlock);
   for (let k = 0; k * g < a.values.length; k++) {
-    if (!blockHasNonzero(a.values, k * g, (k + 1) * g)) continue;
+    if (!hasNonzero(a.values, k * g, (k + 1) * g)) continue;
     const ea = effScale(a, Math.floor((k * g) / a.scaleBlock));
     const eb = effScale(b, Math.floor((k * g) / b.scaleBlock));
     if (!Object.is(ea, eb)) return `the scale of weights ${k * g}..${(k + 1) * g - 1} is ${ea} in the source but ${eb} written`;

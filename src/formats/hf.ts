@@ -5,7 +5,7 @@
 // llama.cpp's converter does, so the model layer sees exactly what a GGUF conversion would contain.
 import { BitnetError } from '../errors.js';
 import { bf16ToF32, f16ToF32, f32ToF16 } from '../util/f16.js';
-import type { TernaryPlain } from './quants/codec.js';
+import { countCode3, type TernaryPlain } from './quants/codec.js';
 import type { GgufTypedValue, GgufValue } from './gguf.js';
 import { gv } from './gguf-writer.js';
 import { ARCH_KEY, archKey, hfToGgufName, KEY, TENSOR, type ArchName } from './names.js';
@@ -114,16 +114,6 @@ function hfMetadata(arch: ArchName, cfg: HfConfig, name: string, tokenizerConfig
   return m;
 }
 
-/** Packed bytes holding the never-written code 3 (which unpackHfTernary reads as 0). */
-export function countHfCode3(packed: Uint8Array): number {
-  let n = 0;
-  for (let i = 0; i < packed.length; i++) {
-    const b = packed[i]!;
-    if (b & (b >> 1) & 0x55) n++;
-  }
-  return n;
-}
-
 /** Unpacks HF's packed ternary layout: byte (p, c) holds output rows p, p+R, p+2R, p+3R of column c, from the low bits up. */
 export function unpackHfTernary(packed: Uint8Array, packedRows: number, cols: number): Int8Array {
   const rows = packedRows * 4;
@@ -225,7 +215,7 @@ class HfProjectionEntry implements TensorEntry {
       const ws = toF32(this.scale, sBytes, file)[0]!;
       const alpha = Math.fround(this.scaleIsAlpha ? ws : 1 / ws);
       if (this.strict && this.t.dtype === 'U8') {
-        const bad = countHfCode3(bytes);
+        const bad = countCode3(bytes);
         if (bad) throw new BitnetError('CORRUPT', `${bad} packed byte(s) hold code 3, which is not a ternary value`, { file, name: this.t.name });
       }
       const values =

@@ -41,21 +41,19 @@ export function ternaryFromFloat(w: Float32Array): { plain: TernaryPlain; exact:
   return { plain: { values, scales: new Float32Array([a]), scaleBlock: w.length }, exact: true };
 }
 
+/** Whether values[start, end) holds a nonzero weight. */
+export function hasNonzero(values: Int8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (values[i] !== 0) return true;
+  return false;
+}
+
 /** Per-tensor scale when every block that has a nonzero weight carries the same scale; undefined otherwise. */
 export function uniformScale(t: TernaryPlain): number | undefined {
   if (t.scales.length === 1) return t.scales[0]!;
   let scale: number | undefined;
   const { values, scales, scaleBlock } = t;
   for (let b = 0; b < scales.length; b++) {
-    let nonzero = false;
-    const end = Math.min(values.length, (b + 1) * scaleBlock);
-    for (let i = b * scaleBlock; i < end; i++) {
-      if (values[i] !== 0) {
-        nonzero = true;
-        break;
-      }
-    }
-    if (!nonzero) continue;
+    if (!hasNonzero(values, b * scaleBlock, Math.min(values.length, (b + 1) * scaleBlock))) continue;
     if (scale === undefined) scale = scales[b]!;
     else if (scales[b] !== scale) return undefined;
   }

@@ -127,3 +127,16 @@ export function nearestInt(f: number): number {
 export function roundHalfAway(f: number): number {
   return f < 0 ? -Math.floor(-f + 0.5) : Math.floor(f + 0.5);
 }
+
+/**
+ * Bytes of 2-bit ternary codes (I2_S, Hugging Face packed: 0, 1, 2 for -1, 0, +1) that hold code 3, which
+ * no writer produces and readers take as 0: a count of corrupt bytes, for checks that refuse them.
+ */
+export function countCode3(codes: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < codes.length; i++) {
+    const b = codes[i]!;
+    if (b & (b >> 1) & 0x55) n++;
+  }
+  return n;
+}
