@@ -218,17 +218,14 @@ export class WebGpuBackend implements Backend {
       return m;
     }
     const plain = t.kind === 'plain' ? t.plain : (t.kind === 'i2s' ? i2_sCodec : tq2_0Codec).decodeTernary(t.bytes, n);
+    // bitnet.cpp's I2_S codes of rows padded with zeros to a multiple of 128
     const K128 = ceilTo(cols, 128);
-    const codes = new Uint8Array((rows * K128) / 4).fill(0x55); // code 1 (value 0) in the padding
-    const v = plain.values;
-    for (let r = 0; r < rows; r++) {
-      const row = (r * K128) / 4;
-      for (let c = 0; c < cols; c++) {
-        const byte = row + (c >> 7) * 32 + (c & 31);
-        const sh = 6 - 2 * ((c >> 5) & 3);
-        codes[byte] = (codes[byte]! & ~(3 << sh)) | ((v[r * cols + c]! + 1) << sh);
-      }
+    let padded = plain.values;
+    if (K128 !== cols) {
+      padded = new Int8Array(rows * K128);
+      for (let r = 0; r < rows; r++) padded.set(plain.values.subarray(r * cols, (r + 1) * cols), r * K128);
     }
+    const codes = i2_sCodec.encodeTernary(padded, 1).subarray(0, (rows * K128) / 4);
     const w = this.rec.createFilled(codes, USAGE.STORAGE);
     this.owned.add(w);
     const alpha = uniformScale(plain);
