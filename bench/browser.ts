@@ -26,8 +26,8 @@ const model = values.model!.startsWith('synthetic:') ? await resolveSyntheticMod
 const N = Number(values.tokens);
 const fileGB = statSync(model).size / 1e9;
 
-/** Proportional set size (bytes) of a process and all its descendants, from /proc. */
-function treePss(pid: number): number {
+/** Child pids by parent pid, from /proc. */
+function childrenByParent(): Map<number, number[]> {
   const children = new Map<number, number[]>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -39,6 +39,12 @@ function treePss(pid: number): number {
       // the process ended
     }
   }
+  return children;
+}
+
+/** Proportional set size (bytes) of a process and all its descendants, from /proc. */
+function treePss(pid: number): number {
+  const children = childrenByParent();
   let total = 0;
   const stack = [pid];
   while (stack.length) {
@@ -121,18 +127,15 @@ async function browserRun(): Promise<Row> {
   }
 }
 
+/** A child of this process whose command line contains `name`. */
 function findChild(name: string): number | undefined {
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
+  return (childrenByParent().get(process.pid) ?? []).find((p) => {
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(name)) return Number(d);
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(name);
     } catch {
-      // the process ended
+      return false;
     }
-  }
-  return undefined;
+  });
 }
 
 async function nodeRun(): Promise<Row> {
