@@ -123,9 +123,7 @@ export class Sequence {
 
   /** Evaluates one token at the end of the sequence and returns its logits. */
   async step(token: number, trace?: TraceFn): Promise<Float32Array> {
-    if (this.tokens.length >= this.contextSize) {
-      throw new BitnetError('CONTEXT_OVERFLOW', `the context is full (${this.contextSize} tokens)`);
-    }
+    this.checkRoom();
     const logits = await forward(this.model, this.kv, [token], trace ? { logits: 'last', trace } : { logits: 'last' });
     this.tokens.push(token);
     return logits;
@@ -133,12 +131,17 @@ export class Sequence {
 
   /** step() returning only the k largest logits (backends with topK: k numbers read back, not the row). */
   async stepTop(token: number, k: number): Promise<TopLogits> {
-    if (this.tokens.length >= this.contextSize) {
-      throw new BitnetError('CONTEXT_OVERFLOW', `the context is full (${this.contextSize} tokens)`);
-    }
+    this.checkRoom();
     const top = await forwardTop(this.model, this.kv, [token], k);
     this.tokens.push(token);
     return top;
+  }
+
+  /** Throws unless the cache has room for one more token. */
+  private checkRoom(): void {
+    if (this.tokens.length >= this.contextSize) {
+      throw new BitnetError('CONTEXT_OVERFLOW', `the context is full (${this.contextSize} tokens)`);
+    }
   }
 
   /** Logits of every position of `tokens`, evaluated from an empty cache in batches. */
