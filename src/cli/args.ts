@@ -34,7 +34,7 @@ export const CONTEXT_OPTIONS: OptionSpec[] = [
   { name: 'ctx-size', short: 'c', type: 'string', env: 'BITNET_CTX_SIZE', arg: 'N', help: 'context size in tokens (0: the model\'s, at most 4096)', default: '0' },
   { name: 'batch-size', short: 'b', type: 'string', env: 'BITNET_BATCH_SIZE', arg: 'N', help: 'prompt tokens per forward pass', default: '512' },
   { name: 'cache-type', type: 'string', env: 'BITNET_CACHE_TYPE', arg: 'f16|f32', help: 'KV cache storage type', default: 'f16' },
-  { name: 'threads', short: 't', type: 'string', env: 'BITNET_THREADS', arg: 'N', help: 'CPU threads', default: 'physical cores' },
+  { name: 'threads', short: 't', type: 'string', env: 'BITNET_THREADS', arg: 'N', help: 'CPU threads', default: 'physical cores (1 for tiny models)' },
   { name: 'backend', type: 'string', env: 'BITNET_BACKEND', arg: 'auto|cpu|webgpu|wasm|wasm-simd|wasm-relaxed|ref', help: 'compute backend (auto: WebGPU on a real GPU, else WASM SIMD; cpu: WASM SIMD)', default: 'auto' },
   { name: 'lm-head', type: 'string', env: 'BITNET_LM_HEAD', arg: 'int8|exact', help: 'lm_head as int8 rows (faster) or in its stored type (bitnet.cpp-exact logits; f16 = exact)', default: 'int8' },
 ];

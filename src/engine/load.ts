@@ -35,7 +35,7 @@ export interface LoadOptions {
    * (a software one too); 'ref': the plain TypeScript reference
    */
   backend?: BackendKind | Backend;
-  /** CPU threads for the WASM backend (default: physical cores) */
+  /** CPU threads for the WASM backend (default: physical cores; one for a model too small to gain from more) */
   threads?: number;
   /** KV cache size in tokens; default min(training context, 4096) */
   contextSize?: number;
@@ -90,6 +90,13 @@ function buildTokenizer(file: ModelFile): Tokenizer {
   }
 }
 
+/** Multiply-adds of one decoded token in the model's matrices (attention projections, FFN, lm_head). */
+function perTokenWork(hp: HParams): number {
+  const qDim = hp.nHead * hp.headDim;
+  const kvDim = hp.nHeadKv * hp.headDim;
+  return hp.nLayer * hp.nEmbd * (2 * qDim + 2 * kvDim + 3 * hp.nFf) + hp.nVocab * hp.nEmbd;
+}
+
 /** eos_token_id of generation_config.json (number or list), as extra stop tokens. */
 function generationStops(file: ModelFile): number[] {
   const eos = (file.hf?.generationConfig as { eos_token_id?: unknown } | undefined)?.eos_token_id;
@@ -119,7 +126,7 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
     }
     const kind = opts.backend ?? 'auto';
     const gpu = kind === 'auto' || kind === 'webgpu' ? await webGpu(kind) : undefined;
-    const backend = await createBackend(kind, { ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(gpu ? { gpu } : {}), onWarning: warn });
+    const backend = await createBackend(kind, { ...(opts.threads !== undefined ? { threads: opts.threads } : {}), perTokenWork: perTokenWork(hp), ...(gpu ? { gpu } : {}), onWarning: warn });
     // a Backend object passed in belongs to the caller; one created here belongs to the model
     if (typeof opts.backend !== 'object') backendCreated = backend;
     const w = await loadWeights(file, hp, backend, {

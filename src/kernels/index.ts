@@ -2,7 +2,7 @@
 // else the WASM backend (relaxed SIMD where the runtime computes it correctly, portable SIMD128 otherwise)
 // on the machine's physical cores; 'cpu' is always WASM; 'ref' is the plain TypeScript reference.
 import { BitnetError } from '../errors.js';
-import type { Backend } from './backend.js';
+import { PARALLEL_MIN_WORK, type Backend } from './backend.js';
 import { refBackend } from './ref/index.js';
 
 export type BackendKind = 'auto' | 'cpu' | 'webgpu' | 'wasm' | 'wasm-simd' | 'wasm-relaxed' | 'ref';
@@ -16,6 +16,11 @@ export interface BackendOptions {
    * webgpu package's create([]) in Node (engine/load.ts passes it).
    */
   gpu?: GPU;
+  /**
+   * Multiply-adds one decoded token costs (the model's matrices): a model whose every op is below the
+   * threads' hand-off cost (PARALLEL_MIN_WORK) defaults to one thread, since more only slow it down
+   */
+  perTokenWork?: number;
   /** told when 'auto' passes over a GPU that failed the kernels' self-check */
   onWarning?: (message: string) => void;
 }
@@ -67,6 +72,16 @@ export async function physicalCores(): Promise<number> {
   }
 }
 
+/**
+ * The default CPU thread count: the physical cores, or 1 for a model so small (under 16 x PARALLEL_MIN_WORK
+ * multiply-adds per token, e.g. the bundled 1M-parameter model) that the per-op rule would run nearly every op on
+ * one thread anyway, and waking the workers for the rest costs more than they save.
+ */
+export async function defaultThreads(perTokenWork?: number): Promise<number> {
+  if (perTokenWork !== undefined && perTokenWork < 16 * PARALLEL_MIN_WORK) return 1;
+  return physicalCores();
+}
+
 export async function createBackend(kind: BackendKind | Backend = 'auto', opts: BackendOptions = {}): Promise<Backend> {
   if (typeof kind === 'object') return kind;
   if (!BACKEND_KINDS.includes(kind)) throw new BitnetError('INVALID_ARGUMENT', `unknown backend "${String(kind)}" (choose ${BACKEND_KINDS.join(', ')})`, { name: 'backend' });
@@ -85,7 +100,7 @@ export async function createBackend(kind: BackendKind | Backend = 'auto', opts: 
     throw new BitnetError('INVALID_ARGUMENT', `threads must be a positive integer, got ${opts.threads}`, { name: 'threads' });
   }
   const { createWasmBackend } = await import('./wasm/backend.js');
-  const threads = opts.threads ?? (await physicalCores());
+  const threads = opts.threads ?? (await defaultThreads(opts.perTokenWork));
   const kernels = kind === 'wasm-simd' ? 'simd' : kind === 'wasm-relaxed' ? 'relaxed' : undefined;
   return createWasmBackend({ threads, ...(kernels ? { kernels } : {}) });
 }

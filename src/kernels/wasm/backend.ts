@@ -9,7 +9,7 @@ import { i2_sCodec, i2sReadScale } from '../../formats/quants/i2_s.js';
 import { tq2_0Codec } from '../../formats/quants/tq2_0.js';
 import { f16ToF32 } from '../../util/f16.js';
 import { uniformScale } from '../../formats/ternarize.js';
-import type { AttentionParams, Backend, DenseMatrix, KvLayer, KvStorage, QuantizedActs, RopeParams, TernaryMatrix } from '../backend.js';
+import { PARALLEL_MIN_WORK, type AttentionParams, type Backend, type DenseMatrix, type KvLayer, type KvStorage, type QuantizedActs, type RopeParams, type TernaryMatrix } from '../backend.js';
 import { refBackend } from '../ref/index.js';
 import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
 import { Heap, isSharedBuffer } from './heap.js';
@@ -115,13 +115,15 @@ export interface WasmBackendOptions {
   kernels?: KernelVariant;
   /** most bytes of attention score rows per query block (default 16 MB; small values test the blocking) */
   attentionBlockBytes?: number;
+  /** multiply-adds from which an op is split across threads (default PARALLEL_MIN_WORK; tests use 0) */
+  parallelMinWork?: number;
 }
 
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
   const d = device(opts.kernels);
   const threads = Math.max(1, Math.floor(opts.threads ?? 1));
   await d.pool.ensure(threads);
-  return new WasmBackend(d, threads, opts.attentionBlockBytes ?? ATT_SCORES_BYTES);
+  return new WasmBackend(d, threads, opts.attentionBlockBytes ?? ATT_SCORES_BYTES, opts.parallelMinWork ?? PARALLEL_MIN_WORK);
 }
 
 export interface TrainAttentionShape {
@@ -142,6 +144,7 @@ export class WasmBackend implements Backend {
     private readonly d: Device,
     readonly threads: number,
     private readonly attentionBlockBytes: number,
+    private readonly parallelMinWork: number,
   ) {
     this.name = `wasm-${d.variant}`;
     this.k = d.k;
@@ -224,11 +227,21 @@ export class WasmBackend implements Backend {
     this.d.pool.gemvVariant = v;
   }
 
+  /** Jobs handed to worker threads so far, process-wide (tests of the small-op rule). */
+  get parallelJobs(): number {
+    return this.d.pool.posted;
+  }
+
   /** Bytes of device memory this backend holds (weights, caches, buffers). */
   get heldBytes(): number {
     let n = 0;
     for (const p of this.owned) n += this.heap.sizeOf(p);
     return n;
+  }
+
+  /** Threads for an op of `work` multiply-adds: all of them, or the calling thread alone for small work. */
+  private par(work: number): number {
+    return work >= this.parallelMinWork ? this.threads : 1;
   }
 
   private alloc(bytes: number): number {
@@ -399,7 +412,7 @@ export class WasmBackend implements Backend {
     if (m.fallback) return refBackend.matmulTernary(m.fallback, xq, y);
     const x16 = this.widen(xq.q);
     try {
-      this.d.pool.run(OP_TERNARY, m.rows, ROW_CHUNK, this.threads, [m.ptr, m.cols, this.ptr(xq.q), x16, xq.T, this.ptr(xq.sum), this.ptr(xq.scale), { f32: m.alpha! }, this.ptr(y), m.rows]);
+      this.d.pool.run(OP_TERNARY, m.rows, ROW_CHUNK, this.par(m.rows * m.cols * xq.T), [m.ptr, m.cols, this.ptr(xq.q), x16, xq.T, this.ptr(xq.sum), this.ptr(xq.scale), { f32: m.alpha! }, this.ptr(y), m.rows]);
     } finally {
       if (x16) this.release(x16);
     }
@@ -413,7 +426,7 @@ export class WasmBackend implements Backend {
       this.quantizeActs(x, xq);
       const x16 = this.widen(xq.q);
       try {
-        this.d.pool.run(OP_INT8, m.rows, 256, this.threads, [m.values, m.cols, this.ptr(xq.q), x16, T, this.ptr(xq.scale), this.ptr(xq.sum), m.scales, this.ptr(y), m.rows]);
+        this.d.pool.run(OP_INT8, m.rows, 256, this.par(m.rows * m.cols * T), [m.values, m.cols, this.ptr(xq.q), x16, T, this.ptr(xq.scale), this.ptr(xq.sum), m.scales, this.ptr(y), m.rows]);
       } finally {
         if (x16) this.release(x16);
       }
@@ -461,6 +474,8 @@ export class WasmBackend implements Backend {
     const probs = this.alloc(qBlock * p.nHead * stride + scratchBytes * this.threads);
     const scratch = probs + qBlock * p.nHead * stride;
     const rowBytes = p.nHead * p.headDim * 4;
+    // scores and P·V: two multiply-adds per (query, head, position, dim)
+    const threads = this.par(2 * p.T * p.nHead * p.headDim * (p.pos0 + p.T));
     try {
       for (let t0 = 0; t0 < p.T; t0 += qBlock) {
         const T = Math.min(qBlock, p.T - t0);
@@ -468,11 +483,11 @@ export class WasmBackend implements Backend {
         const qp = this.ptr(q) + t0 * rowBytes;
         const op = this.ptr(out) + t0 * rowBytes;
         const nChunks = Math.ceil((pos0 + T) / SCORE_CHUNK);
-        this.d.pool.run(OP_ATT_SCORES, T * p.nHeadKv * nChunks, 1, this.threads, [
+        this.d.pool.run(OP_ATT_SCORES, T * p.nHeadKv * nChunks, 1, threads, [
           qp, l.k, p.nHead, p.nHeadKv, p.headDim, pos0, T, s.nCtx, { f32: p.scale }, f16, probs, stride, SCORE_CHUNK, scratch, scratchBytes,
         ]);
-        this.d.pool.run(OP_ATT_SOFTMAX, T * p.nHead, 1, this.threads, [probs, stride, p.nHead, pos0, roundP]);
-        this.d.pool.run(OP_ATT_PV, (T * p.nHeadKv * p.headDim) / 8, 1, this.threads, [
+        this.d.pool.run(OP_ATT_SOFTMAX, T * p.nHead, 1, threads, [probs, stride, p.nHead, pos0, roundP]);
+        this.d.pool.run(OP_ATT_PV, (T * p.nHeadKv * p.headDim) / 8, 1, threads, [
           probs, stride, l.k, l.v, op, p.nHead, p.nHeadKv, p.headDim, pos0, s.nCtx, f16,
         ]);
       }

@@ -46,6 +46,8 @@ export class Pool {
   /** tids whose 'ready' message arrived: they read the generation before any job they can be counted in */
   private readonly ready = new Set<number>();
   private growing: Promise<void> = Promise.resolve();
+  /** jobs handed to worker threads so far (ops small enough to run on the calling thread alone are not) */
+  posted = 0;
 
   constructor(
     private readonly k: KernelExports,
@@ -111,6 +113,7 @@ export class Pool {
     Atomics.store(ctrl, NEXT, 0);
     Atomics.store(ctrl, DONE, 0);
     if (threads > 1) {
+      this.posted++;
       Atomics.add(ctrl, GEN, 1);
       Atomics.notify(ctrl, GEN);
     }

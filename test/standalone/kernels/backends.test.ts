@@ -17,10 +17,11 @@ const rng = new Rng(99);
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 const relaxed = nodeMajor >= 22;
 
-const CONFIGS: Array<{ kernels: 'simd' | 'relaxed'; threads: number }> = [
-  { kernels: 'simd', threads: 1 },
-  { kernels: 'simd', threads: 3 },
-  ...(relaxed ? [{ kernels: 'relaxed' as const, threads: 1 }, { kernels: 'relaxed' as const, threads: 2 }] : []),
+// parallelMinWork 0: even the small test shapes are split across the threads
+const CONFIGS: Array<{ kernels: 'simd' | 'relaxed'; threads: number; parallelMinWork: number }> = [
+  { kernels: 'simd', threads: 1, parallelMinWork: 0 },
+  { kernels: 'simd', threads: 3, parallelMinWork: 0 },
+  ...(relaxed ? [{ kernels: 'relaxed' as const, threads: 1, parallelMinWork: 0 }, { kernels: 'relaxed' as const, threads: 2, parallelMinWork: 0 }] : []),
 ];
 
 function fill(a: Float32Array, scale = 1): Float32Array {
@@ -246,3 +247,26 @@ async function attentionCases(be: WasmBackend): Promise<void> {
   }
   be.dispose();
 }
+
+test('small ops run on the calling thread alone; large ones are split across the threads', async () => {
+  const be = await createWasmBackend({ threads: 2 });
+  const run = (rows: number, cols: number, T: number): number => {
+    const values = new Int8Array(rows * cols).map(() => rng.int(3) - 1);
+    const w = be.createTernary({ kind: 'plain', plain: { values, scales: new Float32Array([0.5]), scaleBlock: values.length } }, rows, cols);
+    const x = be.allocF32(T * cols);
+    fill(x);
+    const xq = be.allocActs(T, cols);
+    be.quantizeActs(x, xq);
+    const y = be.allocF32(T * rows);
+    const before = be.parallelJobs;
+    be.matmulTernary(w, xq, y);
+    const want = new Float32Array(T * rows);
+    refBackend.matmulTernary(refBackend.createTernary({ kind: 'plain', plain: { values, scales: new Float32Array([0.5]), scaleBlock: values.length } }, rows, cols), xq, want);
+    same(y, want, `[${rows}x${cols}] T=${T}`);
+    return be.parallelJobs - before;
+  };
+  assert.equal(run(128, 384, 1), 0, 'a tiny model-sized matrix stays on the calling thread');
+  assert.equal(run(640, 2560, 1), 1, 'a 2B4T-sized matrix is split');
+  assert.equal(run(128, 384, 8), 1, 'a small matrix over a prompt batch is split');
+  be.dispose();
+});

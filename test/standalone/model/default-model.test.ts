@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL_FILE } from '../../../src/cli/default-model.js';
 import { streamPerplexity } from '../../../src/engine/quality.js';
 import { loadModel } from '../../../src/index.js';
+import { defaultThreads, physicalCores } from '../../../src/kernels/index.js';
 import { encodeDocuments, splitDocuments } from '../../../src/train/data.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -29,6 +30,9 @@ test('the bundled model is a small bitnet-b1.58 GGUF and the card describes this
   try {
     assert.equal(model.hparams.arch, 'bitnet-b1.58');
     assert.equal(model.parameterCount, card.parameters);
+    // so small that worker threads only slow it down: the default is one thread (a 2B4T-sized model gets the cores)
+    if (model.backend.name.startsWith('wasm')) assert.equal(model.backend.threads, 1);
+    assert.equal(await defaultThreads(2.4e9), await physicalCores());
     for (const s of card.samples) {
       const r = await model.complete(s.prompt, { ...s.options, seed: s.seed });
       assert.equal(r.text, s.text, `sample for seed ${s.seed}`);
