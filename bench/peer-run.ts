@@ -1,12 +1,12 @@
 // One measurement for bench/peer.ts, in its own process so its peak RSS is its own: loads a GGUF with
 // llama.cpp (node-llama-cpp, from .peer/) or with bitnet.ts and prints {tps, rss, loadMs} as JSON.
-// Usage: tsx bench/peer-run.ts <llama|bitnet> <file> <pp|tg> <n> <threads>
+// Usage: tsx bench/peer-run.ts <llama|bitnet> <file> <pp|tg> <n> <threads> [int8|exact (bitnet.ts's lm_head)]
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadModel } from '../src/index.js';
 
-const [engine, file, kind, nStr, threadsStr] = process.argv.slice(2) as [string, string, 'pp' | 'tg', string, string];
+const [engine, file, kind, nStr, threadsStr, lmHead = 'int8'] = process.argv.slice(2) as [string, string, 'pp' | 'tg', string, string, 'int8' | 'exact'];
 const n = Number(nStr);
 const threads = Number(threadsStr);
 const tokens = (count: number, offset: number): number[] => Array.from({ length: count }, (_, i) => 10 + ((i * 7919 + offset) % 31980));
@@ -57,7 +57,7 @@ async function llamaCpp(): Promise<{ tps: number; loadMs: number }> {
 }
 
 async function bitnet(): Promise<{ tps: number; loadMs: number }> {
-  const model = await loadModel(file, { threads, contextSize: n + 64 });
+  const model = await loadModel(file, { threads, contextSize: n + 64, lmHead });
   if (kind === 'pp') {
     const seq = model.createSequence();
     await seq.prefill(tokens(64, 1)); // warm-up

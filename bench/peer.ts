@@ -2,7 +2,9 @@
 // Q8_0 embeddings), then runs llama.cpp (node-llama-cpp, installed on first use into .peer/) and bitnet.ts
 // on the same files, same threads, alternating engines every round, each run in its own process, and
 // prints the median tokens/s, the ratios and each engine's peak RSS.
-// Run: `npm run bench:peer [-- --threads 2 --rounds 3 --pp 512 --tg 128]` (use Node >= 22 for relaxed SIMD).
+// Run: `npm run bench:peer [-- --threads 2 --rounds 3 --pp 128,512 --tg 128 --node 24 --lm-head exact]`;
+// `--node` is the Node binary both engines run on: a path, or a major version (`--node 24` installs the npm
+// `node@24` package into .peer/ once), so one machine compares Node 20's portable SIMD and Node 24's relaxed.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -15,6 +17,8 @@ const { values } = parseArgs({
     pp: { type: 'string', default: '512' },
     tg: { type: 'string', default: '128' },
     embeddings: { type: 'string', default: 'f16,q8_0' },
+    node: { type: 'string', default: process.execPath },
+    'lm-head': { type: 'string', default: 'int8' },
   },
 });
 const PEER_VERSION = '3.22.1';
@@ -24,6 +28,23 @@ if (!existsSync('.peer/node_modules/node-llama-cpp')) {
   if (r.status !== 0) throw new Error('could not install node-llama-cpp');
 }
 
+/** The Node binary for the runs: a path, or `NN` = the npm node@NN package, installed into .peer/nodeNN once. */
+function nodeBinary(spec: string): string {
+  if (!/^\d+$/.test(spec)) return spec;
+  const dir = `.peer/node${spec}`;
+  const bin = `${dir}/node_modules/node/bin/node`;
+  if (!existsSync(bin)) {
+    process.stderr.write(`installing node@${spec} into ${dir}/ (once) ...\n`);
+    const r = spawnSync('npm', ['install', '--prefix', dir, '--no-save', '--no-audit', '--no-fund', '--no-package-lock', `node@${spec}`], { stdio: 'inherit' });
+    if (r.status !== 0 || !existsSync(bin)) throw new Error(`could not install node@${spec}`);
+  }
+  return bin;
+}
+const node = nodeBinary(values.node!);
+const nodeVersion = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
+const lmHead = values['lm-head']!;
+if (lmHead !== 'int8' && lmHead !== 'exact') throw new Error(`--lm-head is int8 or exact, not ${lmHead}`);
+
 interface Sample {
   tps: number;
   rss: number;
@@ -31,7 +52,7 @@ interface Sample {
 }
 
 function run(engine: 'llama' | 'bitnet', file: string, kind: 'pp' | 'tg', n: number, threads: number): Sample {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/peer-run.ts', engine, file, kind, String(n), String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(node, ['--import', 'tsx', 'bench/peer-run.ts', engine, file, kind, String(n), String(threads), lmHead], { encoding: 'utf8', maxBuffer: 1 << 24 });
   const line = r.stdout.trim().split('\n').at(-1) ?? '';
   if (r.status !== 0 || !line.startsWith('{')) throw new Error(`${engine} ${kind}${n} failed:\n${r.stderr}`);
   return JSON.parse(line) as Sample;
@@ -40,7 +61,7 @@ function run(engine: 'llama' | 'bitnet', file: string, kind: 'pp' | 'tg', n: num
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const threads = Number(values.threads);
 const rounds = Number(values.rounds);
-const tests: Array<['pp' | 'tg', number]> = [['pp', Number(values.pp)], ['tg', Number(values.tg)]];
+const tests: Array<['pp' | 'tg', number]> = [...values.pp!.split(',').map((n) => ['pp', Number(n)] as ['pp', number]), ['tg', Number(values.tg)]];
 const rows: string[] = ['| model | test | llama.cpp t/s | bitnet.ts t/s | ratio | llama.cpp RSS | bitnet.ts RSS |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |'];
 for (const embedding of values.embeddings!.split(',')) {
   const file = await resolveSyntheticModel(`synthetic:2b4t:tq2_0:${embedding}:bitnet`, (d, t) => process.stderr.write(`\rwriting 2B4T TQ2_0+${embedding}: ${d}/${t} tensors`));
@@ -58,7 +79,7 @@ for (const embedding of values.embeddings!.split(',')) {
     const l = median(s.llama.map((x) => x.tps));
     const b = median(s.bitnet.map((x) => x.tps));
     const gb = (x: Sample[]) => `${(Math.max(...x.map((y) => y.rss)) / 1e9).toFixed(2)} GB`;
-    rows.push(`| 2B4T TQ2_0 + ${embedding.toUpperCase()} embedding | ${kind}${n} | ${l.toFixed(2)} | ${b.toFixed(2)} | **${(b / l).toFixed(2)}x** | ${gb(s.llama)} | ${gb(s.bitnet)} |`);
+    rows.push(`| 2B4T TQ2_0 + ${embedding.toUpperCase()} embedding${lmHead === 'exact' ? ', exact lm_head' : ''} | ${kind}${n} | ${l.toFixed(2)} | ${b.toFixed(2)} | **${(b / l).toFixed(2)}x** | ${gb(s.llama)} | ${gb(s.bitnet)} |`);
   }
 }
-process.stdout.write(`${rows.join('\n')}\n\n${threads} threads, median of ${rounds} alternating rounds, node ${process.version}\n`);
+process.stdout.write(`${rows.join('\n')}\n\n${threads} threads, median of ${rounds} alternating rounds, node ${nodeVersion}\n`);
