@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Test runner: finds test/**/*.test.ts (or under the given folders) and runs them with node:test through tsx.
+// Test runner: finds test/**/*.test.ts (or the given files, or those under the given folders) and runs them
+// with node:test through tsx.
 // Node 20's --test does not expand globs itself, so the file list is built here. Piped output (CI) uses
 // the TAP reporter on every Node version, whose summary lines (# pass / # fail) are what CI reads.
 import { readdirSync, statSync } from 'node:fs';
@@ -20,7 +21,18 @@ function walk(dir) {
     else if (name.endsWith('.test.ts')) files.push(p);
   }
 }
-for (const r of roots.length ? roots : ['test']) walk(r);
+for (const r of roots.length ? roots : ['test']) {
+  let st;
+  try {
+    st = statSync(r);
+  } catch {
+    console.error(`no such test file or folder: ${r}`);
+    process.exit(1);
+  }
+  // a folder is searched for *.test.ts; a file is run as it is
+  if (st.isDirectory()) walk(r);
+  else files.push(r);
+}
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);

@@ -66,9 +66,14 @@ export function parseCommand(argv: string[], specs: OptionSpec[], maxPositionals
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: joinNegativeValues(argv, specs), options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+    const err = e as Error & { code?: string };
+    const unknown = /^Unknown option '([^']+)'/.exec(err.message);
+    if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+      throw new UsageError(`unknown option ${unknown[1]} (a prompt that starts with "-" goes after --, as in -- "${unknown[1]}")`);
+    }
+    throw new UsageError(err.message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
   }
   const values = { ...parsed.values } as Values;
   for (const s of specs) {
@@ -79,6 +84,36 @@ export function parseCommand(argv: string[], specs: OptionSpec[], maxPositionals
   }
   if (parsed.positionals.length > maxPositionals) throw new UsageError(`unexpected argument "${parsed.positionals[maxPositionals]}"`);
   return { values, positionals: parsed.positionals };
+}
+
+/**
+ * `-n -1` / `--seed -1` as llama.cpp parses them: a negative number after an option that takes a value is that
+ * value (node's parseArgs would read it as an option), so such pairs become `--name=-1`.
+ */
+export function joinNegativeValues(argv: string[], specs: OptionSpec[]): string[] {
+  const byFlag = new Map<string, string>();
+  for (const s of specs) {
+    if (s.type !== 'string') continue;
+    byFlag.set(`--${s.name}`, s.name);
+    if (s.short) byFlag.set(`-${s.short}`, s.name);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const name = byFlag.get(a);
+    const next = argv[i + 1];
+    if (name !== undefined && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
 }
 
 export function helpText(usage: string, summary: string, groups: Array<[string, OptionSpec[]]>): string {

@@ -137,6 +137,11 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
     });
     const contextSize = opts.contextSize ?? Math.min(hp.nCtxTrain || 4096, 4096);
     if (!Number.isInteger(contextSize) || contextSize < 1) throw new BitnetError('INVALID_ARGUMENT', `invalid context size ${contextSize}`, { name: 'contextSize' });
+    if (hp.nCtxTrain > 0 && contextSize > hp.nCtxTrain) {
+      // allowed (benchmarks time long prompts on small models), but positions past the training context were
+      // never seen by the model: its text degrades there (llama.cpp warns the same)
+      warn(`context size ${contextSize} is more than the model's training context ${hp.nCtxTrain}: text past position ${hp.nCtxTrain} degrades`);
+    }
     const text = (id: number | null, fallback: string): string => (id === null ? fallback : tokenizer.tokenText(id));
     const template = file.metadata.get(KEY.chatTemplate);
     const chatFormat = chatFormatFor(typeof template === 'string' ? template : undefined, {

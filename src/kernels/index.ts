@@ -47,6 +47,16 @@ async function hardwareWebGpu(gpu: GPU | undefined, warn: ((message: string) => 
   return undefined;
 }
 
+/** Logical CPUs (Node: os.availableParallelism; browsers: navigator.hardwareConcurrency). */
+export async function logicalCpus(): Promise<number> {
+  try {
+    const os = await import('node:os');
+    return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  } catch {
+    return typeof navigator !== 'undefined' ? (navigator.hardwareConcurrency ?? 1) : 1;
+  }
+}
+
 /** Physical cores (Linux: distinct core ids in /proc/cpuinfo), else the logical CPU count. */
 export async function physicalCores(): Promise<number> {
   try {
@@ -100,7 +110,13 @@ export async function createBackend(kind: BackendKind | Backend = 'auto', opts: 
     throw new BitnetError('INVALID_ARGUMENT', `threads must be a positive integer, got ${opts.threads}`, { name: 'threads' });
   }
   const { createWasmBackend } = await import('./wasm/backend.js');
-  const threads = opts.threads ?? (await defaultThreads(opts.perTokenWork));
+  let threads = opts.threads ?? (await defaultThreads(opts.perTokenWork));
+  const cpus = await logicalCpus();
+  if (threads > cpus) {
+    // spinning workers on shared cores stall each other at every op: more threads than CPUs only slow down
+    opts.onWarning?.(`-t ${threads} is more than the ${cpus} CPUs here: using ${cpus} threads`);
+    threads = cpus;
+  }
   const kernels = kind === 'wasm-simd' ? 'simd' : kind === 'wasm-relaxed' ? 'relaxed' : undefined;
   return createWasmBackend({ threads, ...(kernels ? { kernels } : {}) });
 }

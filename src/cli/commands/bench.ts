@@ -3,12 +3,12 @@
 // `-m synthetic:2b4t[:i2_s|tq2_0|tq1_0[:f16|q8_0|q6_k]]` benchmarks 2B4T's exact shapes with random weights.
 import { bench, resolveSyntheticModel, type BenchRun, type BenchTest } from '../../engine/bench.js';
 import { BACKEND_KINDS, type BackendKind } from '../../kernels/index.js';
-import { helpText, parseCommand, str, UsageError, type OptionSpec } from '../args.js';
+import { helpText, parseCommand, requireModel, str, UsageError, type OptionSpec } from '../args.js';
 import { resolveRef } from '../common.js';
 import { mb, warn } from '../progress.js';
 
 const OPTIONS: OptionSpec[] = [
-  { name: 'model', short: 'm', type: 'string', env: 'BITNET_MODEL', arg: 'REF', help: 'model (path, hub repo or URL), or synthetic:2b4t[:i2_s|tq2_0|tq1_0[:f16|q8_0|q6_k]]' },
+  { name: 'model', short: 'm', type: 'string', env: 'BITNET_MODEL', arg: 'REF', help: 'model (path, hub repo or URL), or synthetic:2b4t[:i2_s|tq2_0|tq1_0[:f16|q8_0|q6_k]]', default: 'the bundled TinyStories model' },
   { name: 'n-prompt', short: 'p', type: 'string', arg: 'N,..', help: 'prompt lengths (pp tests; 0 for none)', default: '512' },
   { name: 'n-gen', short: 'n', type: 'string', arg: 'N,..', help: 'generation lengths (tg tests; 0 for none)', default: '128' },
   { name: 'n-depth', short: 'd', type: 'string', arg: 'N,..', help: 'context already filled before each test', default: '0' },
@@ -28,11 +28,16 @@ function list(v: string | undefined, fallback: string, name: string): number[] {
   });
 }
 
+/** Parameter count as llama-bench writes it: billions, or millions for a model under 0.1 B. */
+export function params(n: number): string {
+  return n >= 1e8 ? `${(n / 1e9).toFixed(2)} B` : `${(n / 1e6).toFixed(2)} M`;
+}
+
 function table(runs: BenchRun[]): string {
   const rows = ['| model | size | params | backend | threads | test | t/s |', '| --- | ---: | ---: | --- | ---: | --- | ---: |'];
   for (const r of runs) {
     for (const res of r.results) {
-      rows.push(`| ${r.model} ${r.types} | ${mb(r.sizeBytes)} | ${(r.params / 1e9).toFixed(2)} B | ${r.backend} | ${r.threads} | ${res.test} | ${res.mean.toFixed(2)} ± ${res.sd.toFixed(2)} |`);
+      rows.push(`| ${r.model} ${r.types} | ${mb(r.sizeBytes)} | ${params(r.params)} | ${r.backend} | ${r.threads} | ${res.test} | ${res.mean.toFixed(2)} ± ${res.sd.toFixed(2)} |`);
     }
   }
   return rows.join('\n');
@@ -63,8 +68,7 @@ export const benchCommand = {
   help: () => helpText('bitnet bench -m MODEL [-p 512] [-n 128] [-d 0,1024] [-t 1,2] [-r 5]', 'Measures tokens/s; results to stdout, progress to stderr.', [['options', OPTIONS]]),
   async run(argv: string[]): Promise<void> {
     const { values: v } = parseCommand(argv, OPTIONS, 0);
-    let model = str(v, 'model');
-    if (!model) throw new UsageError('no model given: pass -m PATH-OR-REPO or -m synthetic:2b4t');
+    let model = requireModel(v);
     const tests: BenchTest[] = [];
     for (const depth of list(str(v, 'n-depth'), '0', 'n-depth')) {
       for (const n of list(str(v, 'n-prompt'), '512', 'n-prompt')) if (n > 0) tests.push({ kind: 'pp', n, depth });

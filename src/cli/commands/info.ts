@@ -3,12 +3,12 @@
 import { inspectModel } from '../../engine/load.js';
 import { estimateMemory } from '../../engine/memory.js';
 import { GGUF_TYPE, GGUF_TYPE_NAMES, type GgufTypedValue } from '../../formats/gguf.js';
-import { helpText, num, parseCommand, str, UsageError, type OptionSpec } from '../args.js';
+import { helpText, num, parseCommand, requireModel, type OptionSpec } from '../args.js';
 import { resolveRef } from '../common.js';
 import { mb } from '../progress.js';
 
 const OPTIONS: OptionSpec[] = [
-  { name: 'model', short: 'm', type: 'string', env: 'BITNET_MODEL', arg: 'REF', help: 'model: path, hub repo or URL (or the positional argument)' },
+  { name: 'model', short: 'm', type: 'string', env: 'BITNET_MODEL', arg: 'REF', help: 'model: path, hub repo or URL (or the positional argument)', default: 'the bundled TinyStories model' },
   { name: 'json', type: 'boolean', help: 'print JSON' },
   { name: 'ctx-size', short: 'c', type: 'string', arg: 'N', help: 'context size for the memory estimate (0: the model\'s, at most 4096)', default: '0' },
   { name: 'tensors', type: 'boolean', help: 'list every tensor (default: the first 40 lines)' },
@@ -46,11 +46,10 @@ function jsonValue(tv: GgufTypedValue): unknown {
 export const infoCommand = {
   name: 'info',
   summary: 'show a model\'s metadata, tensors, parameter count and memory estimate',
-  help: () => helpText('bitnet info MODEL [--json] [--tensors]', 'Reads the model\'s headers (not its weights) and describes it.', [['options', OPTIONS]]),
+  help: () => helpText('bitnet info [MODEL] [--json] [--tensors]', 'Reads the model\'s headers (not its weights) and describes it.', [['options', OPTIONS]]),
   async run(argv: string[]): Promise<void> {
     const { values: v, positionals } = parseCommand(argv, OPTIONS, 1);
-    const path = positionals[0] ?? str(v, 'model');
-    if (!path) throw new UsageError('no model given: bitnet info MODEL');
+    const path = positionals[0] ?? requireModel(v);
     const info = await inspectModel(await resolveRef(path, v));
     const params = info.tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
     const ctx = num(v, 'ctx-size', { int: true, min: 0 }) || Math.min(info.hparams?.nCtxTrain || 4096, 4096);
