@@ -274,6 +274,12 @@ export async function openHfModel(dir: string, opts: OpenHfOptions = {}): Promis
   const fs = await import('node:fs/promises');
   const path = await import('node:path');
   const configPath = path.join(dir, 'config.json');
+  const entries = await fs.readdir(dir).catch(() => [] as string[]);
+  if (!entries.includes('config.json')) {
+    const ggufs = entries.filter((n) => n.endsWith('.gguf'));
+    const hint = ggufs.length ? `; it holds ${ggufs.join(', ')}: pass that file as the model` : '';
+    throw new BitnetError('FILE_NOT_FOUND', `a folder without a model: a model folder is a Hugging Face checkpoint (config.json, tokenizer.json and *.safetensors), or pass a .gguf file${hint}`, { file: dir });
+  }
   const cfg = (await readJson(fs, configPath, true)) as HfConfig;
   if (typeof cfg !== 'object' || cfg === null) throw new BitnetError('CORRUPT', 'config.json must be an object', { file: configPath });
   const tokenizerJson = await readJson(fs, path.join(dir, 'tokenizer.json'), true);

@@ -3,16 +3,13 @@
 import { BitnetError } from '../errors.js';
 import type { ModelFile } from '../formats/model-file.js';
 import { KEY, TENSOR } from '../formats/names.js';
-import { MetadataReader, type HParams } from './hparams.js';
+import { MetadataReader, type ArchOptions, type HParams } from './hparams.js';
+
+export type { ArchOptions } from './hparams.js';
 import { bitnetB158Hparams } from './bitnet-b158.js';
 import { bitnetHparams } from './bitnet.js';
 import { llamaHparams } from './llama.js';
 
-export interface ArchOptions {
-  /** force the gate activation (for files whose metadata does not say) */
-  activation?: 'relu2' | 'silu';
-  warn: (message: string) => void;
-}
 
 type HparamsReader = (r: MetadataReader, vocabFromTensor: number, opts: ArchOptions) => HParams;
 

@@ -3,8 +3,7 @@
 // on unpermuted Q/K, GQA, tied embeddings. bitnet.cpp hard-codes relu^2 for these archs (build_bitnet_158).
 import { BitnetError } from '../errors.js';
 import { ARCH_KEY, archKey } from '../formats/names.js';
-import { parseActivation, readCommonHparams, type HParams, type MetadataReader } from './hparams.js';
-import type { ArchOptions } from './arch.js';
+import { parseActivation, readCommonHparams, type HParams, type MetadataReader, type ArchOptions } from './hparams.js';
 
 export function bitnetB158Hparams(r: MetadataReader, vocabFromTensor: number, opts: ArchOptions): HParams {
   const name = r.archString(ARCH_KEY.hiddenAct);

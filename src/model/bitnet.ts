@@ -4,8 +4,7 @@
 // defaults to SiLU when the key is absent).
 import { BitnetError } from '../errors.js';
 import { ARCH_KEY, archKey } from '../formats/names.js';
-import { parseActivation, readCommonHparams, type HParams, type MetadataReader } from './hparams.js';
-import type { ArchOptions } from './arch.js';
+import { parseActivation, readCommonHparams, type HParams, type MetadataReader, type ArchOptions } from './hparams.js';
 
 export function bitnetHparams(r: MetadataReader, vocabFromTensor: number, opts: ArchOptions): HParams {
   const common = readCommonHparams(r, vocabFromTensor);

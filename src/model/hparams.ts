@@ -4,6 +4,13 @@ import { BitnetError } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
 import { ARCH_KEY, archKey, type ArchName } from '../formats/names.js';
 
+/** Options of the architectures' hyperparameter readers (arch.ts and the architecture files). */
+export interface ArchOptions {
+  /** force the gate activation (for files whose metadata does not say) */
+  activation?: 'relu2' | 'silu';
+  warn: (message: string) => void;
+}
+
 export interface HParams {
   arch: ArchName;
   nVocab: number;

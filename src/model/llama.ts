@@ -1,9 +1,8 @@
 // Ternary models in the `llama` architecture, as bitnet.cpp converts Falcon3-1.58bit and
 // Llama3-8B-1.58 to I2_S: a plain Llama block (SiLU gate, no sub-norms) whose projections run the
 // ternary integer path. The converter permutes Q/K rows, so RoPE is the normal (adjacent-pair) style.
-import { parseActivation, readCommonHparams, type HParams, type MetadataReader } from './hparams.js';
+import { parseActivation, readCommonHparams, type HParams, type MetadataReader, type ArchOptions } from './hparams.js';
 import { ARCH_KEY } from '../formats/names.js';
-import type { ArchOptions } from './arch.js';
 
 export function llamaHparams(r: MetadataReader, vocabFromTensor: number, opts: ArchOptions): HParams {
   return {

@@ -52,3 +52,25 @@ test('imports flow one way between layers', () => {
     }
   }
 });
+
+test('no two source files import each other, directly or through others (type imports included)', () => {
+  const graph = new Map<string, string[]>();
+  for (const file of files(SRC)) {
+    const text = readFileSync(file, 'utf8');
+    const deps: string[] = [];
+    // static imports and re-exports only: a dynamic import() loads on demand and breaks no load order
+    for (const [, spec] of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"](\.[^'"]+)['"]/g)) {
+      deps.push(resolve(dirname(file), spec!.replace(/\.js$/, '.ts')));
+    }
+    graph.set(file, deps);
+  }
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (f: string, path: string[]): void => {
+    if (state.get(f) === 'done') return;
+    if (state.get(f) === 'open') assert.fail(`import cycle: ${[...path.slice(path.indexOf(f)), f].map((p) => relative(SRC, p)).join(' -> ')}`);
+    state.set(f, 'open');
+    for (const d of graph.get(f) ?? []) visit(d, [...path, f]);
+    state.set(f, 'done');
+  };
+  for (const f of graph.keys()) visit(f, []);
+});

@@ -8,7 +8,7 @@ import { BitnetError } from '../../errors.js';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'prompt', short: 'p', type: 'string', arg: 'TEXT', help: 'text to evaluate (special tokens parsed, BOS per model)' },
-  { name: 'tokens', type: 'string', arg: 'IDS', help: 'comma-separated token ids to evaluate instead of text' },
+  { name: 'tokens', type: 'string', arg: 'IDS', help: 'token ids to evaluate instead of text: comma-separated, or a JSON array as `bitnet tokenize` prints' },
   { name: 'top-k', type: 'string', arg: 'K', help: 'logits per position to print, highest first', default: '10' },
   { name: 'full', type: 'boolean', help: 'print every logit of every position' },
   { name: 'prompt-tokens', type: 'string', arg: 'N', help: 'evaluate tokens[0..N) as one batch, then one token at a time; print positions N-1..' },
@@ -30,7 +30,9 @@ export const logitsCommand = {
     if ((text === undefined) === (list === undefined)) throw new UsageError('pass exactly one of -p TEXT or --tokens IDS');
     let ids: number[] | undefined;
     if (list !== undefined) {
-      ids = list.split(',').map((s) => {
+      // comma-separated, or the JSON array `bitnet tokenize` prints
+      const bare = list.trim().replace(/^\[(.*)\]$/s, '$1');
+      ids = bare.split(',').map((s) => {
         const n = Number(s.trim());
         if (s.trim() === '' || !Number.isInteger(n) || n < 0) throw new UsageError(`--tokens: "${s}" is not a token id`);
         return n;

@@ -2,6 +2,7 @@
 // llama-perplexity: running estimates per chunk on stderr, the final estimate with its standard error on
 // stdout; with a base model, the KL divergence from it and the top-1 agreement on the same positions.
 import { readFile } from 'node:fs/promises';
+import { BitnetError } from '../../errors.js';
 import { loadModel } from '../../engine/load.js';
 import { perplexity, perplexityWindows } from '../../engine/perplexity.js';
 import { CONTEXT_OPTIONS, helpText, loadOptions, MODEL_OPTIONS, num, parseCommand, str, UsageError, type OptionSpec } from '../args.js';
@@ -29,7 +30,9 @@ export const perplexityCommand = {
     const { values: v } = parseCommand(argv, [...OPTIONS, ...MODEL_OPTIONS, ...CONTEXT_OPTIONS], 0);
     const file = str(v, 'file');
     if (!file) throw new UsageError('no text: pass -f FILE');
-    const text = await readFile(file, 'utf8');
+    const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new BitnetError('FILE_NOT_FOUND', e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'a folder, not a text file' : e.message, { file, cause: e });
+    });
     const model = await openModel(v);
     const basePath = str(v, 'kl-divergence-base');
     const baseLmHead = str(v, 'base-lm-head');
