@@ -13,7 +13,7 @@ import { PARALLEL_MIN_WORK, type AttentionParams, type Backend, type DenseMatrix
 import { refBackend } from '../ref/index.js';
 import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
 import { Heap, isSharedBuffer } from './heap.js';
-import { OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_GEMM_NN, OP_GEMM_NT, OP_GEMM_TN, OP_INT8, OP_REQUANT, OP_STREAM, OP_TERNARY, OP_TRAIN_ATT_BWD, OP_TRAIN_ATT_FWD } from './jobs.js';
+import { OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_GEMM_NN, OP_GEMM_NT, OP_GEMM_TN, OP_INT8, OP_QUANT_ACTS, OP_REQUANT, OP_RMS_NORM, OP_GATED_ACT, OP_ADD, OP_STREAM, OP_TERNARY, OP_TRAIN_ATT_BWD, OP_TRAIN_ATT_FWD } from './jobs.js';
 import { compileKernels, type KernelExports, type KernelVariant } from './module.js';
 import { Pool } from './pool.js';
 
@@ -89,6 +89,8 @@ interface WasmKvLayer {
 }
 
 const ROW_CHUNK = 32;
+/** elements per chunk of the element-wise ops (a multiple of 4: chunks start on vector boundaries) */
+const ELEMENT_CHUNK = 4096;
 /** attention: positions per scores item, and the most bytes of score rows one query block may use */
 const SCORE_CHUNK = 256;
 const ATT_SCORES_BYTES = 16 << 20;
@@ -237,6 +239,15 @@ export class WasmBackend implements Backend {
     let n = 0;
     for (const p of this.owned) n += this.heap.sizeOf(p);
     return n;
+  }
+
+  /**
+   * Threads for a row or element op (norm, quantization, activation, add) over `elements` floats: a few
+   * vector ops per element, so it takes 16x the elements of a matmul's multiply-adds to pay for the hand-off;
+   * in practice prompt batches are split and single tokens stay on the calling thread.
+   */
+  private parRows(elements: number): number {
+    return elements >= this.parallelMinWork / 4 ? this.threads : 1;
   }
 
   /** Threads for an op of `work` multiply-adds: all of them, or the calling thread alone for small work. */
@@ -396,7 +407,10 @@ export class WasmBackend implements Backend {
   }
 
   quantizeActs(x: Float32Array, out: QuantizedActs): void {
-    this.k.quantize_acts(this.ptr(x), out.K, this.ptr(out.q), this.ptr(out.scale), this.ptr(out.sum), 0, out.T);
+    // rows split across the threads for prompt batches (each row's scale and sum are its own)
+    const threads = this.parRows(out.T * out.K);
+    if (threads === 1) this.k.quantize_acts(this.ptr(x), out.K, this.ptr(out.q), this.ptr(out.scale), this.ptr(out.sum), 0, out.T);
+    else this.d.pool.run(OP_QUANT_ACTS, out.T, 1, threads, [this.ptr(x), out.K, this.ptr(out.q), this.ptr(out.scale), this.ptr(out.sum)]);
   }
 
   /** Activations widened to i16 for the portable kernels (a temporary the caller frees), or 0. */
@@ -436,7 +450,9 @@ export class WasmBackend implements Backend {
   }
 
   rmsNorm(x: Float32Array, T: number, n: number, eps: number, weight: Float32Array, out: Float32Array): void {
-    this.k.rms_norm(this.ptr(x), n, Math.fround(eps), this.ptr(weight), this.ptr(out), 0, T);
+    const threads = this.parRows(T * n);
+    if (threads === 1) this.k.rms_norm(this.ptr(x), n, Math.fround(eps), this.ptr(weight), this.ptr(out), 0, T);
+    else this.d.pool.run(OP_RMS_NORM, T, 1, threads, [this.ptr(x), n, { f32: eps }, this.ptr(weight), this.ptr(out)]);
   }
 
   rope(x: Float32Array, p: RopeParams): void {
@@ -498,10 +514,14 @@ export class WasmBackend implements Backend {
 
 
   gatedAct(gate: Float32Array, up: Float32Array, n: number, act: 'relu2' | 'silu'): void {
-    this.k.gated_act(this.ptr(gate), this.ptr(up), n, act === 'silu' ? 1 : 0);
+    const threads = this.parRows(n);
+    if (threads === 1) this.k.gated_act(this.ptr(gate), this.ptr(up), n, act === 'silu' ? 1 : 0);
+    else this.d.pool.run(OP_GATED_ACT, n, ELEMENT_CHUNK, threads, [this.ptr(gate), this.ptr(up), act === 'silu' ? 1 : 0]);
   }
   add(x: Float32Array, y: Float32Array, n: number): void {
-    this.k.add_f32(this.ptr(x), this.ptr(y), n);
+    const threads = this.parRows(n);
+    if (threads === 1) this.k.add_f32(this.ptr(x), this.ptr(y), n);
+    else this.d.pool.run(OP_ADD, n, ELEMENT_CHUNK, threads, [this.ptr(x), this.ptr(y)]);
   }
   scale(x: Float32Array, n: number, s: number): void {
     this.k.scale_f32(this.ptr(x), n, Math.fround(s));

@@ -29,6 +29,11 @@ export const OP_GEMM_NN = 10;
 export const OP_GEMM_TN = 11;
 export const OP_TRAIN_ATT_FWD = 12;
 export const OP_TRAIN_ATT_BWD = 13;
+// row and element ops of prompt batches (ops 14-29 belong to the dot kernels)
+export const OP_RMS_NORM = 30;
+export const OP_QUANT_ACTS = 31;
+export const OP_GATED_ACT = 32;
+export const OP_ADD = 33;
 
 /** Argument slot i of the current job (a plain function: a closure per job would allocate in threads that never idle). */
 const arg = (ctrl: Int32Array, i: number): number => ctrl[ARGS + i]!;
@@ -84,6 +89,19 @@ export function runChunks(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Arra
         break;
       case OP_REQUANT:
         k.requant_f16_rows(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), r0, r1);
+        break;
+      case OP_RMS_NORM:
+        k.rms_norm(arg(ctrl, 0), arg(ctrl, 1), ctrlF[ARGS + 2]!, arg(ctrl, 3), arg(ctrl, 4), r0, r1);
+        break;
+      case OP_QUANT_ACTS:
+        k.quantize_acts(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), r0, r1);
+        break;
+      case OP_GATED_ACT:
+        // elements [r0, r1): byte offsets into gate and up
+        k.gated_act(arg(ctrl, 0) + r0 * 4, arg(ctrl, 1) + r0 * 4, r1 - r0, arg(ctrl, 2));
+        break;
+      case OP_ADD:
+        k.add_f32(arg(ctrl, 0) + r0 * 4, arg(ctrl, 1) + r0 * 4, r1 - r0);
         break;
       default:
         throw new Error(`unknown job op ${op}`);

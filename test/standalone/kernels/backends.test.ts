@@ -150,7 +150,7 @@ for (const cfg of CONFIGS) {
   test(`${name}: rms_norm, RoPE, gated activations, add, scale`, async () => {
     const be = await createWasmBackend(cfg);
     for (const n of [1, 7, 256, 6912]) {
-      const T = 3;
+      const T = 5;
       const x = fill(new Float32Array(T * n), 3);
       const w = fill(new Float32Array(n));
       const want = new Float32Array(T * n);
@@ -170,26 +170,34 @@ for (const cfg of CONFIGS) {
       be.rope(xb, p);
       same(xb, x, `rope ${style}`);
     }
-    for (const act of ['relu2', 'silu'] as const) {
-      const g = fill(new Float32Array(1001), 4);
-      const u = fill(new Float32Array(1001));
-      const gb = be.allocF32(1001);
-      const ub = be.allocF32(1001);
-      gb.set(g);
-      ub.set(u);
-      refBackend.gatedAct(g, u, 1001, act);
-      be.gatedAct(gb, ub, 1001, act);
-      same(gb, g, act);
+    // 9001 elements: several chunks of the element-wise jobs, and a tail
+    for (const n of [1001, 9001]) {
+      for (const act of ['relu2', 'silu'] as const) {
+        const g = fill(new Float32Array(n), 4);
+        const u = fill(new Float32Array(n));
+        const gb = be.allocF32(n);
+        const ub = be.allocF32(n);
+        gb.set(g);
+        ub.set(u);
+        refBackend.gatedAct(g, u, n, act);
+        be.gatedAct(gb, ub, n, act);
+        same(gb, g, `${act} n=${n}`);
+      }
+    }
+    for (const n of [9001, 99]) {
+      const a = fill(new Float32Array(n));
+      const b = fill(new Float32Array(n));
+      const ab = be.allocF32(n);
+      const bb = be.allocF32(n);
+      ab.set(a);
+      bb.set(b);
+      refBackend.add(a, b, n);
+      be.add(ab, bb, n);
+      same(ab, a, `add n=${n}`);
     }
     const a = fill(new Float32Array(99));
-    const b = fill(new Float32Array(99));
     const ab = be.allocF32(99);
-    const bb = be.allocF32(99);
     ab.set(a);
-    bb.set(b);
-    refBackend.add(a, b, 99);
-    be.add(ab, bb, 99);
-    same(ab, a, 'add');
     refBackend.scale(a, 99, 0.37);
     be.scale(ab, 99, 0.37);
     same(ab, a, 'scale');
