@@ -49,62 +49,66 @@ export function runChunks(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Arra
     const c = Atomics.add(ctrl, NEXT, 1);
     if (c >= nChunks) return;
     const r0 = c * chunk;
-    const r1 = Math.min(limit, r0 + chunk);
-    switch (op) {
-      case OP_TERNARY:
-        k.set_gemv_variant(ctrl[GEMV]!);
-        k.ternary_matmul(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), ctrlF[ARGS + 7]!, arg(ctrl, 8), arg(ctrl, 9), r0, r1);
-        break;
-      case OP_INT8:
-        k.int8_matmul(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), r0, r1);
-        break;
-      case OP_ATT_SCORES:
-        // scratch per thread: arg 13 + tid * arg 14
-        k.attn_scores(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), ctrlF[ARGS + 8]!, arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), arg(ctrl, 12), r0, r1, arg(ctrl, 13) + tid * arg(ctrl, 14));
-        break;
-      case OP_ATT_SOFTMAX:
-        k.attn_softmax(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), r0, r1);
-        break;
-      case OP_ATT_PV:
-        k.attn_pv(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), arg(ctrl, 10), r0, r1);
-        break;
-      case OP_STREAM:
-        k.stream_read(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), r0, r1);
-        break;
-      case OP_GEMM_NT:
-        k.gemm_nt(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), r0, r1);
-        break;
-      case OP_GEMM_NN:
-        k.gemm_nn(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), r0, r1);
-        break;
-      case OP_GEMM_TN:
-        k.gemm_tn(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), r0, r1);
-        break;
-      case OP_TRAIN_ATT_FWD:
-        k.train_attn_fwd(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), r0, r1);
-        break;
-      case OP_TRAIN_ATT_BWD:
-        // scratch per thread: arg 12 + tid * arg 13
-        k.train_attn_bwd(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), r0, r1, arg(ctrl, 12) + tid * arg(ctrl, 13));
-        break;
-      case OP_REQUANT:
-        k.requant_f16_rows(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), r0, r1);
-        break;
-      case OP_RMS_NORM:
-        k.rms_norm(arg(ctrl, 0), arg(ctrl, 1), ctrlF[ARGS + 2]!, arg(ctrl, 3), arg(ctrl, 4), r0, r1);
-        break;
-      case OP_QUANT_ACTS:
-        k.quantize_acts(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), r0, r1);
-        break;
-      case OP_GATED_ACT:
-        // elements [r0, r1): byte offsets into gate and up
-        k.gated_act(arg(ctrl, 0) + r0 * 4, arg(ctrl, 1) + r0 * 4, r1 - r0, arg(ctrl, 2));
-        break;
-      case OP_ADD:
-        k.add_f32(arg(ctrl, 0) + r0 * 4, arg(ctrl, 1) + r0 * 4, r1 - r0);
-        break;
-      default:
-        throw new Error(`unknown job op ${op}`);
-    }
+    runRange(k, ctrl, ctrlF, tid, op, r0, Math.min(limit, r0 + chunk));
+  }
+}
+
+/** Runs rows (or items) [r0, r1) of the job in the control block on thread `tid`. */
+export function runRange(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Array, tid: number, op: number, r0: number, r1: number): void {
+  switch (op) {
+    case OP_TERNARY:
+      k.set_gemv_variant(ctrl[GEMV]!);
+      k.ternary_matmul(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), ctrlF[ARGS + 7]!, arg(ctrl, 8), arg(ctrl, 9), r0, r1);
+      break;
+    case OP_INT8:
+      k.int8_matmul(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), r0, r1);
+      break;
+    case OP_ATT_SCORES:
+      // scratch per thread: arg 13 + tid * arg 14
+      k.attn_scores(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), ctrlF[ARGS + 8]!, arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), arg(ctrl, 12), r0, r1, arg(ctrl, 13) + tid * arg(ctrl, 14));
+      break;
+    case OP_ATT_SOFTMAX:
+      k.attn_softmax(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), r0, r1);
+      break;
+    case OP_ATT_PV:
+      k.attn_pv(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), arg(ctrl, 10), r0, r1);
+      break;
+    case OP_STREAM:
+      k.stream_read(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), r0, r1);
+      break;
+    case OP_GEMM_NT:
+      k.gemm_nt(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), r0, r1);
+      break;
+    case OP_GEMM_NN:
+      k.gemm_nn(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), r0, r1);
+      break;
+    case OP_GEMM_TN:
+      k.gemm_tn(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), r0, r1);
+      break;
+    case OP_TRAIN_ATT_FWD:
+      k.train_attn_fwd(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), r0, r1);
+      break;
+    case OP_TRAIN_ATT_BWD:
+      // scratch per thread: arg 12 + tid * arg 13
+      k.train_attn_bwd(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), r0, r1, arg(ctrl, 12) + tid * arg(ctrl, 13));
+      break;
+    case OP_REQUANT:
+      k.requant_f16_rows(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), r0, r1);
+      break;
+    case OP_RMS_NORM:
+      k.rms_norm(arg(ctrl, 0), arg(ctrl, 1), ctrlF[ARGS + 2]!, arg(ctrl, 3), arg(ctrl, 4), r0, r1);
+      break;
+    case OP_QUANT_ACTS:
+      k.quantize_acts(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), r0, r1);
+      break;
+    case OP_GATED_ACT:
+      // elements [r0, r1): byte offsets into gate and up
+      k.gated_act(arg(ctrl, 0) + r0 * 4, arg(ctrl, 1) + r0 * 4, r1 - r0, arg(ctrl, 2));
+      break;
+    case OP_ADD:
+      k.add_f32(arg(ctrl, 0) + r0 * 4, arg(ctrl, 1) + r0 * 4, r1 - r0);
+      break;
+    default:
+      throw new Error(`unknown job op ${op}`);
   }
 }

@@ -4,7 +4,7 @@
 // worker that is still starting never holds up a job. Node: worker_threads; browsers: module Web Workers (same
 // protocol; the `new Worker(new URL('./worker.js', import.meta.url))` form is literal so bundlers such as Vite
 // find and bundle the worker entry).
-import { ACTIVE, ARGS, CHUNK, CTRL_INTS, DONE, GEN, GEMV, LIMIT, NCHUNKS, NEXT, OP, runChunks, STOP } from './jobs.js';
+import { ACTIVE, ARGS, CHUNK, CTRL_INTS, DONE, GEN, GEMV, LIMIT, NCHUNKS, NEXT, OP, runChunks, runRange, STOP } from './jobs.js';
 import type { Heap } from './heap.js';
 import type { KernelExports } from './module.js';
 
@@ -100,23 +100,27 @@ export class Pool {
    */
   run(op: number, limit: number, chunk: number, active: number, args: Array<number | { f32: number }>): void {
     const ctrl = this.ctrl;
-    args.forEach((a, i) => {
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]!;
       if (typeof a === 'number') ctrl[ARGS + i] = a;
       else this.ctrlF[ARGS + i] = a.f32;
-    });
+    }
+    const threads = Math.min(active, this.threads);
+    if (threads === 1) {
+      // the calling thread alone: one kernel call over the whole range, no chunk counter, no atomics
+      runRange(this.k, ctrl, this.ctrlF, 0, op, 0, limit);
+      return;
+    }
     ctrl[OP] = op;
     ctrl[CHUNK] = chunk;
     ctrl[LIMIT] = limit;
     ctrl[NCHUNKS] = Math.ceil(limit / chunk);
-    const threads = Math.min(active, this.threads);
     ctrl[ACTIVE] = threads;
     Atomics.store(ctrl, NEXT, 0);
     Atomics.store(ctrl, DONE, 0);
-    if (threads > 1) {
-      this.posted++;
-      Atomics.add(ctrl, GEN, 1);
-      Atomics.notify(ctrl, GEN);
-    }
+    this.posted++;
+    Atomics.add(ctrl, GEN, 1);
+    Atomics.notify(ctrl, GEN);
     runChunks(this.k, ctrl, this.ctrlF, 0);
     const n = threads - 1;
     let done = Atomics.load(ctrl, DONE);
