@@ -15,6 +15,8 @@ export const CHUNK = 6; // rows (or heads) per chunk
 export const LIMIT = 7; // total rows (or heads)
 export const ACTIVE = 8; // threads taking part (tid < ACTIVE); the others sit the job out
 export const GEMV = 9; // which single-token ternary dot the relaxed build uses (set once by the autotune)
+export const SLEEPING = 10; // workers asleep on GEN: the caller notifies only when there are some
+export const MAIN_WAITING = 11; // 1 while the caller sleeps on DONE: workers notify only then
 export const ARGS = 16; // argument slots (ints, or floats through the Float32Array view)
 
 export const OP_TERNARY = 1;

@@ -4,7 +4,7 @@
 // worker that is still starting never holds up a job. Node: worker_threads; browsers: module Web Workers (same
 // protocol; the `new Worker(new URL('./worker.js', import.meta.url))` form is literal so bundlers such as Vite
 // find and bundle the worker entry).
-import { ACTIVE, ARGS, CHUNK, CTRL_INTS, DONE, GEN, GEMV, LIMIT, NCHUNKS, NEXT, OP, runChunks, runRange, STOP } from './jobs.js';
+import { ACTIVE, ARGS, CHUNK, CTRL_INTS, DONE, GEN, GEMV, LIMIT, MAIN_WAITING, NCHUNKS, NEXT, OP, runChunks, runRange, SLEEPING, STOP } from './jobs.js';
 import type { Heap } from './heap.js';
 import type { KernelExports } from './module.js';
 
@@ -120,14 +120,21 @@ export class Pool {
     Atomics.store(ctrl, DONE, 0);
     this.posted++;
     Atomics.add(ctrl, GEN, 1);
-    Atomics.notify(ctrl, GEN);
+    // a notify costs a lock even with nobody waiting: only when a worker went to sleep (it counts itself in
+    // SLEEPING before it checks GEN, so either it sees the new generation or this sees it asleep)
+    if (Atomics.load(ctrl, SLEEPING) > 0) Atomics.notify(ctrl, GEN);
     runChunks(this.k, ctrl, this.ctrlF, 0);
     const n = threads - 1;
     let done = Atomics.load(ctrl, DONE);
     for (let i = 0; done < n && i < 200000; i++) done = Atomics.load(ctrl, DONE);
-    while (done < n) {
-      Atomics.wait(ctrl, DONE, done, 50);
+    if (done < n) {
+      Atomics.store(ctrl, MAIN_WAITING, 1);
       done = Atomics.load(ctrl, DONE);
+      while (done < n) {
+        Atomics.wait(ctrl, DONE, done, 50);
+        done = Atomics.load(ctrl, DONE);
+      }
+      Atomics.store(ctrl, MAIN_WAITING, 0);
     }
   }
 

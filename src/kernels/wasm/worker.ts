@@ -1,7 +1,7 @@
 // A kernel worker thread: instantiates the shared kernels on the shared memory and runs chunks of each job
 // the main thread posts in the control block, then reports done. Runs as a Node worker_threads worker
 // (init in workerData) or as a module Web Worker (init in the first message).
-import { ACTIVE, DONE, GEN, runChunks, STOP, CTRL_INTS } from './jobs.js';
+import { ACTIVE, DONE, GEN, MAIN_WAITING, runChunks, SLEEPING, STOP, CTRL_INTS } from './jobs.js';
 import type { KernelExports } from './module.js';
 
 interface Init {
@@ -23,9 +23,14 @@ function serve(init: Init, post: (m: string) => void): void {
     // spin a little (jobs come back to back during a token), then sleep on the generation counter
     let gen = Atomics.load(ctrl, GEN);
     for (let i = 0; gen === seen && i < spin; i++) gen = Atomics.load(ctrl, GEN);
-    while (gen === seen) {
-      Atomics.wait(ctrl, GEN, seen);
+    if (gen === seen) {
+      Atomics.add(ctrl, SLEEPING, 1);
       gen = Atomics.load(ctrl, GEN);
+      while (gen === seen) {
+        Atomics.wait(ctrl, GEN, seen);
+        gen = Atomics.load(ctrl, GEN);
+      }
+      Atomics.sub(ctrl, SLEEPING, 1);
     }
     seen = gen;
     if (Atomics.load(ctrl, STOP)) break;
@@ -33,7 +38,7 @@ function serve(init: Init, post: (m: string) => void): void {
     if (tid < Atomics.load(ctrl, ACTIVE)) {
       runChunks(k, ctrl, ctrlF, tid);
       Atomics.add(ctrl, DONE, 1);
-      Atomics.notify(ctrl, DONE);
+      if (Atomics.load(ctrl, MAIN_WAITING)) Atomics.notify(ctrl, DONE);
     }
   }
 }
