@@ -41,34 +41,37 @@ function device(force: KernelVariant | undefined): Device {
 }
 
 /**
- * Times the relaxed build's two single-token dots (i16 partial sums, or i32 dot-add, which AVX-VNNI runs
- * as one instruction) on a 4 MB matrix and returns the faster; both give the same integers.
+ * Times the relaxed build's dot variants on a 4 MB matrix and returns the faster of each (asm/dot-relaxed.ts
+ * set_gemv_variant): single tokens with i16 partial sums or i32 dot-adds (bit 0), prompt batches in 2x4 tiles of
+ * i16 partial sums or 4x4 tiles of i32 dot-adds (bit 1). The dot-adds are one vpdpbusd each where the CPU has
+ * VNNI and three ops where it has not; every variant gives the same integers.
  */
 function fastestGemv(k: KernelExports, heap: Heap): number {
   const rows = 1600;
   const K = 2560;
+  const T = 8;
   const w = heap.alloc((rows * K) / 4);
-  const x = heap.alloc(K);
-  const small = heap.alloc(64);
-  const out = heap.alloc(rows * 4);
+  const x = heap.alloc(K * T);
+  const small = heap.alloc(256);
+  const out = heap.alloc(rows * 4 * T);
   heap.u8(w, (rows * K) / 4).fill(0x96);
-  heap.i8(x, K).fill(3);
-  heap.f32(small, 1)[0] = 1;
-  const time = (v: number): number => {
+  heap.i8(x, K * T).fill(3);
+  heap.f32(small, T).fill(1);
+  const time = (v: number, tokens: number): number => {
     k.set_gemv_variant(v);
     let best = Infinity;
-    for (let rep = 0; rep < 5; rep++) {
+    for (let rep = 0; rep < 4; rep++) {
       const t = performance.now();
-      k.ternary_matmul(w, K, x, 0, 1, small + 16, small, 1, out, rows, 0, rows);
+      k.ternary_matmul(w, K, x, 0, tokens, small + 128, small, 1, out, rows, 0, rows);
       best = Math.min(best, performance.now() - t);
     }
     return best;
   };
-  time(0); // warm up both
-  time(1);
-  const choice = time(1) < time(0) * 0.95 ? 1 : 0;
+  for (const v of [0, 1, 2]) time(v, v === 2 ? T : 1); // warm up
+  const gemv = time(1, 1) < time(0, 1) * 0.95 ? 1 : 0;
+  const gemm = time(2, T) < time(0, T) * 0.95 ? 2 : 0;
   for (const p of [w, x, small, out]) heap.release(p);
-  return choice;
+  return gemv | gemm;
 }
 
 interface WasmTernary extends TernaryMatrix {
@@ -219,8 +222,9 @@ export class WasmBackend implements Backend {
   }
 
   /**
-   * The relaxed build's single-token ternary dot: 0 = i16 partial sums, 1 = i32 dot-add (one vpdpbusd on
-   * AVX-VNNI). Chosen by a load-time autotune; both give the same integers. Process-wide (tests set both).
+   * The relaxed build's dot variants (bit 0: single tokens with i32 dot-adds, bit 1: prompt batches in 4x4
+   * tiles of i32 dot-adds; one vpdpbusd each on VNNI). Chosen by a load-time autotune; all give the same
+   * integers. Process-wide (tests set each).
    */
   get gemvVariant(): number {
     return this.d.pool.gemvVariant;

@@ -78,12 +78,12 @@ for (const cfg of CONFIGS) {
     be.dispose();
   });
 
-  test(`${name}: ternary matmul from I2_S, TQ2_0 and plain weights (both single-token dots)`, async () => {
+  test(`${name}: ternary matmul from I2_S, TQ2_0 and plain weights (every dot variant)`, async () => {
     const be = await createWasmBackend(cfg);
     const tuned = be.gemvVariant;
     // single tokens: one row, odd and even row counts (rows go in pairs), K past 15 blocks (i16 widening)
-    const shapes: Array<[number, number, number]> = [[1, 128, 1], [33, 384, 1], [70, 2560, 1], [5, 6912, 1], [5, 256, 3], [33, 384, 4], [70, 640, 9], [129, 2560, 5], [7, 6912, 2]];
-    for (const [variant, [rows, cols, T]] of [0, 1].flatMap((v) => shapes.map((sh) => [v, sh] as const))) {
+    const shapes: Array<[number, number, number]> = [[1, 128, 1], [33, 384, 1], [70, 2560, 1], [5, 6912, 1], [5, 256, 3], [33, 384, 4], [70, 640, 9], [129, 2560, 5], [7, 6912, 2], [11, 256, 7], [4, 128, 4]];
+    for (const [variant, [rows, cols, T]] of [0, 1, 2, 3].flatMap((v) => shapes.map((sh) => [v, sh] as const))) {
       be.gemvVariant = variant;
       const values = new Int8Array(rows * cols).map(() => rng.int(3) - 1);
       const alpha = Math.fround(2 ** -(2 + rng.int(4)));
@@ -129,7 +129,7 @@ for (const cfg of CONFIGS) {
 
   test(`${name}: int8 lm_head from F16 and Q8_0, and the exact lm_head`, async () => {
     const be = await createWasmBackend(cfg);
-    for (const [rows, cols, T] of [[300, 256, 1], [41, 2560, 3], [17, 100, 2]] as const) {
+    for (const [rows, cols, T] of [[300, 256, 1], [41, 2560, 3], [17, 100, 2], [9, 200, 1], [5, 72, 1], [6, 150, 3]] as const) {
       const w = fill(new Float32Array(rows * cols), 0.05);
       for (const data of [{ type: F16, bytes: f16Codec.quantize(w) }, ...(cols % 32 === 0 ? [{ type: Q8_0, bytes: q8_0Codec.quantize(w) }] : [])]) {
         for (const int8 of [true, false]) {

@@ -50,30 +50,36 @@ import { splat3, splat64 } from './common';
   return hsum(acc);
 }
 
-/** The same dot accumulated straight into i32 lanes (one vpdpbusd on AVX-VNNI, three ops on plain AVX2). */
+/**
+ * The same dot accumulated straight into i32 lanes: one vpdpbusd on AVX-VNNI (three ops on plain AVX2). Eight
+ * independent accumulators: with two, the chain of dependent dot-adds (~5 cycles each) bounds the loop.
+ */
 // @ts-ignore: decorator
 @inline function rowDot32(wp: usize, xp: usize, nb: i32): i32 {
   const m3 = i8x16.splat(<i8>splat3);
-  let a0 = i32x4.splat(0);
-  let a1 = i32x4.splat(0);
+  let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
   for (let b = 0; b < nb; b++) {
     const a = v128.load(wp);
     const c = v128.load(wp, 16);
     a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp), v128.and(i16x8.shr_u(a, 6), m3), a0);
     a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 16), v128.and(i16x8.shr_u(c, 6), m3), a1);
-    a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 32), v128.and(i16x8.shr_u(a, 4), m3), a0);
-    a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 48), v128.and(i16x8.shr_u(c, 4), m3), a1);
-    a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 64), v128.and(i16x8.shr_u(a, 2), m3), a0);
-    a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 80), v128.and(i16x8.shr_u(c, 2), m3), a1);
-    a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 96), v128.and(a, m3), a0);
-    a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 112), v128.and(c, m3), a1);
+    a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 32), v128.and(i16x8.shr_u(a, 4), m3), a2);
+    a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 48), v128.and(i16x8.shr_u(c, 4), m3), a3);
+    a4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 64), v128.and(i16x8.shr_u(a, 2), m3), a4);
+    a5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 80), v128.and(i16x8.shr_u(c, 2), m3), a5);
+    a6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 96), v128.and(a, m3), a6);
+    a7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xp, 112), v128.and(c, m3), a7);
     wp += 32;
     xp += 128;
   }
-  return hsum(i32x4.add(a0, a1));
+  return hsum(i32x4.add(i32x4.add(i32x4.add(a0, a1), i32x4.add(a2, a3)), i32x4.add(i32x4.add(a4, a5), i32x4.add(a6, a7))));
 }
 
-/** Which single-token dot to use: 0 = i16 partial sums, 1 = i32 dot-add (chosen at run time by timing). */
+/**
+ * Which dots to use, chosen at run time by timing (both give the same integers): bit 0, single tokens with
+ * i32 dot-adds (rowDot32) instead of i16 partial sums; bit 1, prompt batches in 4-row x 4-token tiles of i32
+ * dot-adds (tile4x4) instead of 2 x 4 tiles of i16 partial sums. The dot-adds win where the CPU has VNNI.
+ */
 let gemvVariant: i32 = 0;
 export function set_gemv_variant(v: i32): void {
   gemvVariant = v;
@@ -180,6 +186,128 @@ export function set_gemv_variant(v: i32): void {
 }
 
 /**
+ * Rows r..r+3 x tokens t..t+3 with i32 dot-adds (one vpdpbusd each on AVX-VNNI): sixteen accumulators, each
+ * decoded code vector serving four tokens and each activation load four rows; no i16 partial sums to widen.
+ * Unrolled by hand (a loop over the code positions makes V8 emit variable shifts).
+ */
+// @ts-ignore: decorator
+@inline function tile4x4(wr: usize, rowBytes: usize, x0: usize, kk: usize, nb: i32, sums: usize, scales: usize, alpha: f32, out: usize, rows: i32, r: i32, t: i32, m3: v128): void {
+  let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a02 = i32x4.splat(0), a03 = i32x4.splat(0);
+  let a10 = i32x4.splat(0), a11 = i32x4.splat(0), a12 = i32x4.splat(0), a13 = i32x4.splat(0);
+  let a20 = i32x4.splat(0), a21 = i32x4.splat(0), a22 = i32x4.splat(0), a23 = i32x4.splat(0);
+  let a30 = i32x4.splat(0), a31 = i32x4.splat(0), a32 = i32x4.splat(0), a33 = i32x4.splat(0);
+  let wp = wr;
+  let xp = x0;
+  for (let b = 0; b < nb; b++) {
+    for (let half: usize = 0; half < 32; half += 16) {
+      const v0 = v128.load(wp + 0 * rowBytes + half);
+      const v1 = v128.load(wp + 1 * rowBytes + half);
+      const v2 = v128.load(wp + 2 * rowBytes + half);
+      const v3 = v128.load(wp + 3 * rowBytes + half);
+      {
+        const c0 = v128.and(i16x8.shr_u(v0, 6), m3);
+        const c1 = v128.and(i16x8.shr_u(v1, 6), m3);
+        const c2 = v128.and(i16x8.shr_u(v2, 6), m3);
+        const c3 = v128.and(i16x8.shr_u(v3, 6), m3);
+        const p = xp + half + 0;
+        let xv = v128.load(p + 0 * kk);
+        a00 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a00); a10 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a10); a20 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a20); a30 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a30);
+        xv = v128.load(p + 1 * kk);
+        a01 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a01); a11 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a11); a21 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a21); a31 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a31);
+        xv = v128.load(p + 2 * kk);
+        a02 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a02); a12 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a12); a22 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a22); a32 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a32);
+        xv = v128.load(p + 3 * kk);
+        a03 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a03); a13 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a13); a23 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a23); a33 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a33);
+      }
+      {
+        const c0 = v128.and(i16x8.shr_u(v0, 4), m3);
+        const c1 = v128.and(i16x8.shr_u(v1, 4), m3);
+        const c2 = v128.and(i16x8.shr_u(v2, 4), m3);
+        const c3 = v128.and(i16x8.shr_u(v3, 4), m3);
+        const p = xp + half + 32;
+        let xv = v128.load(p + 0 * kk);
+        a00 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a00); a10 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a10); a20 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a20); a30 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a30);
+        xv = v128.load(p + 1 * kk);
+        a01 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a01); a11 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a11); a21 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a21); a31 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a31);
+        xv = v128.load(p + 2 * kk);
+        a02 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a02); a12 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a12); a22 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a22); a32 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a32);
+        xv = v128.load(p + 3 * kk);
+        a03 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a03); a13 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a13); a23 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a23); a33 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a33);
+      }
+      {
+        const c0 = v128.and(i16x8.shr_u(v0, 2), m3);
+        const c1 = v128.and(i16x8.shr_u(v1, 2), m3);
+        const c2 = v128.and(i16x8.shr_u(v2, 2), m3);
+        const c3 = v128.and(i16x8.shr_u(v3, 2), m3);
+        const p = xp + half + 64;
+        let xv = v128.load(p + 0 * kk);
+        a00 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a00); a10 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a10); a20 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a20); a30 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a30);
+        xv = v128.load(p + 1 * kk);
+        a01 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a01); a11 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a11); a21 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a21); a31 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a31);
+        xv = v128.load(p + 2 * kk);
+        a02 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a02); a12 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a12); a22 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a22); a32 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a32);
+        xv = v128.load(p + 3 * kk);
+        a03 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a03); a13 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a13); a23 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a23); a33 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a33);
+      }
+      {
+        const c0 = v128.and(v0, m3);
+        const c1 = v128.and(v1, m3);
+        const c2 = v128.and(v2, m3);
+        const c3 = v128.and(v3, m3);
+        const p = xp + half + 96;
+        let xv = v128.load(p + 0 * kk);
+        a00 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a00); a10 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a10); a20 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a20); a30 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a30);
+        xv = v128.load(p + 1 * kk);
+        a01 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a01); a11 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a11); a21 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a21); a31 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a31);
+        xv = v128.load(p + 2 * kk);
+        a02 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a02); a12 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a12); a22 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a22); a32 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a32);
+        xv = v128.load(p + 3 * kk);
+        a03 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c0, a03); a13 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c1, a13); a23 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c2, a23); a33 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xv, c3, a33);
+      }
+    }
+    wp += 32;
+    xp += 128;
+  }
+  const ro = <usize>rows << 2;
+  {
+    const sum = load<i32>(sums + (<usize>(t + 0) << 2));
+    const st = load<f32>(scales + (<usize>(t + 0) << 2));
+    const o = out + ((<usize>(t + 0) * <usize>rows + <usize>r) << 2);
+    store<f32>(o, epilogue(hsum(a00) - sum, st, alpha), 0);
+    store<f32>(o, epilogue(hsum(a10) - sum, st, alpha), 4);
+    store<f32>(o, epilogue(hsum(a20) - sum, st, alpha), 8);
+    store<f32>(o, epilogue(hsum(a30) - sum, st, alpha), 12);
+  }
+  {
+    const sum = load<i32>(sums + (<usize>(t + 1) << 2));
+    const st = load<f32>(scales + (<usize>(t + 1) << 2));
+    const o = out + ((<usize>(t + 1) * <usize>rows + <usize>r) << 2);
+    store<f32>(o, epilogue(hsum(a01) - sum, st, alpha), 0);
+    store<f32>(o, epilogue(hsum(a11) - sum, st, alpha), 4);
+    store<f32>(o, epilogue(hsum(a21) - sum, st, alpha), 8);
+    store<f32>(o, epilogue(hsum(a31) - sum, st, alpha), 12);
+  }
+  {
+    const sum = load<i32>(sums + (<usize>(t + 2) << 2));
+    const st = load<f32>(scales + (<usize>(t + 2) << 2));
+    const o = out + ((<usize>(t + 2) * <usize>rows + <usize>r) << 2);
+    store<f32>(o, epilogue(hsum(a02) - sum, st, alpha), 0);
+    store<f32>(o, epilogue(hsum(a12) - sum, st, alpha), 4);
+    store<f32>(o, epilogue(hsum(a22) - sum, st, alpha), 8);
+    store<f32>(o, epilogue(hsum(a32) - sum, st, alpha), 12);
+  }
+  {
+    const sum = load<i32>(sums + (<usize>(t + 3) << 2));
+    const st = load<f32>(scales + (<usize>(t + 3) << 2));
+    const o = out + ((<usize>(t + 3) * <usize>rows + <usize>r) << 2);
+    store<f32>(o, epilogue(hsum(a03) - sum, st, alpha), 0);
+    store<f32>(o, epilogue(hsum(a13) - sum, st, alpha), 4);
+    store<f32>(o, epilogue(hsum(a23) - sum, st, alpha), 8);
+    store<f32>(o, epilogue(hsum(a33) - sum, st, alpha), 12);
+  }
+}
+
+/**
  * Ternary matmul rows [r0, r1) for T tokens: out[t, r] = (float)((D - sum_t) / s_t) * alpha, D the unsigned-code
  * dot (bitnet.cpp's epilogue). Tokens go four at a time so each decoded weight vector serves four dots.
  */
@@ -189,6 +317,20 @@ export function ternary_matmul(w: usize, K: i32, x: usize, x16: usize, T: i32, s
   const m3 = i8x16.splat(<i8>splat3);
   let r = r0;
   if (T >= 4) {
+    if ((gemvVariant & 2) != 0) {
+      // prompt batches on VNNI: four rows x four tokens of i32 dot-adds per tile
+      for (; r + 4 <= r1; r += 4) {
+        const wr = w + <usize>r * rowBytes;
+        let t = 0;
+        for (; t + 4 <= T; t += 4) tile4x4(wr, rowBytes, x + <usize>t * <usize>K, <usize>K, nb, sums, scales, alpha, out, rows, r, t, m3);
+        for (; t < T; t++) {
+          const xt = x + <usize>t * <usize>K;
+          const sum = load<i32>(sums + (<usize>t << 2));
+          const st = load<f32>(scales + (<usize>t << 2));
+          for (let i = 0; i < 4; i++) store<f32>(out + ((<usize>t * <usize>rows + <usize>(r + i)) << 2), epilogue(rowDot32(wr + <usize>i * rowBytes, xt, nb) - sum, st, alpha));
+        }
+      }
+    }
     // prompt batches: two rows x four tokens per tile, one code of both rows at a time (14 live vectors)
     for (; r + 2 <= r1; r += 2) {
       const wr = w + <usize>r * rowBytes;
@@ -246,7 +388,7 @@ export function ternary_matmul(w: usize, K: i32, x: usize, x16: usize, T: i32, s
     }
     for (; t < T; t++) {
       const xt = x + <usize>t * <usize>K;
-      const d = (gemvVariant == 1 ? rowDot32(wr, xt, nb) : rowDot(wr, xt, nb)) - load<i32>(sums + (<usize>t << 2));
+      const d = ((gemvVariant & 1) != 0 ? rowDot32(wr, xt, nb) : rowDot(wr, xt, nb)) - load<i32>(sums + (<usize>t << 2));
       store<f32>(out + ((<usize>t * <usize>rows + <usize>r) << 2), epilogue(d, load<f32>(scales + (<usize>t << 2)), alpha));
     }
   }
@@ -263,17 +405,26 @@ export function int8_matmul(w: usize, cols: i32, x: usize, x16: usize, T: i32, s
     const wr = w + <usize>r * kk;
     const rs = load<f32>(rowScales + (<usize>r << 2));
     let t = 0;
+    // independent accumulators (4 for token pairs, 8 for single tokens): chains of dependent dot-adds bound the loop
     for (; t + 2 <= T; t += 2) {
       const xa = x + <usize>t * kk;
-      let a0 = i32x4.splat(0), a1 = i32x4.splat(0);
+      let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
       let i = 0;
+      for (; i + 32 <= cols; i += 32) {
+        const w0 = i8x16.add(v128.load(wr + <usize>i), off);
+        const w1 = i8x16.add(v128.load(wr + <usize>i, 16), off);
+        a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa + <usize>i), w0, a0);
+        a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa + kk + <usize>i), w0, a1);
+        a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa + <usize>i, 16), w1, a2);
+        a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa + kk + <usize>i, 16), w1, a3);
+      }
       for (; i + 16 <= cols; i += 16) {
         const wv = i8x16.add(v128.load(wr + <usize>i), off);
         a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa + <usize>i), wv, a0);
         a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa + kk + <usize>i), wv, a1);
       }
-      let d0 = hsum(a0) - 64 * load<i32>(sums + (<usize>t << 2));
-      let d1 = hsum(a1) - 64 * load<i32>(sums + (<usize>t << 2), 4);
+      let d0 = hsum(i32x4.add(a0, a2)) - 64 * load<i32>(sums + (<usize>t << 2));
+      let d1 = hsum(i32x4.add(a1, a3)) - 64 * load<i32>(sums + (<usize>t << 2), 4);
       // the tail was never offset: plain products
       for (; i < cols; i++) {
         const wi = <i32>load<i8>(wr + <usize>i);
@@ -285,13 +436,22 @@ export function int8_matmul(w: usize, cols: i32, x: usize, x16: usize, T: i32, s
     }
     for (; t < T; t++) {
       const xa = x + <usize>t * kk;
-      let a0 = i32x4.splat(0), a1 = i32x4.splat(0);
+      let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
       let i = 0;
-      for (; i + 32 <= cols; i += 32) {
-        a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa + <usize>i), i8x16.add(v128.load(wr + <usize>i), off), a0);
-        a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa + <usize>i, 16), i8x16.add(v128.load(wr + <usize>i, 16), off), a1);
+      for (; i + 128 <= cols; i += 128) {
+        const p = xa + <usize>i;
+        const q = wr + <usize>i;
+        a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p), i8x16.add(v128.load(q), off), a0);
+        a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p, 16), i8x16.add(v128.load(q, 16), off), a1);
+        a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p, 32), i8x16.add(v128.load(q, 32), off), a2);
+        a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p, 48), i8x16.add(v128.load(q, 48), off), a3);
+        a4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p, 64), i8x16.add(v128.load(q, 64), off), a4);
+        a5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p, 80), i8x16.add(v128.load(q, 80), off), a5);
+        a6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p, 96), i8x16.add(v128.load(q, 96), off), a6);
+        a7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p, 112), i8x16.add(v128.load(q, 112), off), a7);
       }
-      let d = hsum(i32x4.add(a0, a1)) - 64 * load<i32>(sums + (<usize>t << 2));
+      for (; i + 16 <= cols; i += 16) a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xa + <usize>i), i8x16.add(v128.load(wr + <usize>i), off), a0);
+      let d = hsum(i32x4.add(i32x4.add(i32x4.add(a0, a1), i32x4.add(a2, a3)), i32x4.add(i32x4.add(a4, a5), i32x4.add(a6, a7)))) - 64 * load<i32>(sums + (<usize>t << 2));
       for (; i < cols; i++) d += (<i32>load<i8>(wr + <usize>i) + 64) * <i32>load<i8>(xa + <usize>i);
       store<f32>(out + ((<usize>t * <usize>rows + <usize>r) << 2), epilogue(d, load<f32>(scales + (<usize>t << 2)), rs));
     }
