@@ -17,43 +17,59 @@ const G: i32 = 32;
 
 /**
  * Packs rows [0, nRows) of row-major `src` (elemBytes 2 or 4) into groups [g0, g1) at `dst` (group 0 = row 0);
- * sets the i32 at `flag` to 1 if a 16-bit value has an all-ones f16 exponent (inf/NaN as f16).
+ * sets the i32 at `flag` to 1 if a 16-bit value has an all-ones f16 exponent (inf/NaN as f16). Each source
+ * row is read in order and scattered to its slot (stride 64 or 128 bytes: a group's columns stay in cache).
  */
 export function dense_pack(elemBytes: i32, src: usize, cols: i32, nRows: i32, dst: usize, flag: usize, g0: i32, g1: i32): void {
   const c = <usize>cols;
-  if (elemBytes == 4) {
-    for (let g = g0; g < g1; g++) {
-      const base = dst + <usize>g * c * 128;
-      for (let r = 0; r < G; r++) {
-        const row = g * G + r;
-        const s = src + <usize>row * c * 4;
-        const d = base + (<usize>r << 2);
-        if (row < nRows) for (let i: usize = 0; i < c; i++) store<f32>(d + (i << 7), load<f32>(s + (i << 2)));
-        else for (let i: usize = 0; i < c; i++) store<f32>(d + (i << 7), 0);
-      }
-    }
-    return;
-  }
-  let special: u32 = 0;
+  const stride: usize = elemBytes == 4 ? 128 : 64;
+  const exp = i16x8.splat(<i16>0x7c00);
+  let special = i16x8.splat(0);
   for (let g = g0; g < g1; g++) {
-    const base = dst + <usize>g * c * 64;
-    for (let k = 0; k < 4; k++) {
-      for (let j = 0; j < 4; j++) {
-        const lo = g * G + k * 8 + j;
-        const hi = lo + 4;
-        const sl = src + <usize>lo * c * 2;
-        const sh = src + <usize>hi * c * 2;
-        const d = base + <usize>(k * 16 + j * 4);
-        for (let i: usize = 0; i < c; i++) {
-          const a: u32 = lo < nRows ? <u32>load<u16>(sl + (i << 1)) : 0;
-          const b: u32 = hi < nRows ? <u32>load<u16>(sh + (i << 1)) : 0;
-          special |= u32((a & 0x7c00) == 0x7c00) | u32((b & 0x7c00) == 0x7c00);
-          store<u32>(d + (i << 6), a | (b << 16));
+    const base = dst + <usize>g * c * stride;
+    for (let r = 0; r < G; r++) {
+      const row = g * G + r;
+      // 16-bit: row 8k+j at byte 4j (j < 4) or 4(j-4)+2 of the column's v128 k; f32: in row order
+      const slot: usize = elemBytes == 4 ? <usize>r << 2 : <usize>((r >> 3) * 16 + ((r & 7) < 4 ? (r & 7) * 4 : (r & 3) * 4 + 2));
+      let d = base + slot;
+      const end = d + c * stride;
+      if (row >= nRows) {
+        if (elemBytes == 4) for (; d < end; d += stride) store<f32>(d, 0);
+        else for (; d < end; d += stride) store<u16>(d, 0);
+        continue;
+      }
+      let s = src + <usize>row * c * <usize>elemBytes;
+      if (elemBytes == 4) {
+        for (; d + 4 * stride <= end; d += 4 * stride, s += 16) {
+          const v = v128.load(s);
+          v128.store32_lane(d, v, 0);
+          v128.store32_lane(d + stride, v, 1);
+          v128.store32_lane(d + 2 * stride, v, 2);
+          v128.store32_lane(d + 3 * stride, v, 3);
         }
+        for (; d < end; d += stride, s += 4) store<f32>(d, load<f32>(s));
+        continue;
+      }
+      for (; d + 8 * stride <= end; d += 8 * stride, s += 16) {
+        const v = v128.load(s);
+        special = v128.or(special, i16x8.eq(v128.and(v, exp), exp));
+        v128.store16_lane(d, v, 0);
+        v128.store16_lane(d + stride, v, 1);
+        v128.store16_lane(d + 2 * stride, v, 2);
+        v128.store16_lane(d + 3 * stride, v, 3);
+        v128.store16_lane(d + 4 * stride, v, 4);
+        v128.store16_lane(d + 5 * stride, v, 5);
+        v128.store16_lane(d + 6 * stride, v, 6);
+        v128.store16_lane(d + 7 * stride, v, 7);
+      }
+      for (; d < end; d += stride, s += 2) {
+        const h = load<u16>(s);
+        if ((h & 0x7c00) == 0x7c00) special = i16x8.splat(-1);
+        store<u16>(d, h);
       }
     }
   }
-  if (special) store<i32>(flag, 1);
+  if (v128.any_true(special)) store<i32>(flag, 1);
 }
 
 // ---------------------------------------------------------------- matmul
