@@ -1,19 +1,20 @@
 // The WASM backend: the SIMD kernels of asm/ on one process-wide device (compiled module, shared memory,
 // thread pool). Each backend instance (one per model) owns its allocations on the device and frees them on
-// dispose. Ternary weights stay in bitnet.cpp's I2_S layout; ops with no WASM kernel (exact lm_head of a
-// non-F16 type, per-block ternary scales, rows that are not 128-multiples) run the reference kernels on the
-// same memory, so every result is the reference backend's, bit for bit.
+// dispose. Ternary weights stay in bitnet.cpp's I2_S layout; the exact lm_head of F16/BF16/F32 weights is
+// repacked into row groups (asm/dense.ts); ops with no WASM kernel (exact lm_head of a quantized type,
+// per-block ternary scales, rows that are not 128-multiples) run the reference kernels on the same memory,
+// so every result is the reference backend's, bit for bit.
 import { BitnetError } from '../../errors.js';
 import type { DenseData, DenseSource, TernaryData } from '../../formats/model-file.js';
 import { i2_sCodec, i2sReadScale } from '../../formats/quants/i2_s.js';
 import { tq2_0Codec } from '../../formats/quants/tq2_0.js';
-import { f16ToF32 } from '../../util/f16.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, roundF16 } from '../../util/f16.js';
 import { uniformScale } from '../../formats/ternarize.js';
 import { PARALLEL_MIN_WORK, type AttentionParams, type Backend, type DenseMatrix, type KvLayer, type KvStorage, type QuantizedActs, type RopeParams, type TernaryMatrix } from '../backend.js';
 import { refBackend } from '../ref/index.js';
 import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
 import { Heap, isSharedBuffer } from './heap.js';
-import { OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_GEMM_NN, OP_GEMM_NT, OP_GEMM_TN, OP_INT8, OP_QUANT_ACTS, OP_REQUANT, OP_RMS_NORM, OP_GATED_ACT, OP_ADD, OP_STREAM, OP_TERNARY, OP_TRAIN_ATT_BWD, OP_TRAIN_ATT_FWD } from './jobs.js';
+import { OP_ADD, OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_DENSE, OP_DENSE_PACK, OP_GATED_ACT, OP_GEMM_NN, OP_GEMM_NT, OP_GEMM_TN, OP_INT8, OP_QUANT_ACTS, OP_REQUANT, OP_RMS_NORM, OP_STREAM, OP_TERNARY, OP_TRAIN_ATT_BWD, OP_TRAIN_ATT_FWD } from './jobs.js';
 import { compileKernels, type KernelExports, type KernelVariant } from './module.js';
 import { Pool } from './pool.js';
 
@@ -84,7 +85,24 @@ interface WasmDense extends DenseMatrix {
   values: number;
   scales: number;
   fallback: DenseMatrix | undefined;
+  /** the exact lm_head (F16/BF16/F32 rows packed by asm/dense.ts at `values`), else undefined */
+  packed: PackedDense | undefined;
 }
+
+interface PackedDense {
+  type: 'F16' | 'BF16' | 'F32';
+  /** bytes held at `values` */
+  bytes: number;
+  /** an f16 inf/NaN in the matrix: the kernel converts each weight exactly instead of prescaling x */
+  special: boolean;
+}
+
+/** rows per group of asm/dense.ts's packed layout, and groups per thread chunk */
+const DENSE_GROUP = 32;
+const DENSE_CHUNK_GROUPS = 4;
+/** rows per load chunk (a multiple of DENSE_GROUP): the source never sits in memory whole */
+const DENSE_LOAD_ROWS = 1024;
+const TWO_112 = 2 ** 112;
 
 interface WasmKvLayer {
   k: number;
@@ -306,8 +324,49 @@ export class WasmBackend implements Backend {
     return m;
   }
 
+  /** Whether the exact lm_head of this type runs in asm/dense.ts (else the reference kernel). */
+  private static packable(name: string): name is PackedDense['type'] {
+    return name === 'F16' || name === 'BF16' || name === 'F32';
+  }
+
+  /** Allocates the packed exact lm_head; rows are added with packRows. */
+  private allocPacked(type: PackedDense['type'], rows: number, cols: number): WasmDense {
+    const es = type === 'F32' ? 4 : 2;
+    const bytes = Math.ceil(rows / DENSE_GROUP) * DENSE_GROUP * cols * es;
+    return { rows, cols, typeName: type, values: this.alloc(bytes), scales: 0, fallback: undefined, packed: { type, bytes, special: false } };
+  }
+
+  /** Packs source rows [r0, r0 + n) (r0 a multiple of DENSE_GROUP; n too, unless they end the matrix). */
+  private packRows(m: WasmDense, r0: number, bytes: Uint8Array): void {
+    const p = m.packed!;
+    const es = p.type === 'F32' ? 4 : 2;
+    const n = bytes.byteLength / (m.cols * es);
+    const src = this.heap.alloc(bytes.byteLength);
+    const flag = this.heap.alloc(4);
+    try {
+      this.heap.u8(src, bytes.byteLength).set(bytes);
+      this.heap.i32(flag, 1)[0] = 0;
+      const dst = m.values + (r0 / DENSE_GROUP) * DENSE_GROUP * m.cols * es;
+      this.d.pool.run(OP_DENSE_PACK, Math.ceil(n / DENSE_GROUP), 1, this.threads, [es, src, m.cols, n, dst, flag]);
+      if (p.type === 'F16' && this.heap.i32(flag, 1)[0] !== 0) p.special = true;
+    } finally {
+      this.heap.release(flag);
+      this.heap.release(src);
+    }
+  }
+
   createDense(data: DenseData, rows: number, cols: number, opts: { int8?: boolean } = {}): DenseMatrix {
-    if (!opts.int8) return { rows, cols, typeName: data.type.name, values: 0, scales: 0, fallback: refBackend.createDense(data, rows, cols) } as WasmDense;
+    if (!opts.int8) {
+      const name = data.type.name;
+      if (!WasmBackend.packable(name)) return { rows, cols, typeName: name, values: 0, scales: 0, fallback: refBackend.createDense(data, rows, cols), packed: undefined } as WasmDense;
+      const rowBytes = cols * (name === 'F32' ? 4 : 2);
+      if (data.bytes.byteLength !== rowBytes * rows) {
+        throw new BitnetError('SHAPE_MISMATCH', `${name} matrix [${rows}, ${cols}] needs ${rowBytes * rows} bytes, got ${data.bytes.byteLength}`);
+      }
+      const m = this.allocPacked(name, rows, cols);
+      for (let r0 = 0; r0 < rows; r0 += DENSE_LOAD_ROWS) this.packRows(m, r0, data.bytes.subarray(r0 * rowBytes, Math.min(rows, r0 + DENSE_LOAD_ROWS) * rowBytes));
+      return m;
+    }
     const values = this.alloc(rows * cols);
     const scales = this.alloc(rows * 4);
     if (data.type.name === 'F16') {
@@ -321,13 +380,24 @@ export class WasmBackend implements Backend {
       this.heap.i8(values, rows * cols).set(r.values);
       this.heap.f32(scales, rows).set(r.scales);
     }
-    const m: WasmDense = { rows, cols, typeName: 'I8_ROWS', values, scales, fallback: undefined };
+    const m: WasmDense = { rows, cols, typeName: 'I8_ROWS', values, scales, fallback: undefined, packed: undefined };
     return m;
   }
 
   async createDenseFrom(src: DenseSource, opts: { int8?: boolean } = {}): Promise<DenseMatrix> {
     const { type, rows, cols } = src;
-    if (!opts.int8) return this.createDense({ type, bytes: await src.read(0, rows) }, rows, cols);
+    if (!opts.int8) {
+      if (!WasmBackend.packable(type.name)) return this.createDense({ type, bytes: await src.read(0, rows) }, rows, cols);
+      const m = this.allocPacked(type.name, rows, cols);
+      const rowBytes = cols * (type.name === 'F32' ? 4 : 2);
+      for (let r0 = 0; r0 < rows; r0 += DENSE_LOAD_ROWS) {
+        const r1 = Math.min(rows, r0 + DENSE_LOAD_ROWS);
+        const bytes = await src.read(r0, r1);
+        if (bytes.byteLength !== (r1 - r0) * rowBytes) throw new BitnetError('SHAPE_MISMATCH', `${type.name} rows [${r0}, ${r1}) of ${cols} columns: read ${bytes.byteLength} bytes`);
+        this.packRows(m, r0, bytes);
+      }
+      return m;
+    }
     const values = this.alloc(rows * cols);
     const scales = this.alloc(rows * 4);
     const rowBytes = (cols / type.blockSize) * type.typeSize;
@@ -347,13 +417,14 @@ export class WasmBackend implements Backend {
     } finally {
       if (temp) this.heap.release(temp);
     }
-    const m: WasmDense = { rows, cols, typeName: 'I8_ROWS', values, scales, fallback: undefined };
+    const m: WasmDense = { rows, cols, typeName: 'I8_ROWS', values, scales, fallback: undefined, packed: undefined };
     return m;
   }
 
   matrixBytes(m: TernaryMatrix | DenseMatrix): number {
     if ('ptr' in m) return (m as WasmTernary).fallback ? refBackend.matrixBytes((m as WasmTernary).fallback!) : (m.rows * m.cols) / 4;
     const d = m as WasmDense;
+    if (d.packed) return d.packed.bytes;
     return d.fallback ? refBackend.matrixBytes(d.fallback) : d.rows * d.cols + d.rows * 4;
   }
 
@@ -439,6 +510,7 @@ export class WasmBackend implements Backend {
   matmulDense(w: DenseMatrix, x: Float32Array, T: number, y: Float32Array, roundInput: boolean): void {
     const m = w as WasmDense;
     if (m.fallback) return refBackend.matmulDense(m.fallback, x, T, y, roundInput);
+    if (m.packed) return this.matmulPacked(m, m.packed, x, T, y, roundInput);
     const xq = this.allocActs(T, m.cols);
     try {
       this.quantizeActs(x, xq);
@@ -450,6 +522,30 @@ export class WasmBackend implements Backend {
       }
     } finally {
       this.free(xq);
+    }
+  }
+
+  /** The exact lm_head: x as the reference uses it (rounded to f16/bf16 when roundInput), then asm/dense.ts. */
+  private matmulPacked(m: WasmDense, p: PackedDense, x: Float32Array, T: number, y: Float32Array, roundInput: boolean): void {
+    const n = T * m.cols;
+    const xs = this.allocF32(n);
+    try {
+      let maxFinite = 0;
+      for (let i = 0; i < n; i++) {
+        const v = x[i]!;
+        const r = !roundInput || p.type === 'F32' ? v : p.type === 'F16' ? roundF16(v) : bf16ToF32(f32ToBf16(v));
+        xs[i] = r;
+        if (Number.isFinite(r)) maxFinite = Math.max(maxFinite, Math.abs(r));
+      }
+      let kind = p.type === 'F32' ? 3 : p.type === 'BF16' ? 2 : 1;
+      // F16 with x·2^112 in place of each weight·2^112 (asm/dense.ts: exact while no finite x·2^112 overflows)
+      if (kind === 1 && !p.special && Number.isFinite(Math.fround(maxFinite * TWO_112))) {
+        kind = 0;
+        for (let i = 0; i < n; i++) xs[i] = xs[i]! * TWO_112;
+      }
+      this.d.pool.run(OP_DENSE, Math.ceil(m.rows / DENSE_GROUP), DENSE_CHUNK_GROUPS, this.par(m.rows * m.cols * T), [kind, m.values, m.cols, this.ptr(xs), T, this.ptr(y), m.rows]);
+    } finally {
+      this.free(xs);
     }
   }
 

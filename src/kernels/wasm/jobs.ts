@@ -31,7 +31,10 @@ export const OP_GEMM_NN = 10;
 export const OP_GEMM_TN = 11;
 export const OP_TRAIN_ATT_FWD = 12;
 export const OP_TRAIN_ATT_BWD = 13;
-// row and element ops of prompt batches (ops 14-29 belong to the dot kernels)
+// 14-19: reserved (ternary dot kernels)
+export const OP_DENSE = 20;
+export const OP_DENSE_PACK = 21;
+// row and element ops of prompt batches (14-19: the ternary dot kernels, 20-29: dense)
 export const OP_RMS_NORM = 30;
 export const OP_QUANT_ACTS = 31;
 export const OP_GATED_ACT = 32;
@@ -93,6 +96,12 @@ export function runRange(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Array
     case OP_TRAIN_ATT_BWD:
       // scratch per thread: arg 12 + tid * arg 13
       k.train_attn_bwd(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), r0, r1, arg(ctrl, 12) + tid * arg(ctrl, 13));
+      break;
+    case OP_DENSE:
+      k.dense_matmul(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), r0, r1);
+      break;
+    case OP_DENSE_PACK:
+      k.dense_pack(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), r0, r1);
       break;
     case OP_REQUANT:
       k.requant_f16_rows(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), r0, r1);

@@ -31,6 +31,8 @@ export interface KernelExports {
   gemm_tn(dy: number, x: number, dw: number, T: number, K: number, N: number, r0: number, r1: number): void;
   train_attn_fwd(q: number, k: number, v: number, out: number, probs: number, T: number, nHead: number, nHeadKv: number, hd: number, i0: number, i1: number): void;
   train_attn_bwd(dout: number, q: number, k: number, v: number, probs: number, dq: number, dk: number, dv: number, T: number, nHead: number, nHeadKv: number, hd: number, i0: number, i1: number, scratch: number): void;
+  dense_matmul(kind: number, w: number, cols: number, x: number, T: number, y: number, rows: number, g0: number, g1: number): void;
+  dense_pack(elemBytes: number, src: number, cols: number, nRows: number, dst: number, flag: number, g0: number, g1: number): void;
   relaxed_probe(a: number, b: number): number;
   set_gemv_variant(v: number): void;
   expf(x: number): number;

@@ -4,13 +4,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { i2_sCodec, tq2_0Codec, f16Codec, q8_0Codec } from '../../../src/formats/quants/index.js';
-import { F16, Q8_0 } from '../../../src/formats/types.js';
+import { BF16, F16, F32, Q8_0, type TensorType } from '../../../src/formats/types.js';
+import type { DenseSource } from '../../../src/formats/model-file.js';
 import type { Backend, QuantizedActs } from '../../../src/kernels/backend.js';
 import { ropeTable } from '../../../src/kernels/math.js';
 import { refBackend } from '../../../src/kernels/ref/index.js';
 import { createWasmBackend, type WasmBackend } from '../../../src/kernels/wasm/backend.js';
 import { compileKernels, relaxedAllowed } from '../../../src/kernels/wasm/module.js';
-import { roundF16 } from '../../../src/util/f16.js';
+import { f16ToF32, f32ToBf16, f32ToF16, roundF16 } from '../../../src/util/f16.js';
 import { Rng } from '../../../src/util/rng.js';
 
 const rng = new Rng(99);
@@ -147,6 +148,43 @@ for (const cfg of CONFIGS) {
     be.dispose();
   });
 
+  test(`${name}: exact lm_head from F16, BF16 and F32 (row groups, special values, the exact-conversion paths)`, async () => {
+    const be = await createWasmBackend(cfg);
+    const types: Array<[TensorType, (v: number) => number]> = [[F16, f32ToF16], [BF16, f32ToBf16], [F32, (v) => v]];
+    const shapes: Array<[number, number]> = [[1, 1], [3, 7], [7, 3], [31, 33], [33, 31], [100, 130], [130, 100], [64, 64], [97, 2]];
+    for (const [type, encode] of types) {
+      for (const [rows, cols] of shapes) {
+        for (const special of [false, true, 'inf'] as const) {
+          const w = fill(new Float32Array(rows * cols), 0.05);
+          if (special) specialWeights(w, type);
+          // an inf or NaN weight: F16 then converts every weight exactly (no prescaled x)
+          if (special === 'inf') w[rng.int(w.length)] = rng.next() < 0.5 ? Infinity : NaN;
+          const bytes = encodeRows(w, type, encode);
+          const viaSource = rng.next() < 0.5;
+          const m = viaSource ? await be.createDenseFrom(sourceOf(type, rows, cols, bytes), { int8: false }) : be.createDense({ type, bytes }, rows, cols, { int8: false });
+          const ref = refBackend.createDense({ type, bytes }, rows, cols);
+          assert.equal(be.matrixBytes(m), Math.ceil(rows / 32) * 32 * cols * (type === F32 ? 4 : 2), 'bytes held');
+          for (const T of [1, 2, 3, 5]) {
+            for (const roundInput of [true, false]) {
+              const x = fill(new Float32Array(T * cols), 2 ** (rng.int(20) - 10));
+              if (special) specialInputs(x, T, cols);
+              const xb = be.allocF32(T * cols);
+              xb.set(x);
+              const want = new Float32Array(T * rows);
+              refBackend.matmulDense(ref, x, T, want, roundInput);
+              const y = be.allocF32(T * rows);
+              be.matmulDense(m, xb, T, y, roundInput);
+              same(y, want, `${type.name} [${rows}x${cols}] T=${T} roundInput=${roundInput} special=${special} ${viaSource ? 'from source' : ''}`);
+              be.free(xb);
+              be.free(y);
+            }
+          }
+        }
+      }
+    }
+    be.dispose();
+  });
+
   test(`${name}: rms_norm, RoPE, gated activations, add, scale`, async () => {
     const be = await createWasmBackend(cfg);
     for (const n of [1, 7, 256, 6912]) {
@@ -207,6 +245,42 @@ for (const cfg of CONFIGS) {
   test(`${name}: KV cache and attention (f16 and f32, prompt batches and single tokens, GQA groups, long context, inf in the cache, query blocks)`, async () => {
     for (const blockBytes of [undefined, 5000]) await attentionCases(await createWasmBackend({ ...cfg, ...(blockBytes ? { attentionBlockBytes: blockBytes } : {}) }));
   });
+}
+
+/** Weights as the matrix type's bytes, row-major. */
+function encodeRows(w: Float32Array, type: TensorType, encode: (v: number) => number): Uint8Array {
+  if (type === F32) return new Uint8Array(w.slice().buffer);
+  const u16 = new Uint16Array(w.length);
+  for (let i = 0; i < w.length; i++) u16[i] = encode(w[i]!);
+  return new Uint8Array(u16.buffer);
+}
+
+/** A DenseSource over bytes, read in the ranges the loader asks for. */
+function sourceOf(type: TensorType, rows: number, cols: number, bytes: Uint8Array): DenseSource {
+  const rowBytes = bytes.byteLength / rows;
+  return { type, rows, cols, read: async (r0, r1) => bytes.slice(r0 * rowBytes, r1 * rowBytes) };
+}
+
+/** f16 subnormals, signed zeros, the largest f16s (and for F32/BF16 values far outside f16), sprinkled in. */
+function specialWeights(w: Float32Array, type: TensorType): void {
+  const picks = [0, -0, f16ToF32(1), -f16ToF32(1), f16ToF32(0x3ff), f16ToF32(0x8201), 65504, -65504, 6.1e-5, 2 ** -14, -(2 ** -15)];
+  if (type !== F16) picks.push(1e30, -3e-38, 1e-40);
+  for (let i = 0; i < w.length; i++) if (rng.next() < 0.3) w[i] = picks[rng.int(picks.length)]!;
+}
+
+/**
+ * Inputs of large and tiny magnitude (products and sums in the f32 subnormal range, or overflowing), signed
+ * zeros; for one token in two a value of 2^17 or more, whose x·2^112 would overflow (the F16 kernel's exact
+ * per-weight path), and now and then an inf.
+ */
+function specialInputs(x: Float32Array, T: number, cols: number): void {
+  const picks = [0, -0, 1e-38, -1e-45, 3e-30, 1e-20, 60000, -65504, 1e10, 2 ** 20];
+  for (let i = 0; i < x.length; i++) if (rng.next() < 0.3) x[i] = picks[rng.int(picks.length)]!;
+  for (let t = 0; t < T; t++) {
+    const r = rng.next();
+    if (r < 0.5) x[t * cols + rng.int(cols)] = (rng.next() < 0.5 ? -1 : 1) * 2 ** (17 + rng.int(100));
+    else if (r < 0.6) x[t * cols + rng.int(cols)] = -Infinity;
+  }
 }
 
 /** The attention case table on one backend: each case's steps against the reference, bit for bit. */
