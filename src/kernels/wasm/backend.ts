@@ -109,7 +109,16 @@ interface WasmKvLayer {
   v: number;
 }
 
-const ROW_CHUNK = 32;
+/**
+ * Rows per chunk of a ternary matmul: ~CHUNK_BYTES of weights (a long sequential stream per claim: 32-row chunks
+ * of 2B4T's 640-byte rows made two threads decode no faster than one), but at least 4 chunks per thread for the
+ * balance; a multiple of 16 rows (the kernels' row tiles).
+ */
+const CHUNK_BYTES = Number(process.env.CHUNKB ?? 256 << 10);
+function chunkRows(rows: number, rowBytes: number, threads: number): number {
+  const n = Math.min(Math.ceil(CHUNK_BYTES / rowBytes), Math.ceil(rows / (4 * threads)));
+  return Math.max(16, Math.ceil(n / 16) * 16);
+}
 /** elements per chunk of the element-wise ops (a multiple of 4: chunks start on vector boundaries) */
 const ELEMENT_CHUNK = 4096;
 /** attention: positions per scores item, and the most bytes of score rows one query block may use */
@@ -501,7 +510,8 @@ export class WasmBackend implements Backend {
     if (m.fallback) return refBackend.matmulTernary(m.fallback, xq, y);
     const x16 = this.widen(xq.q);
     try {
-      this.d.pool.run(OP_TERNARY, m.rows, ROW_CHUNK, this.par(m.rows * m.cols * xq.T), [m.ptr, m.cols, this.ptr(xq.q), x16, xq.T, this.ptr(xq.sum), this.ptr(xq.scale), { f32: m.alpha! }, this.ptr(y), m.rows]);
+      const threads = this.par(m.rows * m.cols * xq.T);
+      this.d.pool.run(OP_TERNARY, m.rows, chunkRows(m.rows, m.cols / 4, threads), threads, [m.ptr, m.cols, this.ptr(xq.q), x16, xq.T, this.ptr(xq.sum), this.ptr(xq.scale), { f32: m.alpha! }, this.ptr(y), m.rows]);
     } finally {
       if (x16) this.release(x16);
     }
