@@ -29,6 +29,10 @@ export const OP_GEMM_NN = 10;
 export const OP_GEMM_TN = 11;
 export const OP_TRAIN_ATT_FWD = 12;
 export const OP_TRAIN_ATT_BWD = 13;
+/** LUT ternary kernels (asm/lut.ts): repack I2_S rows into 16-row tiles, build per-token tables, the matmul */
+export const OP_LUT_REPACK = 14;
+export const OP_LUT_TABLES = 15;
+export const OP_TERNARY_LUT = 16;
 
 /** Argument slot i of the current job (a plain function: a closure per job would allocate in threads that never idle). */
 const arg = (ctrl: Int32Array, i: number): number => ctrl[ARGS + i]!;
@@ -81,6 +85,16 @@ export function runChunks(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Arra
       case OP_TRAIN_ATT_BWD:
         // scratch per thread: arg 12 + tid * arg 13
         k.train_attn_bwd(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), r0, r1, arg(ctrl, 12) + tid * arg(ctrl, 13));
+        break;
+      case OP_LUT_REPACK:
+        // scratch per thread: arg 4 + tid * 256
+        k.lut_repack(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4) + tid * 256, r0, r1);
+        break;
+      case OP_LUT_TABLES:
+        k.lut_tables(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3) + tid * 256, r0, r1);
+        break;
+      case OP_TERNARY_LUT:
+        k.ternary_lut(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), ctrlF[ARGS + 5]!, arg(ctrl, 6), arg(ctrl, 7), r0, r1, arg(ctrl, 8) + tid * 256);
         break;
       case OP_REQUANT:
         k.requant_f16_rows(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), r0, r1);

@@ -31,6 +31,9 @@ export interface KernelExports {
   gemm_tn(dy: number, x: number, dw: number, T: number, K: number, N: number, r0: number, r1: number): void;
   train_attn_fwd(q: number, k: number, v: number, out: number, probs: number, T: number, nHead: number, nHeadKv: number, hd: number, i0: number, i1: number): void;
   train_attn_bwd(dout: number, q: number, k: number, v: number, probs: number, dq: number, dk: number, dv: number, T: number, nHead: number, nHeadKv: number, hd: number, i0: number, i1: number, scratch: number): void;
+  lut_tables(q: number, K: number, tables: number, scratch: number, t0: number, t1: number): void;
+  lut_repack(src: number, dst: number, rows: number, K: number, scratch: number, tile0: number, tile1: number): void;
+  ternary_lut(w: number, K: number, tables: number, T: number, scales: number, alpha: number, out: number, rows: number, r0: number, r1: number, scratch: number): void;
   relaxed_probe(a: number, b: number): number;
   set_gemv_variant(v: number): void;
   expf(x: number): number;

@@ -3,3 +3,4 @@ export * from './common';
 export * from './attention';
 export * from './dot-relaxed';
 export * from './gemm';
+export * from './lut';
