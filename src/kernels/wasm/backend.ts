@@ -460,9 +460,13 @@ export class WasmBackend implements Backend {
     }
   }
 
-  /** Tables of tokens [t0, t0 + T) of q (width K) into `tables`, split over the threads by 128-column blocks. */
+  /**
+   * Tables of T tokens of q (width K) into `tables`: a few tokens' on this thread (microseconds: a job would cost
+   * more in handing over), longer batches split over the threads by 128-column blocks.
+   */
   private buildTables(q: number, K: number, T: number, tables: number): void {
     const items = (T * K) / 128;
+    if (T < 8 || this.threads === 1) return this.k.lut_tables(q, K, tables, this.lutScratch, 0, items);
     this.d.pool.run(OP_LUT_TABLES, items, Math.max(1, Math.ceil(items / (4 * this.threads))), this.threads, [q, K, tables, this.lutScratch]);
   }
 
