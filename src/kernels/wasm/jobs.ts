@@ -1,6 +1,7 @@
 // The work a thread does for one parallel kernel call, shared by the main thread and the workers: the job
 // is described in a small control block in shared memory, and threads claim chunks of rows (or heads)
 // with an atomic counter until none are left, so a preempted thread never holds up the others for long.
+import { LUT_SCRATCH } from './lut.js';
 import type { KernelExports } from './module.js';
 
 export const CTRL_INTS = 64;
@@ -87,14 +88,14 @@ export function runChunks(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Arra
         k.train_attn_bwd(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), r0, r1, arg(ctrl, 12) + tid * arg(ctrl, 13));
         break;
       case OP_LUT_REPACK:
-        // scratch per thread: arg 4 + tid * 256
-        k.lut_repack(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4) + tid * 256, r0, r1);
+        // scratch per thread: LUT_SCRATCH bytes each from the last argument (wasm/lut.ts)
+        k.lut_repack(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4) + tid * LUT_SCRATCH, r0, r1);
         break;
       case OP_LUT_TABLES:
-        k.lut_tables(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3) + tid * 256, r0, r1);
+        k.lut_tables(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3) + tid * LUT_SCRATCH, r0, r1);
         break;
       case OP_TERNARY_LUT:
-        k.ternary_lut(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), ctrlF[ARGS + 5]!, arg(ctrl, 6), arg(ctrl, 7), r0, r1, arg(ctrl, 8) + tid * 256);
+        k.ternary_lut(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), ctrlF[ARGS + 5]!, arg(ctrl, 6), arg(ctrl, 7), r0, r1, arg(ctrl, 8) + tid * LUT_SCRATCH);
         break;
       case OP_REQUANT:
         k.requant_f16_rows(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), r0, r1);

@@ -127,10 +127,17 @@ for (const cfg of CONFIGS) {
         { kind: 'i2s' as const, bytes: i2_sCodec.encodeTernary(values, alpha) },
         ...(cols % 256 === 0 ? [{ kind: 'tq2_0' as const, bytes: tq2_0Codec.encodeTernary(values, alpha) }] : []),
       ];
-      // activations quantizing to all -128, all 127, alternating extremes, or random
+      // activations all -128, all 127 (from floats all 1), alternating -128/127, or random
       const aKind = Math.floor(i / 5) % 4;
       const x = aKind === 0 ? new Float32Array(T * cols).fill(-1) : aKind === 1 ? new Float32Array(T * cols).fill(1) : aKind === 2 ? new Float32Array(T * cols).map((_, j) => (j & 1 ? 3 : -3)) : fill(new Float32Array(T * cols));
       const [qb, qr] = quantizeBoth(be, x, T, cols);
+      if (aKind === 0 || aKind === 2) {
+        // -128 never comes out of quantization (absmax maps to 127): written directly, before any matmul reads them
+        for (const a of [qb, qr]) {
+          for (let j = 0; j < a.q.length; j++) a.q[j] = aKind === 0 || j & 1 ? -128 : 127;
+          for (let t = 0; t < T; t++) a.sum[t] = a.q.subarray(t * cols, (t + 1) * cols).reduce((p, v) => p + v, 0);
+        }
+      }
       const want = new Float32Array(T * rows);
       refBackend.matmulTernary(refBackend.createTernary(inputs[0]!, rows, cols), qr, want);
       for (const input of inputs) {
