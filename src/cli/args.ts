@@ -36,6 +36,7 @@ export const CONTEXT_OPTIONS: OptionSpec[] = [
   { name: 'cache-type', type: 'string', env: 'BITNET_CACHE_TYPE', arg: 'f16|f32', help: 'KV cache storage type', default: 'f16' },
   { name: 'threads', short: 't', type: 'string', env: 'BITNET_THREADS', arg: 'N', help: 'CPU threads', default: 'physical cores (1 for tiny models)' },
   { name: 'backend', type: 'string', env: 'BITNET_BACKEND', arg: 'auto|cpu|webgpu|wasm|wasm-simd|wasm-relaxed|ref', help: 'compute backend (auto: WebGPU on a real GPU, else WASM SIMD; cpu: WASM SIMD)', default: 'auto' },
+  { name: 'ternary-kernel', type: 'string', env: 'BITNET_TERNARY_KERNEL', arg: 'auto|lut|mad', help: 'WASM ternary matmul: table lookups, multiply-add, or whichever a one-time timing finds faster', default: 'auto' },
   { name: 'lm-head', type: 'string', env: 'BITNET_LM_HEAD', arg: 'int8|exact', help: 'lm_head as int8 rows (faster) or in its stored type (bitnet.cpp-exact logits; f16 = exact)', default: 'int8' },
 ];
 
@@ -173,10 +174,12 @@ export function loadOptions(v: Values): LoadOptions {
   const threads = num(v, 'threads', { int: true, min: 1 });
   const backend = oneOf(v, 'backend', BACKEND_KINDS);
   const lmHead = oneOf(v, 'lm-head', ['int8', 'exact', 'f16'] as const);
+  const ternaryKernel = oneOf(v, 'ternary-kernel', ['auto', 'lut', 'mad'] as const);
   return {
     ...(threads ? { threads } : {}),
     ...(backend ? { backend } : {}),
     ...(lmHead ? { lmHead } : {}),
+    ...(ternaryKernel ? { ternaryKernel } : {}),
     ...(ctx ? { contextSize: ctx } : {}),
     ...(batch ? { batchSize: batch } : {}),
     ...(kv ? { kvType: kv } : {}),

@@ -139,6 +139,8 @@ export interface BenchRun {
   params: number;
   types: string;
   backend: string;
+  /** the WASM backend's ternary matmul kernel ('lut' or 'mad'; absent elsewhere) */
+  ternaryKernel?: string;
   threads: number;
   tests: BenchTest[];
   results: BenchResult[];
@@ -178,7 +180,9 @@ export async function bench(path: string, tests: BenchTest[], opts: LoadOptions 
     for (const t of model.tensors) if (t.shape.length === 2) counts.set(t.type, (counts.get(t.type) ?? 0) + t.shape[0]! * t.shape[1]!);
     const types = [...counts].sort((a, b) => b[1] - a[1]).map(([k]) => k).join('+');
     const bytes = decodeBytes(model, opts.lmHead === 'exact' || opts.lmHead === 'f16' ? 'exact' : 'int8');
+    const kernel = (model.backend as { ternaryKernel?: string }).ternaryKernel;
     run = {
+      ...(kernel ? { ternaryKernel: kernel } : {}),
       model: model.hparams.arch, sizeBytes: model.fileSize, params: model.parameterCount, types, backend: model.backend.name, threads: model.backend.threads,
       tests, results, loadMs: model.loadMs, weightBytesPerToken: bytes.weights, kvBytesPerPosition: bytes.kvPerPosition,
     };

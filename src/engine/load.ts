@@ -37,6 +37,8 @@ export interface LoadOptions {
   backend?: BackendKind | Backend;
   /** CPU threads for the WASM backend (default: physical cores; one for a model too small to gain from more) */
   threads?: number;
+  /** the WASM backend's ternary matmul: table lookups, multiply-add, or 'auto' (default: timed once per runtime) */
+  ternaryKernel?: 'auto' | 'lut' | 'mad';
   /** KV cache size in tokens; default min(training context, 4096) */
   contextSize?: number;
   /** KV cache storage; default f16 (bitnet.cpp's) */
@@ -126,7 +128,7 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
     }
     const kind = opts.backend ?? 'auto';
     const gpu = kind === 'auto' || kind === 'webgpu' ? await webGpu(kind) : undefined;
-    const backend = await createBackend(kind, { ...(opts.threads !== undefined ? { threads: opts.threads } : {}), perTokenWork: perTokenWork(hp), ...(gpu ? { gpu } : {}), onWarning: warn });
+    const backend = await createBackend(kind, { ...(opts.threads !== undefined ? { threads: opts.threads } : {}), perTokenWork: perTokenWork(hp), ...(opts.ternaryKernel ? { ternaryKernel: opts.ternaryKernel } : {}), ...(gpu ? { gpu } : {}), onWarning: warn });
     // a Backend object passed in belongs to the caller; one created here belongs to the model
     if (typeof opts.backend !== 'object') backendCreated = backend;
     const w = await loadWeights(file, hp, backend, {

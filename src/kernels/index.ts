@@ -11,6 +11,8 @@ export const BACKEND_KINDS: readonly BackendKind[] = ['auto', 'cpu', 'webgpu', '
 export interface BackendOptions {
   /** CPU threads; default: physical cores */
   threads?: number;
+  /** the WASM backend's ternary matmul (default 'auto': timed once per runtime) */
+  ternaryKernel?: 'auto' | 'lut' | 'mad';
   /**
    * The WebGPU entry point for 'webgpu' and 'auto': navigator.gpu in browsers (the default there), the npm
    * webgpu package's create([]) in Node (engine/load.ts passes it).
@@ -118,5 +120,5 @@ export async function createBackend(kind: BackendKind | Backend = 'auto', opts: 
     threads = cpus;
   }
   const kernels = kind === 'wasm-simd' ? 'simd' : kind === 'wasm-relaxed' ? 'relaxed' : undefined;
-  return createWasmBackend({ threads, ...(kernels ? { kernels } : {}) });
+  return createWasmBackend({ threads, ...(kernels ? { kernels } : {}), ...(opts.ternaryKernel ? { ternaryKernel: opts.ternaryKernel } : {}) });
 }

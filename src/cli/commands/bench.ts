@@ -16,6 +16,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'threads', short: 't', type: 'string', arg: 'N,..', help: 'thread counts', default: 'physical cores' },
   { name: 'backend', type: 'string', arg: 'KIND,..', help: 'backends (auto, wasm-simd, wasm-relaxed, ref)', default: 'auto' },
   { name: 'lm-head', type: 'string', arg: 'int8|exact', help: 'lm_head mode', default: 'int8' },
+  { name: 'ternary-kernel', type: 'string', arg: 'auto|lut|mad', help: 'WASM ternary matmul kernel', default: 'auto' },
   { name: 'output', short: 'o', type: 'string', arg: 'md|json', help: 'output format', default: 'md' },
   { name: 'profile', type: 'boolean', help: 'time every backend op and print ms per token by op (adds a little overhead)' },
 ];
@@ -37,7 +38,7 @@ function table(runs: BenchRun[]): string {
   const rows = ['| model | size | params | backend | threads | test | t/s |', '| --- | ---: | ---: | --- | ---: | --- | ---: |'];
   for (const r of runs) {
     for (const res of r.results) {
-      rows.push(`| ${r.model} ${r.types} | ${mb(r.sizeBytes)} | ${params(r.params)} | ${r.backend} | ${r.threads} | ${res.test} | ${res.mean.toFixed(2)} ± ${res.sd.toFixed(2)} |`);
+      rows.push(`| ${r.model} ${r.types} | ${mb(r.sizeBytes)} | ${params(r.params)} | ${r.backend}${r.ternaryKernel ? ` ${r.ternaryKernel}` : ''} | ${r.threads} | ${res.test} | ${res.mean.toFixed(2)} ± ${res.sd.toFixed(2)} |`);
     }
   }
   return rows.join('\n');
@@ -82,6 +83,8 @@ export const benchCommand = {
     for (const b of backends) if (!BACKEND_KINDS.includes(b)) throw new UsageError(`--backend: unknown "${b}"`);
     const lmHead = str(v, 'lm-head') ?? 'int8';
     if (!['int8', 'exact', 'f16'].includes(lmHead)) throw new UsageError('--lm-head must be int8 or exact');
+    const ternaryKernel = str(v, 'ternary-kernel') ?? 'auto';
+    if (!['auto', 'lut', 'mad'].includes(ternaryKernel)) throw new UsageError('--ternary-kernel must be auto, lut or mad');
     const format = str(v, 'output') ?? 'md';
     if (format !== 'md' && format !== 'json') throw new UsageError('--output must be md or json');
     if (model.startsWith('synthetic:')) {
@@ -95,7 +98,7 @@ export const benchCommand = {
       for (const threads of threadList) {
         if (backend === 'ref' && threads !== undefined && threads > 1) warn('the ref backend runs on one thread');
         process.stderr.write(`running ${backend}${threads ? ` x${threads}` : ''}: ${tests.length} test(s) x ${reps} ...\n`);
-        runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', bandwidth: tests.some((t) => t.kind === 'tg'), profile: v.profile === true, ...(threads ? { threads } : {}) }));
+        runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', bandwidth: tests.some((t) => t.kind === 'tg'), profile: v.profile === true, ternaryKernel: ternaryKernel as 'auto' | 'lut' | 'mad', ...(threads ? { threads } : {}) }));
       }
     }
     const rss = Math.max(...runs.map((r) => r.peakRssBytes));

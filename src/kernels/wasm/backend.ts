@@ -1,9 +1,10 @@
 // The WASM backend: the SIMD kernels of asm/ on one process-wide device (compiled module, shared memory,
 // thread pool). Each backend instance (one per model) owns its allocations on the device and frees them on
-// dispose. Ternary weights stay in bitnet.cpp's I2_S layout; the exact lm_head of F16/BF16/F32 weights is
-// repacked into row groups (asm/dense.ts); ops with no WASM kernel (exact lm_head of a quantized type,
-// per-block ternary scales, rows that are not 128-multiples) run the reference kernels on the same memory,
-// so every result is the reference backend's, bit for bit.
+// dispose. Ternary weights stay in bitnet.cpp's I2_S layout, or the LUT kernels' 16-row tiles where those are
+// faster (timed per runtime, lut.ts); the exact lm_head of F16/BF16/F32 weights is repacked into row groups
+// (asm/dense.ts); ops with no WASM kernel (exact lm_head of a quantized type, per-block ternary scales, rows
+// that are not 128-multiples) run the reference kernels on the same memory, so every result is the reference
+// backend's, bit for bit.
 import { BitnetError } from '../../errors.js';
 import type { DenseData, DenseSource, TernaryData } from '../../formats/model-file.js';
 import { i2_sCodec, i2sReadScale } from '../../formats/quants/i2_s.js';
@@ -14,7 +15,8 @@ import { PARALLEL_MIN_WORK, type AttentionParams, type Backend, type DenseMatrix
 import { refBackend } from '../ref/index.js';
 import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
 import { Heap, isSharedBuffer } from './heap.js';
-import { OP_ADD, OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_DENSE, OP_DENSE_PACK, OP_GATED_ACT, OP_GEMM_NN, OP_GEMM_NT, OP_GEMM_TN, OP_INT8, OP_QUANT_ACTS, OP_REQUANT, OP_RMS_NORM, OP_STREAM, OP_TERNARY, OP_TRAIN_ATT_BWD, OP_TRAIN_ATT_FWD } from './jobs.js';
+import { OP_ADD, OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_DENSE, OP_DENSE_PACK, OP_GATED_ACT, OP_GEMM_NN, OP_GEMM_NT, OP_GEMM_TN, OP_INT8, OP_LUT_REPACK, OP_LUT_TABLES, OP_QUANT_ACTS, OP_REQUANT, OP_RMS_NORM, OP_STREAM, OP_TERNARY, OP_TERNARY_LUT, OP_TRAIN_ATT_BWD, OP_TRAIN_ATT_FWD } from './jobs.js';
+import { LUT_SCRATCH, LUT_TOKENS, LutTableCache, lutBytes, lutTableBytes, pickTernaryKernel, type TernaryKernel } from './lut.js';
 import { compileKernels, type KernelExports, type KernelVariant } from './module.js';
 import { Pool } from './pool.js';
 
@@ -24,6 +26,8 @@ interface Device {
   heap: Heap;
   pool: Pool;
   needsX16: boolean;
+  /** the ternary kernel the autotune picked for this runtime (at the first matrix that could use either) */
+  ternaryKernel?: TernaryKernel;
 }
 
 const devices = new Map<KernelVariant, Device>();
@@ -77,6 +81,8 @@ function fastestGemv(k: KernelExports, heap: Heap): number {
 
 interface WasmTernary extends TernaryMatrix {
   ptr: number;
+  /** ptr holds the LUT kernels' 16-row tiles (else I2_S rows) */
+  lut?: boolean;
   /** a matrix the kernels do not cover, kept for the reference kernels */
   fallback: TernaryMatrix | undefined;
 }
@@ -149,13 +155,17 @@ export interface WasmBackendOptions {
   attentionBlockBytes?: number;
   /** multiply-adds from which an op is split across threads (default PARALLEL_MIN_WORK; tests use 0) */
   parallelMinWork?: number;
+  /** ternary matmul kernel (default 'auto': whichever a one-time timing finds faster on this runtime) */
+  ternaryKernel?: TernaryKernel | 'auto';
 }
 
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
   const d = device(opts.kernels);
   const threads = Math.max(1, Math.floor(opts.threads ?? 1));
   await d.pool.ensure(threads);
-  return new WasmBackend(d, threads, opts.attentionBlockBytes ?? ATT_SCORES_BYTES, opts.parallelMinWork ?? PARALLEL_MIN_WORK);
+  const kernel = opts.ternaryKernel ?? 'auto';
+  if (kernel !== 'auto' && kernel !== 'lut' && kernel !== 'mad') throw new BitnetError('INVALID_ARGUMENT', `unknown ternary kernel '${String(kernel)}'`, { name: 'ternaryKernel' });
+  return new WasmBackend(d, threads, opts.attentionBlockBytes ?? ATT_SCORES_BYTES, opts.parallelMinWork ?? PARALLEL_MIN_WORK, kernel);
 }
 
 export interface TrainAttentionShape {
@@ -177,6 +187,7 @@ export class WasmBackend implements Backend {
     readonly threads: number,
     private readonly attentionBlockBytes: number,
     private readonly parallelMinWork: number,
+    private readonly kernelChoice: TernaryKernel | 'auto' = 'auto',
   ) {
     this.name = `wasm-${d.variant}`;
     this.k = d.k;
@@ -265,6 +276,42 @@ export class WasmBackend implements Backend {
     return this.d.pool.posted;
   }
 
+  /** The ternary kernel new matrices get: forced, or the device's autotune (run here the first time). */
+  get ternaryKernel(): TernaryKernel {
+    if (this.kernelChoice !== 'auto') return this.kernelChoice;
+    this.d.ternaryKernel ??= pickTernaryKernel(this.k, this.heap);
+    return this.d.ternaryKernel;
+  }
+
+  private readonly lutTables = new LutTableCache(
+    (bytes) => this.alloc(bytes),
+    (p) => this.release(p),
+  );
+  private lutScratchPtr = 0;
+  private get lutScratch(): number {
+    if (!this.lutScratchPtr) this.lutScratchPtr = this.alloc(LUT_SCRATCH * this.threads);
+    return this.lutScratchPtr;
+  }
+
+  /** A weight buffer for I2_S codes the caller writes at `codes`: the codes themselves, or their LUT repacking. */
+  private weights(rows: number, cols: number, write: (codes: number) => void): { ptr: number; lut: boolean } {
+    if (this.ternaryKernel === 'mad') {
+      const ptr = this.alloc((rows * cols) / 4);
+      write(ptr);
+      return { ptr, lut: false };
+    }
+    // the tiles first, the temporary codes above them: releasing those lowers the heap top again
+    const ptr = this.alloc(lutBytes(rows, cols));
+    const codes = this.heap.alloc((rows * cols) / 4);
+    try {
+      write(codes);
+      this.d.pool.run(OP_LUT_REPACK, Math.ceil(rows / 16), 16, this.threads, [codes, ptr, rows, cols, this.lutScratch]);
+    } finally {
+      this.heap.release(codes);
+    }
+    return { ptr, lut: true };
+  }
+
   /** Bytes of device memory this backend holds (weights, caches, buffers). */
   get heldBytes(): number {
     let n = 0;
@@ -314,12 +361,13 @@ export class WasmBackend implements Backend {
       alpha = tq2UniformScale(t.bytes, n / 256);
       if (alpha === undefined) return this.createTernary({ kind: 'plain', plain: tq2_0Codec.decodeTernary(t.bytes, n) }, rows, cols);
       // bit-field reversal of each block's codes by the kernel, straight into the weight buffer
-      const ptr = this.alloc(n / 4);
-      const src = this.heap.alloc(t.bytes.byteLength);
-      this.heap.u8(src, t.bytes.byteLength).set(t.bytes);
-      this.k.tq2_to_i2s(src, ptr, n / 256);
-      this.heap.release(src);
-      return { rows, cols, alpha, ptr, fallback: undefined } as WasmTernary;
+      const { ptr, lut } = this.weights(rows, cols, (dst) => {
+        const src = this.heap.alloc(t.bytes.byteLength);
+        this.heap.u8(src, t.bytes.byteLength).set(t.bytes);
+        this.k.tq2_to_i2s(src, dst, n / 256);
+        this.heap.release(src);
+      });
+      return { rows, cols, alpha, ptr, lut, fallback: undefined } as WasmTernary;
     } else if (t.kind === 'plain') {
       alpha = uniformScale(t.plain);
       if (alpha === undefined) return { rows, cols, alpha: undefined, ptr: 0, fallback: refBackend.createTernary(t, rows, cols) } as WasmTernary;
@@ -327,9 +375,8 @@ export class WasmBackend implements Backend {
     } else {
       throw new BitnetError('INVALID_ARGUMENT', `unknown ternary data kind`);
     }
-    const ptr = this.alloc(n / 4);
-    this.heap.u8(ptr, n / 4).set(codes);
-    const m: WasmTernary = { rows, cols, alpha, ptr, fallback: undefined };
+    const { ptr, lut } = this.weights(rows, cols, (dst) => this.heap.u8(dst, n / 4).set(codes));
+    const m: WasmTernary = { rows, cols, alpha, ptr, lut, fallback: undefined };
     return m;
   }
 
@@ -431,7 +478,10 @@ export class WasmBackend implements Backend {
   }
 
   matrixBytes(m: TernaryMatrix | DenseMatrix): number {
-    if ('ptr' in m) return (m as WasmTernary).fallback ? refBackend.matrixBytes((m as WasmTernary).fallback!) : (m.rows * m.cols) / 4;
+    if ('ptr' in m) {
+      const t = m as WasmTernary;
+      return t.fallback ? refBackend.matrixBytes(t.fallback) : t.lut ? lutBytes(t.rows, t.cols) : (t.rows * t.cols) / 4;
+    }
     const d = m as WasmDense;
     if (d.packed) return d.packed.bytes;
     return d.fallback ? refBackend.matrixBytes(d.fallback) : d.rows * d.cols + d.rows * 4;
@@ -445,7 +495,10 @@ export class WasmBackend implements Backend {
   }
   free(buf: Float32Array | QuantizedActs): void {
     if (buf instanceof Float32Array) this.release(buf.byteOffset);
-    else for (const b of [buf.q, buf.scale, buf.sum]) this.release(b.byteOffset);
+    else {
+      this.lutTables.drop(buf);
+      for (const b of [buf.q, buf.scale, buf.sum]) this.release(b.byteOffset);
+    }
   }
   upload(): void {
     // kernels run on the CPU in the same memory: nothing to copy
@@ -495,6 +548,7 @@ export class WasmBackend implements Backend {
     const threads = this.parRows(out.T * out.K);
     if (threads === 1) this.k.quantize_acts(this.ptr(x), out.K, this.ptr(out.q), this.ptr(out.scale), this.ptr(out.sum), 0, out.T);
     else this.d.pool.run(OP_QUANT_ACTS, out.T, 1, threads, [this.ptr(x), out.K, this.ptr(out.q), this.ptr(out.scale), this.ptr(out.sum)]);
+    this.lutTables.invalidate(out);
   }
 
   /** Activations widened to i16 for the portable kernels (a temporary the caller frees), or 0. */
@@ -508,12 +562,46 @@ export class WasmBackend implements Backend {
   matmulTernary(w: TernaryMatrix, xq: QuantizedActs, y: Float32Array): void {
     const m = w as WasmTernary;
     if (m.fallback) return refBackend.matmulTernary(m.fallback, xq, y);
+    if (m.lut) return this.matmulLut(m, xq, y);
     const x16 = this.widen(xq.q);
     try {
       const threads = this.par(m.rows * m.cols * xq.T);
       this.d.pool.run(OP_TERNARY, m.rows, chunkRows(m.rows, m.cols / 4, threads), threads, [m.ptr, m.cols, this.ptr(xq.q), x16, xq.T, this.ptr(xq.sum), this.ptr(xq.scale), { f32: m.alpha! }, this.ptr(y), m.rows]);
     } finally {
       if (x16) this.release(x16);
+    }
+  }
+
+  /**
+   * Tables of T tokens of q (width K) into `tables`: a few tokens' on this thread (microseconds: a job would cost
+   * more in handing over), longer batches split over the threads by 128-column blocks.
+   */
+  private buildTables(q: number, K: number, T: number, tables: number): void {
+    const items = (T * K) / 128;
+    if (T < 8 || this.threads === 1) return this.k.lut_tables(q, K, tables, this.lutScratch, 0, items);
+    this.d.pool.run(OP_LUT_TABLES, items, Math.max(1, Math.ceil(items / (4 * this.threads))), this.threads, [q, K, tables, this.lutScratch]);
+  }
+
+  private matmulLut(m: WasmTernary, xq: QuantizedActs, y: Float32Array): void {
+    const K = m.cols;
+    const lut = (tables: number, t0: number, T: number): void =>
+      this.d.pool.run(OP_TERNARY_LUT, m.rows, chunkRows(m.rows, K / 4, this.threads), this.par(m.rows * K * T), [
+        m.ptr, K, tables, T, this.ptr(xq.scale) + 4 * t0, { f32: m.alpha! }, this.ptr(y) + 4 * t0 * m.rows, m.rows, this.lutScratch,
+      ]);
+    if (xq.T <= LUT_TOKENS) {
+      lut(this.lutTables.get(xq, (p) => this.buildTables(this.ptr(xq.q), K, xq.T, p)), 0, xq.T);
+      return;
+    }
+    // long batches: tables for LUT_TOKENS tokens at a time
+    const tables = this.alloc(lutTableBytes(LUT_TOKENS, K));
+    try {
+      for (let t0 = 0; t0 < xq.T; t0 += LUT_TOKENS) {
+        const T = Math.min(LUT_TOKENS, xq.T - t0);
+        this.buildTables(this.ptr(xq.q) + t0 * K, K, T, tables);
+        lut(tables, t0, T);
+      }
+    } finally {
+      this.release(tables);
     }
   }
 

@@ -1,6 +1,7 @@
 // The work a thread does for one parallel kernel call, shared by the main thread and the workers: the job
 // is described in a small control block in shared memory, and threads claim chunks of rows (or heads)
 // with an atomic counter until none are left, so a preempted thread never holds up the others for long.
+import { LUT_SCRATCH } from './lut.js';
 import type { KernelExports } from './module.js';
 
 export const CTRL_INTS = 64;
@@ -31,7 +32,10 @@ export const OP_GEMM_NN = 10;
 export const OP_GEMM_TN = 11;
 export const OP_TRAIN_ATT_FWD = 12;
 export const OP_TRAIN_ATT_BWD = 13;
-// 14-19: reserved (ternary dot kernels)
+/** LUT ternary kernels (asm/lut.ts): repack I2_S rows into 16-row tiles, build per-token tables, the matmul */
+export const OP_LUT_REPACK = 14;
+export const OP_LUT_TABLES = 15;
+export const OP_TERNARY_LUT = 16;
 export const OP_DENSE = 20;
 export const OP_DENSE_PACK = 21;
 // row and element ops of prompt batches (14-19: the ternary dot kernels, 20-29: dense)
@@ -96,6 +100,16 @@ export function runRange(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Array
     case OP_TRAIN_ATT_BWD:
       // scratch per thread: arg 12 + tid * arg 13
       k.train_attn_bwd(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), r0, r1, arg(ctrl, 12) + tid * arg(ctrl, 13));
+      break;
+    case OP_LUT_REPACK:
+      // scratch per thread: LUT_SCRATCH bytes each from the last argument (wasm/lut.ts)
+      k.lut_repack(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4) + tid * LUT_SCRATCH, r0, r1);
+      break;
+    case OP_LUT_TABLES:
+      k.lut_tables(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3) + tid * LUT_SCRATCH, r0, r1);
+      break;
+    case OP_TERNARY_LUT:
+      k.ternary_lut(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), ctrlF[ARGS + 5]!, arg(ctrl, 6), arg(ctrl, 7), r0, r1, arg(ctrl, 8) + tid * LUT_SCRATCH);
       break;
     case OP_DENSE:
       k.dense_matmul(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), r0, r1);

@@ -33,6 +33,9 @@ export interface KernelExports {
   train_attn_bwd(dout: number, q: number, k: number, v: number, probs: number, dq: number, dk: number, dv: number, T: number, nHead: number, nHeadKv: number, hd: number, i0: number, i1: number, scratch: number): void;
   dense_matmul(kind: number, w: number, cols: number, x: number, T: number, y: number, rows: number, g0: number, g1: number): void;
   dense_pack(elemBytes: number, src: number, cols: number, nRows: number, dst: number, flag: number, g0: number, g1: number): void;
+  lut_tables(q: number, K: number, tables: number, scratch: number, t0: number, t1: number): void;
+  lut_repack(src: number, dst: number, rows: number, K: number, scratch: number, tile0: number, tile1: number): void;
+  ternary_lut(w: number, K: number, tables: number, T: number, scales: number, alpha: number, out: number, rows: number, r0: number, r1: number, scratch: number): void;
   relaxed_probe(a: number, b: number): number;
   set_gemv_variant(v: number): void;
   expf(x: number): number;

@@ -4,3 +4,4 @@ export * from './attention';
 export * from './dot-simd';
 export * from './gemm';
 export * from './dense';
+export * from './lut';
