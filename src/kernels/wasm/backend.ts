@@ -116,11 +116,11 @@ interface WasmKvLayer {
 }
 
 /**
- * Rows per chunk of a ternary matmul: ~CHUNK_BYTES of weights (a long sequential stream per claim: 32-row chunks
+ * Rows per chunk of a ternary matmul: ~128 KB of weights (a long sequential stream per claim: 32-row chunks
  * of 2B4T's 640-byte rows made two threads decode no faster than one), but at least 4 chunks per thread for the
  * balance; a multiple of 16 rows (the kernels' row tiles).
  */
-const CHUNK_BYTES = Number(process.env.CHUNKB ?? 256 << 10);
+const CHUNK_BYTES = 128 << 10;
 function chunkRows(rows: number, rowBytes: number, threads: number): number {
   const n = Math.min(Math.ceil(CHUNK_BYTES / rowBytes), Math.ceil(rows / (4 * threads)));
   return Math.max(16, Math.ceil(n / 16) * 16);
