@@ -69,11 +69,11 @@ export interface RopeParams {
 
 /**
  * Multiply-adds below which a CPU backend runs a parallel op on the calling thread alone: handing a job to
- * worker threads and waiting for them costs ~1-7 us (Node 24 / Node 20), as much as ~2^18 multiply-adds of
- * kernel work, so small ops (a tiny model's matrices, attention over a short context) only get slower
- * with more threads.
+ * worker threads and waiting for every one of them to check in costs ~1-7 us when they spin (Node 24 / Node 20)
+ * and tens of microseconds when one has to be woken, as much as ~2^20 multiply-adds of int8 kernel work, so
+ * small ops (a tiny model's matrices, attention over a short context) only get slower with more threads.
  */
-export const PARALLEL_MIN_WORK = 1 << 18;
+export const PARALLEL_MIN_WORK = 1 << 20;
 
 /** The largest k a backend's topK takes. */
 export const BACKEND_TOP_K_MAX = 16;

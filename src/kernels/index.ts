@@ -85,12 +85,12 @@ export async function physicalCores(): Promise<number> {
 }
 
 /**
- * The default CPU thread count: the physical cores, or 1 for a model so small (under 16 x PARALLEL_MIN_WORK
- * multiply-adds per token, e.g. the bundled 1M-parameter model) that the per-op rule would run nearly every op on
- * one thread anyway, and waking the workers for the rest costs more than they save.
+ * The default CPU thread count: the physical cores, or 1 for a model so small (under 4 x PARALLEL_MIN_WORK
+ * multiply-adds per token, e.g. the bundled 1M-parameter model) that the per-op rule runs every op of a token
+ * on one thread anyway.
  */
 export async function defaultThreads(perTokenWork?: number): Promise<number> {
-  if (perTokenWork !== undefined && perTokenWork < 16 * PARALLEL_MIN_WORK) return 1;
+  if (perTokenWork !== undefined && perTokenWork < 4 * PARALLEL_MIN_WORK) return 1;
   return physicalCores();
 }
 

@@ -320,9 +320,10 @@ export class WasmBackend implements Backend {
   }
 
   /**
-   * Threads for a row or element op (norm, quantization, activation, add) over `elements` floats: a few
-   * vector ops per element, so it takes 16x the elements of a matmul's multiply-adds to pay for the hand-off;
-   * in practice prompt batches are split and single tokens stay on the calling thread.
+   * Threads for a row or element op (norm, quantization, activation, add) over `elements` floats: an element
+   * costs about what 4 multiply-adds of the int8 kernels do (a float op or two on one lane, against 16 products
+   * per instruction), so a quarter of the matmul threshold; prompt batches of 2B4T's width from ~100 tokens are
+   * split, single tokens stay on the calling thread.
    */
   private parRows(elements: number): number {
     return elements >= this.parallelMinWork / 4 ? this.threads : 1;
@@ -578,7 +579,7 @@ export class WasmBackend implements Backend {
    */
   private buildTables(q: number, K: number, T: number, tables: number): void {
     const items = (T * K) / 128;
-    if (T < 8 || this.threads === 1) return this.k.lut_tables(q, K, tables, this.lutScratch, 0, items);
+    if (T < 8 || this.parRows(T * K) === 1) return this.k.lut_tables(q, K, tables, this.lutScratch, 0, items);
     this.d.pool.run(OP_LUT_TABLES, items, Math.max(1, Math.ceil(items / (4 * this.threads))), this.threads, [q, K, tables, this.lutScratch]);
   }
 
@@ -688,8 +689,9 @@ export class WasmBackend implements Backend {
     const probs = this.alloc(qBlock * p.nHead * stride + scratchBytes * this.threads);
     const scratch = probs + qBlock * p.nHead * stride;
     const rowBytes = p.nHead * p.headDim * 4;
-    // scores and P·V: two multiply-adds per (query, head, position, dim)
-    const threads = this.par(2 * p.T * p.nHead * p.headDim * (p.pos0 + p.T));
+    // scores and P·V: two float multiply-adds per (query, head, position, dim), each (f16 widening, exact
+    // float order) costing ~4 of the int8 kernels' multiply-adds
+    const threads = this.par(8 * p.T * p.nHead * p.headDim * (p.pos0 + p.T));
     try {
       for (let t0 = 0; t0 < p.T; t0 += qBlock) {
         const T = Math.min(qBlock, p.T - t0);
