@@ -90,7 +90,7 @@ for (const cfg of CONFIGS) {
     const be = await createWasmBackend({ ...cfg, ternaryKernel: 'mad' });
     const tuned = be.gemvVariant;
     // single tokens: one row, odd and even row counts (rows go in pairs), K past 15 blocks (i16 widening)
-    const shapes: Array<[number, number, number]> = [[1, 128, 1], [33, 384, 1], [70, 2560, 1], [5, 6912, 1], [5, 256, 3], [33, 384, 4], [70, 640, 9], [129, 2560, 5], [7, 6912, 2], [11, 256, 7], [4, 128, 4]];
+    const shapes: Array<[number, number, number]> = [[1, 128, 1], [33, 384, 1], [70, 2560, 1], [5, 6912, 1], [5, 256, 3], [33, 384, 4], [70, 640, 9], [129, 2560, 5], [7, 6912, 2], [11, 256, 7], [4, 128, 4], [9, 6912, 61], [6, 2560, 83]];
     for (const [variant, [rows, cols, T]] of [0, 1, 2, 3].flatMap((v) => shapes.map((sh) => [v, sh] as const))) {
       be.gemvVariant = variant;
       const values = new Int8Array(rows * cols).map(() => rng.int(3) - 1);
