@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import type { GenerateOptions } from '../generate/generate.js';
 import type { LoadOptions } from '../engine/load.js';
-import { BACKEND_KINDS } from '../kernels/index.js';
+import { BACKEND_KINDS, TERNARY_KERNELS } from '../kernels/index.js';
 import { defaultModelPath } from './default-model.js';
 
 export class UsageError extends Error {
@@ -174,7 +174,7 @@ export function loadOptions(v: Values): LoadOptions {
   const threads = num(v, 'threads', { int: true, min: 1 });
   const backend = oneOf(v, 'backend', BACKEND_KINDS);
   const lmHead = oneOf(v, 'lm-head', ['int8', 'exact', 'f16'] as const);
-  const ternaryKernel = oneOf(v, 'ternary-kernel', ['auto', 'lut', 'mad'] as const);
+  const ternaryKernel = oneOf(v, 'ternary-kernel', TERNARY_KERNELS);
   return {
     ...(threads ? { threads } : {}),
     ...(backend ? { backend } : {}),

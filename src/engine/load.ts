@@ -6,7 +6,7 @@ import { openHfModel, type OpenHfOptions } from '../formats/hf.js';
 import { openGgufModel, type ModelFile } from '../formats/model-file.js';
 import { KEY } from '../formats/names.js';
 import { BlobSource, FileSource, type ByteSource } from '../formats/source.js';
-import type { Backend } from '../kernels/backend.js';
+import type { Backend, TernaryKernelChoice } from '../kernels/backend.js';
 import { createBackend, type BackendKind } from '../kernels/index.js';
 import { readHparams } from '../model/arch.js';
 import type { HParams } from '../model/hparams.js';
@@ -38,7 +38,7 @@ export interface LoadOptions {
   /** CPU threads for the WASM backend (default: physical cores; one for a model too small to gain from more) */
   threads?: number;
   /** the WASM backend's ternary matmul: table lookups, multiply-add, or 'auto' (default: timed once per runtime) */
-  ternaryKernel?: 'auto' | 'lut' | 'mad';
+  ternaryKernel?: TernaryKernelChoice;
   /** KV cache size in tokens; default min(training context, 4096) */
   contextSize?: number;
   /** KV cache storage; default f16 (bitnet.cpp's) */

@@ -75,6 +75,10 @@ export interface RopeParams {
  */
 export const PARALLEL_MIN_WORK = 1 << 20;
 
+/** The CPU backend's ternary matmul kernels: table lookups, multiply-add, or whichever a one-time timing picks. */
+export const TERNARY_KERNELS = ['auto', 'lut', 'mad'] as const;
+export type TernaryKernelChoice = (typeof TERNARY_KERNELS)[number];
+
 /** The largest k a backend's topK takes. */
 export const BACKEND_TOP_K_MAX = 16;
 

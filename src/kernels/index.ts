@@ -2,8 +2,10 @@
 // else the WASM backend (relaxed SIMD where the runtime computes it correctly, portable SIMD128 otherwise)
 // on the machine's physical cores; 'cpu' is always WASM; 'ref' is the plain TypeScript reference.
 import { BitnetError } from '../errors.js';
-import { PARALLEL_MIN_WORK, type Backend } from './backend.js';
+import { PARALLEL_MIN_WORK, type Backend, type TernaryKernelChoice } from './backend.js';
 import { refBackend } from './ref/index.js';
+
+export { TERNARY_KERNELS, type TernaryKernelChoice } from './backend.js';
 
 export type BackendKind = 'auto' | 'cpu' | 'webgpu' | 'wasm' | 'wasm-simd' | 'wasm-relaxed' | 'ref';
 export const BACKEND_KINDS: readonly BackendKind[] = ['auto', 'cpu', 'webgpu', 'wasm', 'wasm-simd', 'wasm-relaxed', 'ref'];
@@ -12,7 +14,7 @@ export interface BackendOptions {
   /** CPU threads; default: physical cores */
   threads?: number;
   /** the WASM backend's ternary matmul (default 'auto': timed once per runtime) */
-  ternaryKernel?: 'auto' | 'lut' | 'mad';
+  ternaryKernel?: TernaryKernelChoice;
   /**
    * The WebGPU entry point for 'webgpu' and 'auto': navigator.gpu in browsers (the default there), the npm
    * webgpu package's create([]) in Node (engine/load.ts passes it).
@@ -61,27 +63,22 @@ export async function logicalCpus(): Promise<number> {
 
 /** Physical cores (Linux: distinct core ids in /proc/cpuinfo), else the logical CPU count. */
 export async function physicalCores(): Promise<number> {
+  const logical = await logicalCpus();
   try {
-    const os = await import('node:os');
-    const logical = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-    try {
-      const { readFileSync } = await import('node:fs');
-      const text = readFileSync('/proc/cpuinfo', 'utf8');
-      const cores = new Set<string>();
-      let phys = '0';
-      for (const line of text.split('\n')) {
-        const [k, v] = line.split(':').map((s) => s.trim());
-        if (k === 'physical id') phys = v ?? '0';
-        if (k === 'core id') cores.add(`${phys}/${v}`);
-      }
-      if (cores.size > 0) return Math.min(cores.size, logical);
-    } catch {
-      // not Linux
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync('/proc/cpuinfo', 'utf8');
+    const cores = new Set<string>();
+    let phys = '0';
+    for (const line of text.split('\n')) {
+      const [k, v] = line.split(':').map((s) => s.trim());
+      if (k === 'physical id') phys = v ?? '0';
+      if (k === 'core id') cores.add(`${phys}/${v}`);
     }
-    return logical;
+    if (cores.size > 0) return Math.min(cores.size, logical);
   } catch {
-    return typeof navigator !== 'undefined' ? (navigator.hardwareConcurrency ?? 1) : 1;
+    // not Linux, or not Node
   }
+  return logical;
 }
 
 /**

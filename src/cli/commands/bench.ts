@@ -2,7 +2,7 @@
 // and backend, mean ± sd over repetitions, as a markdown table with model size, parameters and peak RSS.
 // `-m synthetic:2b4t[:i2_s|tq2_0|tq1_0[:f16|q8_0|q6_k]]` benchmarks 2B4T's exact shapes with random weights.
 import { bench, resolveSyntheticModel, type BenchRun, type BenchTest } from '../../engine/bench.js';
-import { BACKEND_KINDS, type BackendKind } from '../../kernels/index.js';
+import { BACKEND_KINDS, TERNARY_KERNELS, type BackendKind, type TernaryKernelChoice } from '../../kernels/index.js';
 import { helpText, parseCommand, requireModel, str, UsageError, type OptionSpec } from '../args.js';
 import { resolveRef } from '../common.js';
 import { mb, warn } from '../progress.js';
@@ -84,7 +84,7 @@ export const benchCommand = {
     const lmHead = str(v, 'lm-head') ?? 'int8';
     if (!['int8', 'exact', 'f16'].includes(lmHead)) throw new UsageError('--lm-head must be int8 or exact');
     const ternaryKernel = str(v, 'ternary-kernel') ?? 'auto';
-    if (!['auto', 'lut', 'mad'].includes(ternaryKernel)) throw new UsageError('--ternary-kernel must be auto, lut or mad');
+    if (!(TERNARY_KERNELS as readonly string[]).includes(ternaryKernel)) throw new UsageError(`--ternary-kernel must be one of ${TERNARY_KERNELS.join(', ')}`);
     const format = str(v, 'output') ?? 'md';
     if (format !== 'md' && format !== 'json') throw new UsageError('--output must be md or json');
     if (model.startsWith('synthetic:')) {
@@ -98,7 +98,7 @@ export const benchCommand = {
       for (const threads of threadList) {
         if (backend === 'ref' && threads !== undefined && threads > 1) warn('the ref backend runs on one thread');
         process.stderr.write(`running ${backend}${threads ? ` x${threads}` : ''}: ${tests.length} test(s) x ${reps} ...\n`);
-        runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', bandwidth: tests.some((t) => t.kind === 'tg'), profile: v.profile === true, ternaryKernel: ternaryKernel as 'auto' | 'lut' | 'mad', ...(threads ? { threads } : {}) }));
+        runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', bandwidth: tests.some((t) => t.kind === 'tg'), profile: v.profile === true, ternaryKernel: ternaryKernel as TernaryKernelChoice, ...(threads ? { threads } : {}) }));
       }
     }
     const rss = Math.max(...runs.map((r) => r.peakRssBytes));

@@ -7,11 +7,12 @@
 // backend's, bit for bit.
 import { BitnetError } from '../../errors.js';
 import type { DenseData, DenseSource, TernaryData } from '../../formats/model-file.js';
+import type { TensorType } from '../../formats/types.js';
 import { i2_sCodec, i2sReadScale } from '../../formats/quants/i2_s.js';
 import { tq2_0Codec } from '../../formats/quants/tq2_0.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, roundF16 } from '../../util/f16.js';
 import { uniformScale } from '../../formats/ternarize.js';
-import { PARALLEL_MIN_WORK, type AttentionParams, type Backend, type DenseMatrix, type KvLayer, type KvStorage, type QuantizedActs, type RopeParams, type TernaryMatrix } from '../backend.js';
+import { PARALLEL_MIN_WORK, TERNARY_KERNELS, type AttentionParams, type Backend, type DenseMatrix, type KvLayer, type KvStorage, type QuantizedActs, type RopeParams, type TernaryMatrix } from '../backend.js';
 import { refBackend } from '../ref/index.js';
 import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
 import { Heap, isSharedBuffer } from './heap.js';
@@ -38,6 +39,8 @@ interface WasmDense extends DenseMatrix {
 
 interface PackedDense {
   type: 'F16' | 'BF16' | 'F32';
+  /** bytes per element (the type table's typeSize) */
+  es: number;
   /** bytes held at `values` */
   bytes: number;
   /** an f16 inf/NaN in the matrix: the kernel converts each weight exactly instead of prescaling x */
@@ -105,7 +108,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const threads = Math.max(1, Math.floor(opts.threads ?? 1));
   await d.pool.ensure(threads);
   const kernel = opts.ternaryKernel ?? 'auto';
-  if (kernel !== 'auto' && kernel !== 'lut' && kernel !== 'mad') throw new BitnetError('INVALID_ARGUMENT', `unknown ternary kernel '${String(kernel)}'`, { name: 'ternaryKernel' });
+  if (!TERNARY_KERNELS.includes(kernel)) throw new BitnetError('INVALID_ARGUMENT', `unknown ternary kernel '${String(kernel)}'`, { name: 'ternaryKernel' });
   return new WasmBackend(d, threads, opts.attentionBlockBytes ?? ATT_SCORES_BYTES, opts.parallelMinWork ?? PARALLEL_MIN_WORK, kernel);
 }
 
@@ -323,21 +326,21 @@ export class WasmBackend implements Backend {
   }
 
   /** Whether the exact lm_head of this type runs in asm/dense.ts (else the reference kernel). */
-  private static packable(name: string): name is PackedDense['type'] {
-    return name === 'F16' || name === 'BF16' || name === 'F32';
+  private static packable(type: TensorType): type is TensorType & { name: PackedDense['type'] } {
+    return type.name === 'F16' || type.name === 'BF16' || type.name === 'F32';
   }
 
   /** Allocates the packed exact lm_head; rows are added with packRows. */
-  private allocPacked(type: PackedDense['type'], rows: number, cols: number): WasmDense {
-    const es = type === 'F32' ? 4 : 2;
+  private allocPacked(type: TensorType & { name: PackedDense['type'] }, rows: number, cols: number): WasmDense {
+    const es = type.typeSize;
     const bytes = Math.ceil(rows / DENSE_GROUP) * DENSE_GROUP * cols * es;
-    return { rows, cols, typeName: type, values: this.alloc(bytes), scales: 0, fallback: undefined, packed: { type, bytes, special: false } };
+    return { rows, cols, typeName: type.name, values: this.alloc(bytes), scales: 0, fallback: undefined, packed: { type: type.name, es, bytes, special: false } };
   }
 
   /** Packs source rows [r0, r0 + n) (r0 a multiple of DENSE_GROUP; n too, unless they end the matrix). */
   private packRows(m: WasmDense, r0: number, bytes: Uint8Array): void {
     const p = m.packed!;
-    const es = p.type === 'F32' ? 4 : 2;
+    const es = p.es;
     const n = bytes.byteLength / (m.cols * es);
     const src = this.heap.alloc(bytes.byteLength);
     const flag = this.heap.alloc(4);
@@ -355,13 +358,14 @@ export class WasmBackend implements Backend {
 
   createDense(data: DenseData, rows: number, cols: number, opts: { int8?: boolean } = {}): DenseMatrix {
     if (!opts.int8) {
-      const name = data.type.name;
-      if (!WasmBackend.packable(name)) return { rows, cols, typeName: name, values: 0, scales: 0, fallback: refBackend.createDense(data, rows, cols), packed: undefined } as WasmDense;
-      const rowBytes = cols * (name === 'F32' ? 4 : 2);
+      const type = data.type;
+      const name = type.name;
+      if (!WasmBackend.packable(type)) return { rows, cols, typeName: name, values: 0, scales: 0, fallback: refBackend.createDense(data, rows, cols), packed: undefined } as WasmDense;
+      const rowBytes = cols * type.typeSize;
       if (data.bytes.byteLength !== rowBytes * rows) {
         throw new BitnetError('SHAPE_MISMATCH', `${name} matrix [${rows}, ${cols}] needs ${rowBytes * rows} bytes, got ${data.bytes.byteLength}`);
       }
-      const m = this.allocPacked(name, rows, cols);
+      const m = this.allocPacked(type, rows, cols);
       for (let r0 = 0; r0 < rows; r0 += DENSE_LOAD_ROWS) this.packRows(m, r0, data.bytes.subarray(r0 * rowBytes, Math.min(rows, r0 + DENSE_LOAD_ROWS) * rowBytes));
       return m;
     }
@@ -385,9 +389,9 @@ export class WasmBackend implements Backend {
   async createDenseFrom(src: DenseSource, opts: { int8?: boolean } = {}): Promise<DenseMatrix> {
     const { type, rows, cols } = src;
     if (!opts.int8) {
-      if (!WasmBackend.packable(type.name)) return this.createDense({ type, bytes: await src.read(0, rows) }, rows, cols);
-      const m = this.allocPacked(type.name, rows, cols);
-      const rowBytes = cols * (type.name === 'F32' ? 4 : 2);
+      if (!WasmBackend.packable(type)) return this.createDense({ type, bytes: await src.read(0, rows) }, rows, cols);
+      const m = this.allocPacked(type, rows, cols);
+      const rowBytes = cols * type.typeSize;
       for (let r0 = 0; r0 < rows; r0 += DENSE_LOAD_ROWS) {
         const r1 = Math.min(rows, r0 + DENSE_LOAD_ROWS);
         const bytes = await src.read(r0, r1);
@@ -487,9 +491,7 @@ export class WasmBackend implements Backend {
 
   quantizeActs(x: Float32Array, out: QuantizedActs): void {
     // rows split across the threads for prompt batches (each row's scale and sum are its own)
-    const threads = this.parRows(out.T * out.K);
-    if (threads === 1) this.k.quantize_acts(this.ptr(x), out.K, this.ptr(out.q), this.ptr(out.scale), this.ptr(out.sum), 0, out.T);
-    else this.d.pool.run(OP_QUANT_ACTS, out.T, 1, threads, [this.ptr(x), out.K, this.ptr(out.q), this.ptr(out.scale), this.ptr(out.sum)]);
+    this.d.pool.run(OP_QUANT_ACTS, out.T, 1, this.parRows(out.T * out.K), [this.ptr(x), out.K, this.ptr(out.q), this.ptr(out.scale), this.ptr(out.sum)]);
     this.lutTables.invalidate(out);
   }
 
@@ -520,8 +522,8 @@ export class WasmBackend implements Backend {
    */
   private buildTables(q: number, K: number, T: number, tables: number): void {
     const items = (T * K) / 128;
-    if (T < 8 || this.parRows(T * K) === 1) return this.k.lut_tables(q, K, tables, this.lutScratch, 0, items);
-    this.d.pool.run(OP_LUT_TABLES, items, Math.max(1, Math.ceil(items / (4 * this.threads))), this.threads, [q, K, tables, this.lutScratch]);
+    const threads = T < 8 ? 1 : this.parRows(T * K);
+    this.d.pool.run(OP_LUT_TABLES, items, Math.max(1, Math.ceil(items / (4 * threads))), threads, [q, K, tables, this.lutScratch]);
   }
 
   private matmulLut(m: WasmTernary, xq: QuantizedActs, y: Float32Array): void {
@@ -590,9 +592,7 @@ export class WasmBackend implements Backend {
   }
 
   rmsNorm(x: Float32Array, T: number, n: number, eps: number, weight: Float32Array, out: Float32Array): void {
-    const threads = this.parRows(T * n);
-    if (threads === 1) this.k.rms_norm(this.ptr(x), n, Math.fround(eps), this.ptr(weight), this.ptr(out), 0, T);
-    else this.d.pool.run(OP_RMS_NORM, T, 1, threads, [this.ptr(x), n, { f32: eps }, this.ptr(weight), this.ptr(out)]);
+    this.d.pool.run(OP_RMS_NORM, T, 1, this.parRows(T * n), [this.ptr(x), n, { f32: eps }, this.ptr(weight), this.ptr(out)]);
   }
 
   rope(x: Float32Array, p: RopeParams): void {
@@ -655,14 +655,10 @@ export class WasmBackend implements Backend {
 
 
   gatedAct(gate: Float32Array, up: Float32Array, n: number, act: 'relu2' | 'silu'): void {
-    const threads = this.parRows(n);
-    if (threads === 1) this.k.gated_act(this.ptr(gate), this.ptr(up), n, act === 'silu' ? 1 : 0);
-    else this.d.pool.run(OP_GATED_ACT, n, ELEMENT_CHUNK, threads, [this.ptr(gate), this.ptr(up), act === 'silu' ? 1 : 0]);
+    this.d.pool.run(OP_GATED_ACT, n, ELEMENT_CHUNK, this.parRows(n), [this.ptr(gate), this.ptr(up), act === 'silu' ? 1 : 0]);
   }
   add(x: Float32Array, y: Float32Array, n: number): void {
-    const threads = this.parRows(n);
-    if (threads === 1) this.k.add_f32(this.ptr(x), this.ptr(y), n);
-    else this.d.pool.run(OP_ADD, n, ELEMENT_CHUNK, threads, [this.ptr(x), this.ptr(y)]);
+    this.d.pool.run(OP_ADD, n, ELEMENT_CHUNK, this.parRows(n), [this.ptr(x), this.ptr(y)]);
   }
   scale(x: Float32Array, n: number, s: number): void {
     this.k.scale_f32(this.ptr(x), n, Math.fround(s));
