@@ -12,7 +12,7 @@ function isNode(): boolean {
 }
 
 /** In Node on Linux: a DRM render node, an NVIDIA device or WSL's GPU device exists. Elsewhere: true. */
-async function mayHaveGpu(): Promise<boolean> {
+export async function mayHaveGpu(): Promise<boolean> {
   if (process.platform !== 'linux') return true;
   try {
     const { existsSync, readdirSync } = await import('node:fs');

@@ -4,12 +4,13 @@
 // --backend webgpu without a GPU, and `prepare` on a built checkout (what the first `npx bitnet` runs).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CONTEXT_OPTIONS, MODEL_OPTIONS, parseCommand, SAMPLING_OPTIONS, UsageError } from '../../../src/cli/args.js';
 import { ROOT, runCli } from '../../fixtures/cli.js';
+import { mayHaveGpu } from '../../../src/engine/gpu.js';
 
 const SPECS = [...MODEL_OPTIONS, ...CONTEXT_OPTIONS, ...SAMPLING_OPTIONS];
 
@@ -75,7 +76,7 @@ test('logits --tokens takes the JSON array tokenize prints', async () => {
   assert.equal(a.stdout, b.stdout);
 });
 
-const hasGpuNode = existsSync('/dev/nvidia0') || existsSync('/dev/dxg') || (existsSync('/dev/dri') && readdirSync('/dev/dri').some((n) => n.startsWith('renderD')));
+const hasGpuNode = await mayHaveGpu();
 test('--backend webgpu on a machine without a GPU is one clear error, without native driver noise', { skip: hasGpuNode ? 'this machine has a GPU device' : false }, async () => {
   const env: Record<string, string> = {};
   const r = await runCli(['run', '--backend', 'webgpu', '-p', 'x', '-n', '1'], { env, dropEnv: ['VK_ICD_FILENAMES'] });
