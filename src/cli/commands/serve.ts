@@ -2,9 +2,10 @@
 // until the model is loaded), logs one line per request to stderr, and on SIGINT/SIGTERM stops accepting,
 // lets in-flight generations finish (up to --shutdown-grace seconds), cancels the rest and exits 0.
 import { parseModelRef } from '../../hub/index.js';
-import { CONTEXT_OPTIONS, helpText, loadOptions, MODEL_OPTIONS, num, parseCommand, requireModel, str, type OptionSpec } from '../args.js';
+import { CONTEXT_OPTIONS, helpText, UsageError, loadOptions, MODEL_OPTIONS, num, parseCommand, requireModel, str, type OptionSpec } from '../args.js';
 import { resolveRef } from '../common.js';
 import { loadProgress, warn } from '../progress.js';
+import type { Pooling } from '../../engine/model.js';
 import { startServer } from '../../server/serve.js';
 import { version } from '../version.js';
 
@@ -18,14 +19,17 @@ const OPTIONS: OptionSpec[] = [
   { name: 'metrics', type: 'boolean', env: 'BITNET_METRICS', help: 'serve Prometheus metrics at /metrics' },
   { name: 'max-body', type: 'string', env: 'BITNET_MAX_BODY', arg: 'BYTES', help: 'largest request body', default: '4194304' },
   { name: 'shutdown-grace', type: 'string', env: 'BITNET_SHUTDOWN_GRACE', arg: 'S', help: 'seconds in-flight requests get to finish on SIGINT/SIGTERM', default: '10' },
+  { name: 'pooling', type: 'string', env: 'BITNET_POOLING', arg: 'TYPE', help: 'embeddings pooling: mean, last, cls or none (one vector per token, /embeddings only)', default: "the model's pooling_type, else mean" },
   { name: 'log-requests', type: 'boolean', env: 'BITNET_LOG_REQUESTS', help: 'one line per request on stderr (method, path, status, time)' },
 ];
+
+const POOLINGS: readonly Pooling[] = ['mean', 'last', 'cls', 'none'];
 
 export const serveCommand = {
   name: 'serve',
   summary: 'OpenAI-compatible HTTP server with continuous batching',
   help: () =>
-    helpText('bitnet serve -m MODEL [options]', 'Serves /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics, /tokenize, /detokenize. --ctx-size is per slot.', [
+    helpText('bitnet serve -m MODEL [options]', 'Serves /v1/chat/completions, /v1/completions, /v1/responses, /v1/embeddings, /v1/models, /health, /metrics, /tokenize, /detokenize. --ctx-size is per slot.', [
       ['server', OPTIONS],
       ['model', MODEL_OPTIONS],
       ['context', CONTEXT_OPTIONS],
@@ -42,6 +46,8 @@ export const serveCommand = {
     const apiKey = str(v, 'api-key');
     const alias = str(v, 'alias') ?? refName;
     const grace = num(v, 'shutdown-grace', { min: 0 }) ?? 10;
+    const pooling = str(v, 'pooling');
+    if (pooling !== undefined && !POOLINGS.includes(pooling as Pooling)) throw new UsageError(`--pooling must be one of ${POOLINGS.join(', ')}, got "${pooling}"`);
     const server = await startServer({
       model,
       host: str(v, 'host') ?? '127.0.0.1',
@@ -55,6 +61,7 @@ export const serveCommand = {
       ...(load.contextSize !== undefined ? { contextSize: load.contextSize } : {}),
       ...(load.kvType !== undefined ? { kvType: load.kvType } : {}),
       ...(apiKey ? { apiKey } : {}),
+      ...(pooling !== undefined ? { pooling: pooling as Pooling } : {}),
       ...(alias ? { modelId: alias } : {}),
       ...(v['log-requests'] === true ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
     });

@@ -1,0 +1,66 @@
+// POST /v1/embeddings (and llama-server's /embeddings): the model's final hidden states pooled per input
+// (--pooling, else the GGUF's pooling_type, else mean) and L2-normalised, computed in the scheduler's batched
+// steps. Input: a string, strings, token ids or lists of them; float or base64 output; usage in tokens.
+// Pooling "none" (one vector per token) is only on /embeddings, as llama-server has it.
+import type { Context } from 'hono';
+import type { Pooling } from '../engine/model.js';
+import { ApiError } from './errors.js';
+import { badRequest, json, readBody } from './http.js';
+import { embeddingsRequest } from './schemas.js';
+import type { RouteContext } from './state.js';
+
+/** float32 little-endian bytes as base64, as OpenAI's encoding_format "base64". */
+function base64(v: Float32Array): string {
+  const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+export async function embeddingsHandler(c: Context, ctx: RouteContext, openai: boolean): Promise<Response> {
+  const { model, scheduler } = ctx.ready();
+  const r = await readBody(c, embeddingsRequest, 'embeddings');
+  ctx.checkModel(r.model);
+  const pooling: Pooling = ctx.opts.pooling ?? model.poolingType ?? 'mean';
+  if (pooling === 'none' && openai) {
+    throw new ApiError(400, 'the server pools with "none" (one vector per token), which /v1/embeddings cannot return: use /embeddings, or start the server with --pooling mean, last or cls', 'invalid_request_error', null, 'unsupported_pooling');
+  }
+  const nEmbd = model.hparams.nEmbd;
+  if (r.dimensions != null && r.dimensions !== nEmbd) throw badRequest('dimensions', `must be ${nEmbd}, this model's embedding size (vectors are not truncated)`);
+  const inp = r.input;
+  const list: Array<string | number[]> = typeof inp === 'string' ? [inp] : typeof inp[0] === 'number' ? [inp as number[]] : (inp as Array<string | number[]>);
+  const tokens = list.map((x, i) => {
+    const param = typeof inp === 'string' || typeof inp[0] === 'number' ? 'input' : `input.${i}`;
+    if (typeof x === 'string' && x === '') throw badRequest(param, 'must not be empty');
+    const ids = typeof x === 'string' ? model.tokenizePrompt(x) : model.tokenizePrompt({ tokens: x });
+    if (ids.length > scheduler.contextSize) {
+      throw new ApiError(400, `${param}: has ${ids.length} tokens but the context size is ${scheduler.contextSize}`, 'invalid_request_error', param, 'context_length_exceeded');
+    }
+    return ids;
+  });
+  const abort = new AbortController();
+  const onGone = (): void => abort.abort();
+  c.req.raw.signal.addEventListener('abort', onGone, { once: true });
+  let vectors: Float32Array[];
+  try {
+    vectors = await Promise.all(tokens.map((t) => scheduler.embed(t, { pooling, normalize: true, signal: abort.signal })));
+  } catch (e) {
+    abort.abort();
+    if (c.req.raw.signal.aborted && !ctx.state.draining) {
+      ctx.log(`bitnet serve: ${c.req.method} ${c.req.path}: the client disconnected before the reply (499)`);
+      return c.body(null, 499 as 200);
+    }
+    throw e;
+  } finally {
+    c.req.raw.signal.removeEventListener('abort', onGone);
+  }
+  const encode = (v: Float32Array): string | number[] => (r.encoding_format === 'base64' ? base64(v) : Array.from(v));
+  const data = vectors.map((v, index) => {
+    if (pooling !== 'none') return { object: 'embedding', index, embedding: encode(v) };
+    const rows: Array<string | number[]> = [];
+    for (let i = 0; i < v.length; i += nEmbd) rows.push(encode(v.subarray(i, i + nEmbd)));
+    return { object: 'embedding', index, embedding: rows };
+  });
+  const promptTokens = tokens.reduce((a, t) => a + t.length, 0);
+  return json(c, { object: 'list', data, model: ctx.opts.modelId, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } });
+}
