@@ -1,4 +1,5 @@
-// The forward pass of the ternary decoder (BitNet b1.58 2B4T, the 2024 `bitnet` arch, ternary llama),
+// The forward pass of the ternary decoder (BitNet b1.58 2B4T, the 2024 `bitnet` arch, ternary llama, and
+// the Qwen3-based BitNet embedding models with their per-projection input norms),
 // top to bottom as bitnet.cpp's build_bitnet_158 / llama.cpp's build_bitnet build the graph. Every
 // projection is a BitLinear: per-token int8 activations, integer ternary dot, float epilogue. A `trace`
 // hook sees each named intermediate (llama.cpp's cb() names) so any layer can be diffed against a reference.
@@ -99,6 +100,7 @@ async function run(m: LoadedWeights, items: readonly BatchItem[], trace: TraceFn
   const xqEmbd = be.allocActs(T, nEmbd); //   int8 (T, nEmbd)
   const xqAttn = be.allocActs(T, qDim); //    int8 (T, nHead*headDim)
   const xqFfn = be.allocActs(T, hp.nFf); //   int8 (T, nFf)
+  const curIn = hp.inputNorms ? be.allocF32(T * nEmbd) : undefined; // (T, nEmbd) one projection's own normed input
   const table = new Float32Array(T * hp.nRot); // (T, nRot) cos/sin at each row's own position
   items.forEach((it, i) => table.set(ropeTable(it.kv.length, it.tokens.length, hp.nRot, hp.ropeFreqBase, w.ropeFreqs), row0[i]! * hp.nRot));
   const ropeQ = { T, nHead: hp.nHead, headDim: hp.headDim, nRot: hp.nRot, style: hp.ropeStyle, table };
@@ -122,10 +124,26 @@ async function run(m: LoadedWeights, items: readonly BatchItem[], trace: TraceFn
       // ---- attention ----
       be.rmsNorm(x, T, nEmbd, hp.eps, L.attnNorm, cur);
       if (trace) await show(trace, be, 'attn_norm', il, cur, T, nEmbd);
-      be.quantizeActs(cur, xqEmbd); // one quantization shared by q, k, v
-      bitLinear(be, L, 'wq', xqEmbd, q, T * qDim);
-      bitLinear(be, L, 'wk', xqEmbd, k, T * kvDim);
-      bitLinear(be, L, 'wv', xqEmbd, v, T * kvDim);
+      if (L.inNorms && curIn) {
+        // each projection normalizes and quantizes the block input with its own weight
+        for (const [which, out, n] of [['wq', q, T * qDim], ['wk', k, T * kvDim], ['wv', v, T * kvDim]] as const) {
+          be.rmsNorm(cur, T, nEmbd, hp.eps, L.inNorms[which], curIn);
+          be.quantizeActs(curIn, xqEmbd);
+          bitLinear(be, L, which, xqEmbd, out, n);
+        }
+      } else {
+        be.quantizeActs(cur, xqEmbd); // one quantization shared by q, k, v
+        bitLinear(be, L, 'wq', xqEmbd, q, T * qDim);
+        bitLinear(be, L, 'wk', xqEmbd, k, T * kvDim);
+        bitLinear(be, L, 'wv', xqEmbd, v, T * kvDim);
+      }
+      if (L.attnQNorm && L.attnKNorm) {
+        // per-head RMSNorm: rows of headDim
+        be.rmsNorm(q, T * hp.nHead, hp.headDim, hp.eps, L.attnQNorm, q);
+        be.rmsNorm(k, T * hp.nHeadKv, hp.headDim, hp.eps, L.attnKNorm, k);
+        if (trace) await show(trace, be, 'Qcur_normed', il, q, T, qDim);
+        if (trace) await show(trace, be, 'Kcur_normed', il, k, T, kvDim);
+      }
       be.rope(q, ropeQ);
       be.rope(k, ropeK);
       if (trace) await show(trace, be, 'Qcur', il, q, T, qDim);
@@ -155,9 +173,17 @@ async function run(m: LoadedWeights, items: readonly BatchItem[], trace: TraceFn
       // ---- feed-forward: down(subnorm(act(gate(f)) * up(f))) ----
       be.rmsNorm(x, T, nEmbd, hp.eps, L.ffnNorm, cur);
       if (trace) await show(trace, be, 'ffn_norm', il, cur, T, nEmbd);
-      be.quantizeActs(cur, xqEmbd); // shared by gate and up
-      bitLinear(be, L, 'wup', xqEmbd, up, T * hp.nFf);
-      bitLinear(be, L, 'wgate', xqEmbd, gate, T * hp.nFf);
+      if (L.inNorms && curIn) {
+        for (const [which, out] of [['wup', up], ['wgate', gate]] as const) {
+          be.rmsNorm(cur, T, nEmbd, hp.eps, L.inNorms[which], curIn);
+          be.quantizeActs(curIn, xqEmbd);
+          bitLinear(be, L, which, xqEmbd, out, T * hp.nFf);
+        }
+      } else {
+        be.quantizeActs(cur, xqEmbd); // shared by gate and up
+        bitLinear(be, L, 'wup', xqEmbd, up, T * hp.nFf);
+        bitLinear(be, L, 'wgate', xqEmbd, gate, T * hp.nFf);
+      }
       be.gatedAct(gate, up, T * hp.nFf, hp.act);
       if (trace) await show(trace, be, 'ffn_sub_out', il, gate, T, hp.nFf);
       if (L.ffnSubNorm) {
@@ -199,6 +225,7 @@ async function run(m: LoadedWeights, items: readonly BatchItem[], trace: TraceFn
     }
   } finally {
     for (const b of [x, cur, q, k, v, attn, proj, gate, up]) be.free(b);
+    if (curIn) be.free(curIn);
     for (const b of [xqEmbd, xqAttn, xqFfn]) be.free(b);
   }
 }
