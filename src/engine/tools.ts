@@ -110,13 +110,13 @@ function replySchema(reply: ReplyFormat): unknown {
   return 'json' in reply ? { type: 'object' } : reply.jsonSchema;
 }
 
-/** The system message text that describes the tools and the reply format (generic format). */
+/** The system message text that describes the tools and the reply format (generic format), compactly. */
 function genericInstructions(tools: readonly ChatTool[], mustCall: boolean, parallel: boolean): string {
-  const list = JSON.stringify(tools.map((t) => ({ name: t.name, ...(t.description ? { description: t.description } : {}), parameters: argsSchema(t) })), null, 2);
-  const call = `{"tool_calls": [{"name": "<tool name>", "arguments": {<arguments>}}${parallel ? ', ...' : ''}]}`;
+  const list = tools.map((t) => `- ${t.name}${t.description ? `: ${t.description}` : ''}\n  arguments: ${JSON.stringify(argsSchema(t))}`).join('\n');
+  const call = `{"tool_calls": [{"name": <tool name>, "arguments": <its arguments>}${parallel ? ', ...' : ''}]}`;
   return (
-    `You can call these tools (each with a JSON Schema of its arguments):\n${list}\n\n` +
-    (mustCall ? `Reply with one JSON object that calls ${parallel ? 'one or more tools' : 'one tool'}: ${call}` : `Reply with one JSON object: either ${call} to call ${parallel ? 'tools' : 'a tool'}, or {"response": <your reply>} to answer directly.`)
+    `You can call these tools:\n${list}\n` +
+    (mustCall ? `Reply with one JSON object that calls ${parallel ? 'one or more tools' : 'one tool'}: ${call}` : `Reply with one JSON object: ${call} to call ${parallel ? 'tools' : 'a tool'}, or {"response": <your reply>} to answer.`)
   );
 }
 

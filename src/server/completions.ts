@@ -116,7 +116,7 @@ function textJob(model: BitnetModel, r: CompletionRequest): Job {
     opts.logprobs = r.logprobs;
     if (r.echo === true) opts.promptLogprobs = r.logprobs;
   }
-  const echo = r.echo === true ? list.map((x) => (typeof x === 'string' ? x : model.detokenize(x))) : undefined;
+  const echo = r.echo === true ? list.map((x) => (typeof x === 'string' ? x : model.detokenize(x, { skipSpecial: true }))) : undefined;
   return { kind: 'text', prompts, echo, opts, n: r.n ?? 1, stream: r.stream === true, includeUsage: r.stream_options?.include_usage === true, logprobs: r.logprobs ?? undefined, toolFormat: undefined };
 }
 

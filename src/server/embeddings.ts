@@ -3,7 +3,7 @@
 // steps. Input: a string, strings, token ids or lists of them; float or base64 output; usage in tokens.
 // Pooling "none" (one vector per token) is only on /embeddings, as llama-server has it.
 import type { Context } from 'hono';
-import type { Pooling } from '../engine/model.js';
+import type { Pooling } from '../model/pooling.js';
 import { ApiError } from './errors.js';
 import { badRequest, json, readBody } from './http.js';
 import { embeddingsRequest } from './schemas.js';

@@ -52,7 +52,7 @@ export async function readBody<T extends z.ZodType>(c: Context, schema: T, endpo
   }
   const r = schema.safeParse(value);
   if (!r.success) {
-    const { param, message } = describeIssue(r.error.issues[0]!);
+    const { param, message } = describeIssue(r.error.issues[0]!, value);
     throw new ApiError(400, param ? `${param}: ${message}` : message, 'invalid_request_error', param, 'invalid_value');
   }
   return r.data;

@@ -37,9 +37,20 @@ function bestOfUnion(errors: readonly (readonly Issue[])[]): Issue | undefined {
   return best;
 }
 
-/** Issue -> (param path like `messages.0.content`, message without the path). */
-export function describeIssue(issue: Issue, prefix: readonly PropertyKey[] = []): { param: string | null; message: string } {
+/** The value at `path` in the request body (zod's issues do not carry it). */
+function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
+  let v = body;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+/** Issue -> (param path like `messages.0.content`, message without the path); `body` is what was validated. */
+export function describeIssue(issue: Issue, body: unknown, prefix: readonly PropertyKey[] = []): { param: string | null; message: string } {
   const path = [...prefix, ...issue.path];
+  const input = issue.input !== undefined ? issue.input : valueAt(body, path);
   const param = path.length ? path.map(String).join('.') : null;
   const say = (message: string) => ({ param, message });
   // messages given in the schemas themselves are kept
@@ -47,19 +58,19 @@ export function describeIssue(issue: Issue, prefix: readonly PropertyKey[] = [])
   switch (issue.code) {
     case 'invalid_type':
       if (custom) return say(issue.message);
-      return say(issue.input === undefined ? `is required (${typeName(issue.expected)})` : `must be ${typeName(issue.expected)}, got ${received(issue.input)}`);
+      return say(input === undefined ? `is required (${typeName(issue.expected)})` : `must be ${typeName(issue.expected)}, got ${received(input)}`);
     case 'too_big':
       return say(custom ? issue.message : bound(issue.origin, issue.maximum, issue.inclusive, true));
     case 'too_small':
       return say(custom ? issue.message : bound(issue.origin, issue.minimum, issue.inclusive, false));
     case 'invalid_value':
-      return say(custom ? issue.message : `must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, got ${received(issue.input)}`);
+      return say(custom ? issue.message : `must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, got ${received(input)}`);
     case 'invalid_union': {
       if (custom) return say(issue.message);
       const best = bestOfUnion(issue.errors);
-      if (best) return describeIssue(best, path);
+      if (best) return describeIssue(best, body, path);
       const kinds = [...new Set(issue.errors.map((b) => b[0]).filter((i): i is Issue => i?.code === 'invalid_type').map((i) => typeName((i as z.core.$ZodIssueInvalidType).expected)))];
-      return say(kinds.length ? `must be ${kinds.join(' or ')}, got ${received(issue.input)}` : 'has a form that is not allowed here');
+      return say(kinds.length ? `must be ${kinds.join(' or ')}, got ${received(input)}` : 'has a form that is not allowed here');
     }
     case 'unrecognized_keys':
       return say(`unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`);
@@ -68,7 +79,7 @@ export function describeIssue(issue: Issue, prefix: readonly PropertyKey[] = [])
     case 'invalid_key':
     case 'invalid_element': {
       const inner = issue.issues[0];
-      return inner ? describeIssue(inner, path) : say(issue.message);
+      return inner ? describeIssue(inner, body, path) : say(issue.message);
     }
     default:
       return say(issue.message);

@@ -33,7 +33,8 @@ export interface LegacyLogprobs {
 
 /**
  * Builds the legacy shape token by token. `text_offset` is each token's character offset in the choice's
- * text (the echoed prompt included), as the tokens decode one after another.
+ * text (the echoed prompt included), as the tokens decode one after another (special tokens take no room:
+ * the text has none).
  */
 export class LegacyLogprobsBuilder {
   readonly out: LegacyLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
@@ -45,7 +46,7 @@ export class LegacyLogprobsBuilder {
     startOffset = 0,
   ) {
     this.offset = startOffset;
-    this.decoder = tokenizer.createStreamDecoder({ skipSpecial: false });
+    this.decoder = tokenizer.createStreamDecoder({ skipSpecial: true });
   }
 
   /** A token with its logprob (null: the prompt's first token, which has none). */

@@ -39,7 +39,7 @@ const textFormat = z.discriminatedUnion(
     z.object({ type: z.literal('json_object') }),
     z.object({ type: z.literal('json_schema'), name: z.string().max(256).nullish(), description: z.string().nullish(), schema: z.record(z.string(), z.unknown()), strict: z.boolean().nullish() }),
   ],
-  { error: 'type must be "text", "json_object" or "json_schema"' },
+  { error: 'must be "text", "json_object" or "json_schema"' },
 );
 
 export const responsesRequest = z.object({

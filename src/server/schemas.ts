@@ -34,7 +34,7 @@ const responseFormat = z.discriminatedUnion(
       }),
     }),
   ],
-  { error: 'type must be "text", "json_object" or "json_schema"' },
+  { error: 'must be "text", "json_object" or "json_schema"' },
 );
 
 /** Sampling, length and output-shape fields shared by both completion endpoints. */

@@ -1,7 +1,7 @@
 // What the server's routes share: its options, the loaded model and scheduler (set once loaded), counters
 // for /metrics, and the per-route context (readiness check, model-name check, logging).
 import type { BitnetModel } from '../engine/model.js';
-import type { Pooling } from '../engine/model.js';
+import type { Pooling } from '../model/pooling.js';
 import type { Scheduler } from '../generate/scheduler.js';
 import { ApiError } from './errors.js';
 import type { ServerCounters } from './metrics.js';

@@ -5,7 +5,7 @@ import { parseModelRef } from '../../hub/index.js';
 import { CONTEXT_OPTIONS, helpText, UsageError, loadOptions, MODEL_OPTIONS, num, parseCommand, requireModel, str, type OptionSpec } from '../args.js';
 import { resolveRef } from '../common.js';
 import { loadProgress, warn } from '../progress.js';
-import type { Pooling } from '../../engine/model.js';
+import type { Pooling } from '../../model/pooling.js';
 import { startServer } from '../../server/serve.js';
 import { version } from '../version.js';
 

@@ -21,7 +21,7 @@ let client: OpenAI;
 
 before(async () => {
   // tool descriptions make prompts longer than the fixture's trained context; RoPE does not mind
-  server = await serve({ parallel: 4, contextSize: 1024 });
+  server = await serve({ parallel: 4, contextSize: 2048 });
   client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 
@@ -35,7 +35,7 @@ const Weather = z.object({ city: z.enum(['Paris', 'Tokyo', 'Lima']), days: z.num
 test('AI SDK (openai-compatible): generateObject with a zod schema', async () => {
   const compat = createOpenAICompatible({ name: 'bitnet', baseURL: `${server.url}/v1`, supportsStructuredOutputs: true, includeUsage: true });
   for (const seed of [1, 2]) {
-    const { object, usage } = await generateObject({ model: compat('tiny'), schema: Person, prompt: 'Describe a child.', maxOutputTokens: 200, seed, maxRetries: 0 });
+    const { object, usage } = await generateObject({ model: compat('tiny'), schema: Person, prompt: 'Describe a child.', maxOutputTokens: 400, seed, maxRetries: 0 });
     Person.parse(object);
     assert.ok((usage.inputTokens ?? 0) > 0);
   }
@@ -51,7 +51,7 @@ test('AI SDK (openai-compatible): streamText runs a two-step tool loop', async (
     // step 1 must call the tool (the random model would not choose to), step 2 answers in text
     prepareStep: ({ stepNumber }) => ({ toolChoice: stepNumber === 0 ? 'required' : 'none' }),
     stopWhen: stepCountIs(3),
-    maxOutputTokens: 40,
+    maxOutputTokens: 300,
     seed: 3,
     maxRetries: 0,
   });
@@ -82,7 +82,7 @@ test("AI SDK (@ai-sdk/openai's default Responses model): text, and a two-step to
       tools: { get_weather: tool({ description: 'Weather forecast', inputSchema: Weather, execute: async (args) => (calls.push(args), { temperature: 25 }) }) },
       prepareStep: ({ stepNumber }) => ({ toolChoice: stepNumber === 0 ? 'required' : 'none' }),
       stopWhen: stepCountIs(3),
-      maxOutputTokens: 40,
+      maxOutputTokens: 300,
       providerOptions,
       maxRetries: 0,
     });
@@ -94,7 +94,7 @@ test("AI SDK (@ai-sdk/openai's default Responses model): text, and a two-step to
 });
 
 test('LangChain: withStructuredOutput (jsonSchema and functionCalling) and bindTools', async () => {
-  const llm = new ChatOpenAI({ model: 'tiny', apiKey: 'unused', configuration: { baseURL: `${server.url}/v1` }, maxTokens: 200, temperature: 0.7, maxRetries: 0 });
+  const llm = new ChatOpenAI({ model: 'tiny', apiKey: 'unused', configuration: { baseURL: `${server.url}/v1` }, maxTokens: 400, temperature: 0.7, maxRetries: 0 });
   for (const method of ['jsonSchema', 'functionCalling'] as const) {
     const out = await llm.withStructuredOutput(Person, { method, name: 'person' }).invoke('Describe a child.');
     assert.ok(out, method);
@@ -140,7 +140,7 @@ test('openai SDK: responses.create plain, streamed (event sequence), and with a 
   assert.ok(['response.completed', 'response.incomplete'].includes(events.at(-1)!));
 
   const tools = [{ type: 'function' as const, name: 'get_weather', description: 'Weather forecast', parameters: z.toJSONSchema(Weather) as Record<string, unknown>, strict: true }];
-  const withTool = await client.responses.create({ model: 'tiny', input: 'Weather in Paris?', tools, tool_choice: 'required', max_output_tokens: 80 });
+  const withTool = await client.responses.create({ model: 'tiny', input: 'Weather in Paris?', tools, tool_choice: 'required', max_output_tokens: 400 });
   const call = withTool.output.find((o) => o.type === 'function_call');
   assert.ok(call && call.type === 'function_call');
   assert.equal(call.name, 'get_weather');
@@ -149,7 +149,7 @@ test('openai SDK: responses.create plain, streamed (event sequence), and with a 
   // streamed: the arguments arrive as deltas joining to the call's arguments
   let args = '';
   let done: string | undefined;
-  for await (const e of await client.responses.create({ model: 'tiny', input: 'Weather in Paris?', tools, tool_choice: 'required', max_output_tokens: 80, stream: true })) {
+  for await (const e of await client.responses.create({ model: 'tiny', input: 'Weather in Paris?', tools, tool_choice: 'required', max_output_tokens: 400, stream: true })) {
     if (e.type === 'response.function_call_arguments.delta') args += e.delta;
     if (e.type === 'response.function_call_arguments.done') done = e.arguments;
   }
@@ -161,7 +161,8 @@ test('openai SDK: responses.create plain, streamed (event sequence), and with a 
     input: [{ role: 'user', content: 'Weather in Paris?' }, { type: 'function_call', call_id: call.call_id, name: call.name, arguments: call.arguments }, { type: 'function_call_output', call_id: call.call_id, output: 'sunny' }],
     max_output_tokens: 8,
   });
-  assert.ok(next.usage!.input_tokens > withTool.usage!.input_tokens);
+  const plain2 = await client.responses.create({ model: 'tiny', input: 'Weather in Paris?', max_output_tokens: 1 });
+  assert.ok(next.usage!.input_tokens > plain2.usage!.input_tokens + 10, 'the call and its output are in the prompt');
 });
 
 test('openai SDK: chat logprobs and embeddings (float and base64, several inputs)', async () => {

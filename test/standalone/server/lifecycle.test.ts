@@ -1,6 +1,7 @@
 // Load behaviour of the server: a full queue answers 429 with Retry-After; a client that disconnects
-// mid-stream frees its slot within a token; SSE pings keep a waiting stream alive; /metrics counts what
-// happened; SIGTERM on `bitnet serve` finishes the in-flight stream and exits 0.
+// mid-stream frees its slot within a token, one waiting for a JSON reply is logged and counted as 499; SSE
+// pings keep a waiting stream alive; /metrics counts what happened; SIGTERM on `bitnet serve` finishes the
+// in-flight stream and exits 0.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fixtureModel, postJson, readSse, serve } from './helpers.js';
@@ -61,6 +62,30 @@ test('a client that disconnects mid-stream frees its slot; the next request is s
     assert.match(metrics, /^bitnet_queue_depth 0$/m);
     assert.match(metrics, /^bitnet_http_requests_total\{route="\/v1\/completions",status="200"\} 2$/m);
     assert.match(metrics, /^# TYPE bitnet_tokens_per_second gauge$/m);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a non-streamed request whose client disconnects is logged and counted as 499, not 503', async () => {
+  const lines: string[] = [];
+  const server = await serve({ parallel: 1, metrics: true, log: (l) => lines.push(l) });
+  try {
+    const ctrl = new AbortController();
+    const sched = server.state.scheduler!;
+    const gone = fetch(`${server.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 400, ignore_eos: true }), signal: ctrl.signal });
+    gone.catch(() => {});
+    while (sched.stats().generatedTokens < 3) await new Promise((r) => setTimeout(r, 5));
+    ctrl.abort();
+    await sched.idle();
+    // the handler answers (to nobody) once the generation has stopped
+    for (let i = 0; i < 100 && !lines.some((l) => / 499 /.test(l)); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(lines.some((l) => /the client disconnected before the reply \(499\)/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /^POST \/v1\/chat\/completions 499 /.test(l)), lines.join('\n'));
+    assert.ok(sched.stats().generatedTokens < 40);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /^bitnet_http_requests_total\{route="\/v1\/chat\/completions",status="499"\} 1$/m);
+    assert.doesNotMatch(metrics, /status="503"/);
   } finally {
     await server.close();
   }

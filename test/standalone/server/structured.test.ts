@@ -16,7 +16,7 @@ let chat: string;
 
 before(async () => {
   // the generic tool format's system message is longer than the fixture's trained context; RoPE does not mind
-  server = await serve({ parallel: 4, contextSize: 1024 });
+  server = await serve({ parallel: 4, contextSize: 2048 });
   client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
   chat = `${server.url}/v1/chat/completions`;
 });
@@ -35,7 +35,7 @@ const addTool = { type: 'function', function: { name: 'add', description: 'Adds 
 const ARGS: Record<string, z.ZodType> = { get_weather: Weather, add: Add };
 
 test('response_format json_schema: every output validates (n = 4, streamed or not)', async () => {
-  const body = { messages, max_tokens: 200, seed: 3, temperature: 1, n: 4, response_format: { type: 'json_schema', json_schema: { name: 'person', strict: true, schema: personSchema } } };
+  const body = { messages, max_tokens: 400, seed: 3, temperature: 1, n: 4, response_format: { type: 'json_schema', json_schema: { name: 'person', strict: true, schema: personSchema } } };
   const r = await postJson(chat, body);
   assert.equal(r.status, 200, JSON.stringify(r.json));
   assert.equal(r.json.choices.length, 4);
@@ -59,7 +59,7 @@ test('response_format json_object, and llama-server grammar / json_schema, on ch
   }
   const g = await postJson(chat, { messages, max_tokens: 10, seed: 1, grammar: 'root ::= ("yes" | "no") "!"' });
   assert.match(g.json.choices[0].message.content, /^(yes|no)!$/);
-  const t = await postJson(`${server.url}/v1/completions`, { prompt: 'Once upon a time', max_tokens: 200, seed: 9, json_schema: personSchema });
+  const t = await postJson(`${server.url}/v1/completions`, { prompt: 'Once upon a time', max_tokens: 400, seed: 9, json_schema: personSchema });
   assert.equal(t.status, 200, JSON.stringify(t.json));
   Person.parse(JSON.parse(t.json.choices[0].text));
   const rf = await postJson(`${server.url}/v1/completions`, { prompt: 'Once', max_tokens: 20, seed: 9, response_format: { type: 'json_schema', json_schema: { name: 'n', schema: { type: 'integer', minimum: 10, maximum: 99 } } } });
@@ -76,7 +76,7 @@ function checkCall(call: any, names: readonly string[]): void {
 }
 
 test('tool_choice required: calls with ids, finish_reason tool_calls, content null; streamed deltas agree', async () => {
-  const body = { messages, tools: [weatherTool, addTool], tool_choice: 'required', max_tokens: 200, seed: 5, temperature: 1 };
+  const body = { messages, tools: [weatherTool, addTool], tool_choice: 'required', max_tokens: 400, seed: 5, temperature: 1 };
   const r = await postJson(chat, body);
   assert.equal(r.status, 200, JSON.stringify(r.json));
   const ch = r.json.choices[0];
@@ -111,9 +111,9 @@ test('tool_choice required: calls with ids, finish_reason tool_calls, content nu
 
 test('parallel_tool_calls false, a named tool_choice, none and auto', async () => {
   for (const seed of [1, 2, 3, 4]) {
-    const one = await postJson(chat, { messages, tools: [weatherTool, addTool], tool_choice: 'required', parallel_tool_calls: false, max_tokens: 200, seed, temperature: 1 });
+    const one = await postJson(chat, { messages, tools: [weatherTool, addTool], tool_choice: 'required', parallel_tool_calls: false, max_tokens: 400, seed, temperature: 1 });
     assert.equal(one.json.choices[0].message.tool_calls.length, 1);
-    const named = await postJson(chat, { messages, tools: [weatherTool, addTool], tool_choice: { type: 'function', function: { name: 'add' } }, max_tokens: 200, seed });
+    const named = await postJson(chat, { messages, tools: [weatherTool, addTool], tool_choice: { type: 'function', function: { name: 'add' } }, max_tokens: 400, seed });
     for (const call of named.json.choices[0].message.tool_calls) {
       assert.equal(call.function.name, 'add');
       checkCall(call, ['add']);
@@ -132,7 +132,7 @@ test('parallel_tool_calls false, a named tool_choice, none and auto', async () =
 });
 
 test('a tool loop: assistant tool_calls and tool results in the history are accepted and rendered', async () => {
-  const first = await postJson(chat, { messages, tools: [weatherTool], tool_choice: 'required', max_tokens: 200, seed: 2 });
+  const first = await postJson(chat, { messages, tools: [weatherTool], tool_choice: 'required', max_tokens: 400, seed: 2 });
   const msg = first.json.choices[0].message;
   const second = await postJson(chat, {
     messages: [...messages, msg, ...msg.tool_calls.map((c: any) => ({ role: 'tool', tool_call_id: c.id, content: '{"temp": 21}' }))],
@@ -143,11 +143,13 @@ test('a tool loop: assistant tool_calls and tool results in the history are acce
   });
   assert.equal(second.status, 200, JSON.stringify(second.json));
   assert.equal(second.json.choices[0].message.role, 'assistant');
-  assert.ok(second.json.usage.prompt_tokens > first.json.usage.prompt_tokens);
+  // the call and its result are in the prompt (as text the model can read)
+  const without = await postJson(chat, { messages, tools: [weatherTool], tool_choice: 'none', max_tokens: 1 });
+  assert.ok(second.json.usage.prompt_tokens > without.json.usage.prompt_tokens + 10);
 });
 
 test('openai SDK: chat.completions.parse with zodResponseFormat, and runTools with a forced tool', async () => {
-  const parsed = await client.chat.completions.parse({ model: 'tiny', messages: [{ role: 'user', content: 'Describe someone.' }], max_tokens: 200, seed: 4, response_format: zodResponseFormat(Person, 'person') });
+  const parsed = await client.chat.completions.parse({ model: 'tiny', messages: [{ role: 'user', content: 'Describe someone.' }], max_tokens: 400, seed: 4, response_format: zodResponseFormat(Person, 'person') });
   const p = parsed.choices[0]!.message.parsed;
   assert.ok(p);
   Person.parse(p);
@@ -156,7 +158,7 @@ test('openai SDK: chat.completions.parse with zodResponseFormat, and runTools wi
   const runner = client.chat.completions.runTools({
     model: 'tiny',
     messages: [{ role: 'user', content: 'Weather in Tokyo for 3 days?' }],
-    max_tokens: 200,
+    max_tokens: 400,
     seed: 8,
     tools: [zodFunction({ name: 'get_weather', parameters: Weather, function: (args: z.infer<typeof Weather>) => (seen.push(args), { temp: 20 }) })],
     tool_choice: { type: 'function', function: { name: 'get_weather' } },
