@@ -12,7 +12,7 @@ import { checkPooling, Pooler, type Pooling } from '../model/pooling.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { GenerationState, now, type GenerateOptions, type GenerationChunk } from './generate.js';
 import type { PromptScorer, TokenLogprob } from './logprobs.js';
-import { checkPrompt, Sequence, yieldToEventLoop } from './sequence.js';
+import { checkPrompt, prefillChunk, Sequence, yieldToEventLoop } from './sequence.js';
 
 export interface SchedulerOptions {
   /** slots decoded together (llama.cpp's --parallel) */
@@ -513,7 +513,7 @@ export class Scheduler {
     // prompt chunks in arrival order; each is the chunk a lone sequence would evaluate (same numerics)
     for (const req of this.active) {
       if (req.phase !== 'prompt') continue;
-      const n = Math.min(this.batchSize, req.prompt.length - req.next);
+      const n = prefillChunk(req.next, req.prompt.length, this.batchSize);
       if (n > promptBudget && promptBudget < this.batchSize) break;
       promptBudget -= n;
       const last = req.next + n === req.prompt.length;

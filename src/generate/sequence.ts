@@ -43,6 +43,18 @@ export function checkPrompt(prompt: ArrayLike<number>, contextSize: number): voi
   }
 }
 
+/**
+ * Tokens in the prompt batch that starts at position `next` of a prompt of `length` tokens. A one-token
+ * batch takes ggml's single-row attention path (P rounded to f16 for P·V), so it must hold the same
+ * positions however much of the prompt was cached: a fresh evaluation in batches of `batchSize` ends with
+ * one when length % batchSize == 1, and so does every evaluation of that prompt (its last token alone);
+ * no other batch has a single token (beginPrefill sees to it).
+ */
+export function prefillChunk(next: number, length: number, batchSize: number): number {
+  const tail = length % batchSize === 1 ? length - 1 : length;
+  return next < tail ? Math.min(batchSize, tail - next) : length - next;
+}
+
 export class Sequence {
   readonly kv: KvCache;
   /** tokens whose K/V are in the cache, in order */
@@ -91,7 +103,7 @@ export class Sequence {
 
   /**
    * Checks that `prompt` fits, drops the cached positions it does not share and returns how many cached
-   * tokens it reuses; the caller then evaluates prompt[reused..] in batches of `batchSize` from there.
+   * tokens it reuses; the caller then evaluates prompt[reused..] in batches of prefillChunk() from there.
    */
   beginPrefill(prompt: ArrayLike<number>, opts: { reuse?: boolean } = {}): number {
     checkPrompt(prompt, this.contextSize);
@@ -100,9 +112,11 @@ export class Sequence {
       return 0;
     }
     let reused = Math.min(this.commonPrefix(prompt), prompt.length - 1);
-    // a one-token batch takes ggml's single-row path (f16 P·V), which evaluating the whole prompt would not:
-    // re-evaluate one more token so a reused prefix gives the same logits as a fresh sequence
-    if (reused > 0 && (prompt.length - reused) % this.batchSize === 1 && prompt.length % this.batchSize !== 1) reused--;
+    // a one-token batch takes ggml's single-row path (f16 P·V): re-evaluate one more token rather than leave
+    // one before the prompt's last (see prefillChunk), so a reused prefix gives what a fresh sequence gives
+    const bs = this.batchSize;
+    const tail = prompt.length % bs === 1 ? prompt.length - 1 : prompt.length;
+    if (reused > 0 && (tail - reused) % bs === 1) reused--;
     this.truncate(reused);
     return reused;
   }
@@ -128,9 +142,9 @@ export class Sequence {
     const nVocab = this.model.hp.nVocab;
     let logits: Float32Array = new Float32Array(0);
     let top: TopLogits | undefined;
-    for (let start = reused; start < prompt.length; start += this.batchSize) {
+    for (let start = reused; start < prompt.length; ) {
       throwIfAborted(opts.signal);
-      const batch = Array.prototype.slice.call(prompt, start, Math.min(prompt.length, start + this.batchSize)) as number[];
+      const batch = Array.prototype.slice.call(prompt, start, start + prefillChunk(start, prompt.length, this.batchSize)) as number[];
       const last = start + batch.length === prompt.length;
       const fwd: Parameters<typeof forward>[3] = { logits: opts.rows ? 'all' : last ? 'last' : 'none' };
       if (opts.trace) fwd.trace = opts.trace;
@@ -142,6 +156,7 @@ export class Sequence {
       }
       this.tokens.push(...batch);
       opts.onProgress?.({ done: start + batch.length - reused, total: prompt.length - reused });
+      start += batch.length;
       if (!last) await yieldToEventLoop();
     }
     return top ? { logits, top, reused } : { logits, reused };
