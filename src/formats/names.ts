@@ -50,6 +50,8 @@ export const ARCH_KEY = {
   ropeScalingFactor: 'rope.scaling.factor',
   /** llama.cpp's LLM_KV_HIDDEN_ACT ("relu2" for 2B4T when written by mainline converters). */
   hiddenAct: 'hidden_activation',
+  /** llama.cpp's LLM_KV_POOLING_TYPE (enum llama_pooling_type: 0 none, 1 mean, 2 cls, 3 last, 4 rank) */
+  poolingType: 'pooling_type',
 } as const;
 
 export function archKey(arch: string, key: (typeof ARCH_KEY)[keyof typeof ARCH_KEY]): string {

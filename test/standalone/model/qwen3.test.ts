@@ -10,7 +10,7 @@ import { TENSOR } from '../../../src/formats/names.js';
 import { pretokenize } from '../../../src/tokenizer/index.js';
 import { ggufMetadata, ggufTensors, makeFixture, QWEN3_EMBED, writeGgufFixture } from '../../fixtures/generate.js';
 import { tempDir } from '../../fixtures/temp.js';
-import { referenceLogits } from '../../reference/forward64.js';
+import { referenceHidden, referenceLogits } from '../../reference/forward64.js';
 import { writeGgufFile } from '../../../src/formats/gguf-writer.js';
 
 const dir = tempDir('qwen3');
@@ -82,6 +82,34 @@ test('qwen3: logits equal the float64 reference on seeds without int8 rounding n
       }
     } finally {
       for (const m of [ref, wasm1, wasm2]) await m.dispose();
+    }
+  }
+  assert.ok(tight >= 1, 'at least one seed matches the reference to float32 rounding');
+});
+
+test('qwen3: embeddings pool the last token (the file says so; EOS appended) and equal the normalised float64 reference', async () => {
+  let tight = 0;
+  for (const seed of [3, 4, 5]) {
+    const { fx, path } = await fixtureFile(seed);
+    const model = await loadModel(path, { backend: 'wasm', threads: 2 });
+    try {
+      assert.equal(model.poolingType, 'last');
+      const text = 'Once upon a time, Lily saw 12 apples.';
+      const tokens = model.tokenize(text);
+      assert.equal(tokens.at(-1), model.tokenizer.eos);
+      const got = await model.embed(text);
+      assert.equal(got.length, fx.ref.nEmbd);
+      const last = referenceHidden(fx.ref, tokens, { kvF16: true }).at(-1)!;
+      const norm = Math.hypot(...last);
+      let worst = 0;
+      for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - last[i]! / norm));
+      assert.ok(worst < 0.05, `seed ${seed}: max |diff| ${worst}`);
+      if (worst < 1e-5) tight++;
+      // the same as asking for 'last' explicitly; 'mean' is another vector
+      assert.deepEqual(await model.embed(tokens, { pooling: 'last' }), got);
+      assert.notDeepEqual(await model.embed(tokens, { pooling: 'mean' }), got);
+    } finally {
+      await model.dispose();
     }
   }
   assert.ok(tight >= 1, 'at least one seed matches the reference to float32 rounding');
