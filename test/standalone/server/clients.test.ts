@@ -161,6 +161,11 @@ test('openai SDK: responses.create plain, streamed (event sequence), and with a 
     input: [{ role: 'user', content: 'Weather in Paris?' }, { type: 'function_call', call_id: call.call_id, name: call.name, arguments: call.arguments }, { type: 'function_call_output', call_id: call.call_id, output: 'sunny' }],
     max_output_tokens: 8,
   });
+  // an item of an earlier response named by reference (what the AI SDK sends by default) is read back from memory
+  const msgItem = r.output.find((o) => o.type === 'message')!;
+  const byRef = await client.responses.create({ model: 'tiny', input: [{ role: 'user', content: 'Once upon a time' }, { type: 'item_reference', id: msgItem.id }, { role: 'user', content: 'More.' }], max_output_tokens: 1 });
+  const inline = await client.responses.create({ model: 'tiny', input: [{ role: 'user', content: 'Once upon a time' }, { role: 'assistant', content: r.output_text }, { role: 'user', content: 'More.' }], max_output_tokens: 1 });
+  assert.equal(byRef.usage!.input_tokens, inline.usage!.input_tokens);
   const plain2 = await client.responses.create({ model: 'tiny', input: 'Weather in Paris?', max_output_tokens: 1 });
   assert.ok(next.usage!.input_tokens > plain2.usage!.input_tokens + 10, 'the call and its output are in the prompt');
 });
