@@ -8,6 +8,7 @@ import { bitnetChatFormat, jinjaChatFormat, type ChatMessage } from '../../../sr
 import { parsePartialJson } from '../../../src/engine/partial-json.js';
 import { parseToolOutput, prefixGbnfRules, setupTools, toolFormatOf, type ParsedOutput } from '../../../src/engine/tools.js';
 import { compileGrammar, type GrammarSpec } from '../../../src/grammar/index.js';
+import { HERMES_TEMPLATE as HERMES } from '../../fixtures/templates.js';
 
 const DOCS = ['{"a": [1, 2.5e3, true, null, "x\\"y\\u00e9"], "b": {"c": {}}, "d": []}', '[{"k": "v"}, -0.5, "\\n", false]', '"plain"', '  {"s": "a\\\\b"}  '];
 
@@ -130,16 +131,6 @@ test('generic format: tools in the system message, tool history as text, a gramm
   for (const g of [s.grammar, required.grammar, named.grammar]) compileGrammar(g as GrammarSpec);
 });
 
-// a ChatML template in the Hermes style, written for this test
-const HERMES = [
-  "{%- if tools %}<|im_start|>system\nTools: <tools>{% for t in tools %}{{ t | tojson }}{% endfor %}</tools> Call them as <tool_call>{\"name\": ..., \"arguments\": ...}</tool_call><|im_end|>\n{% endif %}",
-  '{%- for m in messages %}',
-  "{%- if m.role == 'assistant' and m.tool_calls %}<|im_start|>assistant\n{% for c in m.tool_calls %}<tool_call>\n{\"name\": \"{{ c.function.name }}\", \"arguments\": {{ c.function.arguments | tojson }}}\n</tool_call>{% endfor %}<|im_end|>\n",
-  "{%- elif m.role == 'tool' %}<|im_start|>user\n<tool_response>\n{{ m.content }}\n</tool_response><|im_end|>\n",
-  '{%- else %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endif %}',
-  '{%- endfor %}',
-  '{%- if add_generation_prompt %}<|im_start|>assistant\n{% endif %}',
-].join('');
 
 test('a Jinja template that knows tools renders them, the calls and the results; its grammar compiles', () => {
   const fmt = jinjaChatFormat(HERMES, { bos_token: '', eos_token: '' });
