@@ -106,6 +106,28 @@ test('echo + max_tokens 0 + logprobs (lm-evaluation-harness): the prompts\' teac
   }
 });
 
+test('echo with logprobs and n = 2: every choice carries the prompt\'s logprobs, streamed alike', async () => {
+  const body = { prompt: 'Tom had a big red ball', echo: true, max_tokens: 3, logprobs: 1, temperature: 1, seed: 5, n: 2 };
+  const r = await postJson(`${server.url}/v1/completions`, body);
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  const n = model.tokenizePrompt(body.prompt).length;
+  const [a, b] = r.json.choices;
+  assert.deepEqual(a.logprobs.token_logprobs.slice(0, n), b.logprobs.token_logprobs.slice(0, n));
+  assert.ok(a.logprobs.token_logprobs.slice(1).every((x: unknown) => typeof x === 'number'));
+  assert.ok(a.text.startsWith(body.prompt) && b.text.startsWith(body.prompt));
+  const res = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
+  const texts = ['', ''];
+  const lps: number[][] = [[], []];
+  for (const e of await readSse(res)) {
+    const c = e.data?.choices?.[0];
+    if (!c) continue;
+    texts[c.index] += c.text;
+    lps[c.index]!.push(...(c.logprobs?.token_logprobs ?? []));
+  }
+  assert.deepEqual(texts, [a.text, b.text]);
+  assert.deepEqual(lps, [a.logprobs.token_logprobs, b.logprobs.token_logprobs]);
+});
+
 test('logit_bias -100 never emits the banned tokens; +100 forces one', async () => {
   const prompt = 'Once upon a time';
   const greedy = await postJson(`${server.url}/v1/completions`, { prompt, max_tokens: 12, temperature: 0, ignore_eos: true, logprobs: 0 });
