@@ -3,3 +3,4 @@
 export { createApp, ServerState, type AppOptions } from './app.js';
 export { startServer, type ServeOptions, type RunningServer } from './serve.js';
 export { ApiError, toApiError } from './errors.js';
+export { FIELDS, fieldTableMarkdown, type FieldRule } from './fields.js';
