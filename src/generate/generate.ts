@@ -3,6 +3,7 @@
 // text pieces (never half a UTF-8 character, never part of a stop string) with their token ids, and ends
 // with a chunk carrying the finish reason and timing stats.
 import { BitnetError, throwIfAborted } from '../errors.js';
+import { createConstraint, type CompiledGrammar, type TokenConstraint } from '../grammar/index.js';
 import { BACKEND_TOP_K_MAX } from '../kernels/backend.js';
 import type { TopLogits } from '../model/forward.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
@@ -23,6 +24,8 @@ export interface GenerateOptions extends SamplerOptions {
   /** token ids that end generation in addition to the model's end-of-generation tokens (kept with ignoreEos) */
   stopTokens?: readonly number[];
   signal?: AbortSignal;
+  /** constrain the output to a grammar (compileGrammar): end-of-generation tokens only where it is complete */
+  grammar?: CompiledGrammar;
   onPromptProgress?: (p: PrefillProgress) => void;
 }
 
@@ -69,6 +72,7 @@ export class GenerationState {
   private readonly decoder: StreamDecoder;
   private readonly eog: Set<number>;
   private readonly history: number[];
+  private readonly constraint: TokenConstraint | undefined;
 
   constructor(
     private readonly tokenizer: Tokenizer,
@@ -84,6 +88,7 @@ export class GenerationState {
     this.decoder = tokenizer.createStreamDecoder({ skipSpecial: true });
     this.eog = new Set([...(opts.ignoreEos ? [] : endOfGeneration), ...(opts.stopTokens ?? [])]);
     this.history = [...prompt];
+    this.constraint = opts.grammar ? createConstraint(opts.grammar, tokenizer, [...this.eog]) : undefined;
     if (this.maxTokens === 0) this.done = true;
   }
 
@@ -92,7 +97,7 @@ export class GenerationState {
    * padding rows past the tokenizer's vocabulary included, as they are dropped), or undefined for the row.
    */
   topNeeded(nVocab: number, max: number): number | undefined {
-    const need = this.sampler.candidatesNeeded;
+    const need = this.constraint ? undefined : this.sampler.candidatesNeeded;
     const vocab = this.tokenizer.vocabSize;
     if (need === undefined || need > vocab) return undefined;
     const k = need + Math.max(0, nVocab - vocab);
@@ -109,8 +114,9 @@ export class GenerationState {
     // embeddings padded past the tokenizer's vocabulary have rows no text maps to: never sample them
     const vocab = this.tokenizer.vocabSize;
     let token: number;
-    if (logits instanceof Float32Array) token = this.sampler.sample(logits.length > vocab ? logits.subarray(0, vocab) : logits, this.history);
+    if (logits instanceof Float32Array) token = this.sample(logits.length > vocab ? logits.subarray(0, vocab) : logits, this.history);
     else {
+      if (this.constraint) throw new BitnetError('INVALID_ARGUMENT', 'a grammar needs the whole logits row', { name: 'logits' });
       const keep = Array.from(logits.ids, (id, i) => (id < vocab ? i : -1)).filter((i) => i >= 0);
       token = this.sampler.sampleTop(keep.map((i) => logits.ids[i]!), keep.map((i) => logits.values[i]!));
     }
@@ -119,18 +125,24 @@ export class GenerationState {
       this.done = true;
       return undefined;
     }
+    this.constraint?.accept(token);
     this.generated++;
     this.history.push(token);
     this.token = token;
     const text = this.matcher.push(this.decoder.push(token));
     // a chunk even without text, so the chunks account for every generated token
-    if (this.matcher.stopped) {
+    if (this.matcher.stopped || this.constraint?.mustEnd) {
       this.finishReason = 'stop';
       this.done = true;
     } else if (this.generated >= this.maxTokens || !room) {
       this.done = true;
     }
     return { text, tokens: [token], done: false };
+  }
+
+  /** The sampler, restricted to the grammar's tokens when there is one (the mask goes before the penalties). */
+  private sample(row: Float32Array, history: readonly number[]): number {
+    return this.constraint ? this.sampler.sampleConstrained(row, history, this.constraint) : this.sampler.sample(row, history);
   }
 
   /** The last chunk: text held back for a possible stop string, the finish reason and the stats. */

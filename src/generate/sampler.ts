@@ -122,6 +122,34 @@ export class Sampler {
     return ids[ids.length - 1]!;
   }
 
+  /**
+   * sample() on the row with every token the constraint refuses set to -Infinity, without building that row
+   * when it can: masking commutes with the penalties, so the top-k candidates of the masked row are the first
+   * k allowed ones among the penalized row's largest (greedy: k = 1, the argmax first). Only when those are
+   * not found among the largest max(64, 4k), or top-k is off, is the whole row masked.
+   */
+  sampleConstrained(logits: Float32Array, history: ArrayLike<number>, c: { allows(id: number): boolean; mask(row: Float32Array): void }): number {
+    const penalized = this.applyPenalties(logits, history);
+    const k = this.greedy ? 1 : this.topK > 0 ? Math.min(this.topK, penalized.length) : 0;
+    if (k === 1) {
+      const best = argmax(penalized);
+      if (penalized[best]! > -Infinity && c.allows(best)) return best;
+    }
+    if (k > 0) {
+      const keep: number[] = [];
+      for (const id of topIds(penalized, Math.min(penalized.length, Math.max(64, 4 * k)))) {
+        if (penalized[id]! > -Infinity && c.allows(id)) keep.push(id);
+        if (keep.length === k) return k === 1 ? keep[0]! : this.draw(keep, keep.map((i) => penalized[i]!));
+      }
+    }
+    const masked = penalized === logits ? logits.slice() : penalized;
+    c.mask(masked);
+    if (!masked.some((x) => x > -Infinity)) throw new BitnetError('GRAMMAR', 'no token of the vocabulary can continue the grammar here', { name: 'grammar' });
+    if (this.greedy) return argmax(masked);
+    const ids = topIds(masked, this.topK > 0 ? Math.min(this.topK, masked.length) : masked.length);
+    return this.draw(ids, ids.map((i) => masked[i]!));
+  }
+
   private applyPenalties(logits: Float32Array, history: ArrayLike<number>): Float32Array {
     const active = this.repeatPenalty !== 1 || this.presencePenalty !== 0 || this.frequencyPenalty !== 0;
     if (!active || history.length === 0 || this.repeatLastN === 0) return logits;

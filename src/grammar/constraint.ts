@@ -1,0 +1,171 @@
+// TokenConstraint: one generation's position in a grammar, over a tokenizer's vocabulary. allows() checks one
+// token by walking its bytes (the greedy fast path); mask() builds the allowed-token bitset by walking the
+// vocabulary trie from the current state, pruning dead branches, and keeps it in an LRU keyed by the state,
+// so a state seen before (inside a string, between properties) costs one lookup.
+import { BitnetError } from '../errors.js';
+import { stepByte, type BytePos, type StateSpace } from './matcher.js';
+import type { TokenTrie } from './vocab.js';
+import { DEAD } from './matcher.js';
+
+export interface TokenConstraint {
+  allows(token: number): boolean;
+  /** sets every disallowed id of the row (ids past the vocabulary included) to -Infinity */
+  mask(logits: Float32Array): void;
+  /** advances past an allowed token; throws BitnetError('GRAMMAR') otherwise */
+  accept(token: number): void;
+  /** the grammar is complete here: end-of-generation tokens are allowed */
+  readonly canEnd: boolean;
+  /** nothing more can follow: generation ends with finish reason 'stop' */
+  readonly mustEnd: boolean;
+}
+
+/** Allowed-token bitsets of one state space over one vocabulary, most recently used last. */
+export class MaskCache {
+  private readonly map = new Map<number, Uint32Array>();
+  hits = 0;
+  misses = 0;
+  constructor(
+    readonly space: StateSpace,
+    readonly trie: TokenTrie,
+    private readonly capacity: number,
+  ) {}
+
+  get(set: number, pv: number, pr: number): Uint32Array {
+    const key = set * 0x1000000 + pv * 4 + pr;
+    let bits = this.map.get(key);
+    if (bits !== undefined) {
+      this.hits++;
+      this.map.delete(key);
+      this.map.set(key, bits);
+      return bits;
+    }
+    this.misses++;
+    bits = new Uint32Array((this.trie.vocabSize + 31) >>> 5);
+    const t = this.trie;
+    const sp = this.space;
+    // depth-first over the trie; a token is allowed when the walk reaches its node alive
+    const walk = (node: number, set: number, pv: number, pr: number): void => {
+      for (let i = t.tokStart[node]!, e = t.tokStart[node + 1]!; i < e; i++) {
+        const id = t.tokIds[i]!;
+        bits![id >>> 5]! |= 1 << (id & 31);
+      }
+      for (let e = t.edgeStart[node]!, end = t.edgeStart[node + 1]!; e < end; e++) {
+        const b = t.edgeByte[e]!;
+        const child = t.edgeChild[e]!;
+        if (pr === 0) {
+          if (b < 0x80) {
+            const n = sp.next(set, b);
+            if (n !== DEAD) walk(child, n, 0, 0);
+            continue;
+          }
+          let v: number;
+          let r: number;
+          if (b >= 0xc2 && b <= 0xdf) [v, r] = [b & 0x1f, 1];
+          else if (b >= 0xe0 && b <= 0xef) [v, r] = [b & 0x0f, 2];
+          else if (b >= 0xf0 && b <= 0xf4) [v, r] = [b & 0x07, 3];
+          else continue;
+          if (sp.partialOk(set, v, r)) walk(child, set, v, r);
+        } else {
+          if ((b & 0xc0) !== 0x80) continue;
+          const v = (pv << 6) | (b & 0x3f);
+          if (pr > 1) {
+            if (sp.partialOk(set, v, pr - 1)) walk(child, set, v, pr - 1);
+          } else {
+            const n = sp.next(set, v);
+            if (n !== DEAD) walk(child, n, 0, 0);
+          }
+        }
+      }
+    };
+    walk(0, set, pv, pr);
+    if (this.map.size >= this.capacity) this.map.delete(this.map.keys().next().value!);
+    this.map.set(key, bits);
+    return bits;
+  }
+
+  peek(set: number, pv: number, pr: number): Uint32Array | undefined {
+    return this.map.get(set * 0x1000000 + pv * 4 + pr);
+  }
+}
+
+export class GrammarConstraint implements TokenConstraint {
+  private readonly pos: BytePos;
+  private readonly scratch: BytePos = { set: 0, pv: 0, pr: 0 };
+  private readonly ends: Set<number>;
+  private ended = false;
+
+  constructor(
+    private readonly cache: MaskCache,
+    endTokens: readonly number[],
+    private readonly subject: string,
+  ) {
+    this.pos = { set: cache.space.initial, pv: 0, pr: 0 };
+    this.ends = new Set(endTokens);
+  }
+
+  get canEnd(): boolean {
+    return !this.ended && this.pos.pr === 0 && this.cache.space.accepting(this.pos.set);
+  }
+
+  get mustEnd(): boolean {
+    return this.ended || (this.pos.pr === 0 && this.cache.space.finished(this.pos.set));
+  }
+
+  allows(token: number): boolean {
+    if (this.ended) return false;
+    if (this.ends.has(token)) return this.canEnd;
+    const { pos, cache } = this;
+    const bits = cache.peek(pos.set, pos.pv, pos.pr);
+    if (bits !== undefined) return token >= 0 && token < cache.trie.vocabSize && (bits[token >>> 5]! & (1 << (token & 31))) !== 0;
+    return this.walkToken(token);
+  }
+
+  /** runs the token's bytes from the current position into scratch; false when it leaves the grammar */
+  private walkToken(token: number): boolean {
+    const bytes = token >= 0 && token < this.cache.trie.vocabSize ? this.cache.trie.bytes[token] : null;
+    if (!bytes) return false;
+    const p = this.scratch;
+    p.set = this.pos.set;
+    p.pv = this.pos.pv;
+    p.pr = this.pos.pr;
+    for (let i = 0; i < bytes.length; i++) if (!stepByte(this.cache.space, p, bytes[i]!)) return false;
+    return true;
+  }
+
+  mask(logits: Float32Array): void {
+    const vocab = this.cache.trie.vocabSize;
+    const saved: Array<[number, number]> = [];
+    for (const t of this.ends) if (t < logits.length) saved.push([t, logits[t]!]);
+    if (this.ended) logits.fill(-Infinity);
+    else {
+      const bits = this.cache.get(this.pos.set, this.pos.pv, this.pos.pr);
+      const n = Math.min(vocab, logits.length);
+      for (let w = 0, base = 0; base < n; w++, base += 32) {
+        const m = bits[w]!;
+        if (m === 0xffffffff) continue;
+        const top = Math.min(32, n - base);
+        if (m === 0) logits.fill(-Infinity, base, base + top);
+        else for (let j = 0; j < top; j++) if ((m & (1 << j)) === 0) logits[base + j] = -Infinity;
+      }
+      if (logits.length > vocab) logits.fill(-Infinity, vocab);
+    }
+    const can = this.canEnd;
+    for (const [t, v] of saved) logits[t] = can ? v : -Infinity;
+  }
+
+  accept(token: number): void {
+    if (this.ends.has(token)) {
+      if (!this.canEnd) this.refuse(token, 'the grammar is not complete');
+      this.ended = true;
+      return;
+    }
+    if (this.ended || !this.walkToken(token)) this.refuse(token, this.ended ? 'the grammar has ended' : 'the grammar does not allow it here');
+    this.pos.set = this.scratch.set;
+    this.pos.pv = this.scratch.pv;
+    this.pos.pr = this.scratch.pr;
+  }
+
+  private refuse(token: number, why: string): never {
+    throw new BitnetError('GRAMMAR', `token ${token} cannot be accepted: ${why}`, { name: this.subject });
+  }
+}

@@ -1,0 +1,228 @@
+// The pushdown matcher over a flat grammar, llama.cpp style: a state is a set of parse stacks whose tops are
+// character elements (the empty stack = the grammar is complete). Stacks are interned as linked frames and
+// state sets as ids, so advancing a set by a code point is a memo lookup after the first time; bytes are
+// decoded as UTF-8 with a partial sequence carried across tokens. Limits bound the frames, sets and stacks.
+import { BitnetError } from '../errors.js';
+import { charSetHas, charSetHits, OP_CHAR, OP_END, type FlatGrammar } from './compile.js';
+
+export interface MatcherLimits {
+  /** most parse stacks alive in one state (an ambiguous grammar can multiply them) */
+  maxStacks: number;
+  /** most interned stack frames and state sets per grammar and vocabulary before the tables are rebuilt */
+  maxFrames: number;
+}
+
+/** Advance result for a state that no input can continue. */
+export const DEAD = -1;
+
+/**
+ * Interned frames and state sets of one grammar. Frame 0 is the empty stack; frame f > 0 is (pos, parent):
+ * continue at code position pos, then with frame parent. A stack is a frame whose pos is a character element.
+ */
+export class StateSpace {
+  readonly g: FlatGrammar;
+  private framePos: Int32Array<ArrayBuffer> = new Int32Array(1024);
+  private frameParent: Int32Array<ArrayBuffer> = new Int32Array(1024);
+  private nFrames = 1;
+  private readonly frameIndex = new Map<number, number>();
+  private readonly expanded = new Map<number, Int32Array>();
+  /** set id -> its sorted stacks */
+  readonly sets: Int32Array[] = [];
+  private readonly setIndex = new Map<string, number>();
+  /** set id -> next set for each ASCII code point (-2: not computed yet) */
+  private readonly asciiNext: Array<Int32Array | undefined> = [];
+  private readonly nextMemo = new Map<number, number>();
+  private readonly partialMemo = new Map<number, boolean>();
+  readonly initial: number;
+
+  constructor(
+    g: FlatGrammar,
+    readonly limits: MatcherLimits,
+    private readonly subject: string,
+  ) {
+    this.g = g;
+    const out: number[] = [];
+    for (const a of g.ruleAlts[g.root]!) this.expandRaw(a, 0, out);
+    this.initial = this.internSet(out);
+  }
+
+  /** interned objects so far: callers rebuild the space when this nears limits.maxFrames */
+  get size(): number {
+    return this.nFrames + this.sets.length;
+  }
+
+  private fail(message: string): never {
+    throw new BitnetError('GRAMMAR', message, { name: this.subject });
+  }
+
+  private intern(pos: number, parent: number): number {
+    const key = pos * 0x4000000 + parent;
+    let id = this.frameIndex.get(key);
+    if (id === undefined) {
+      id = this.nFrames++;
+      if (id >= this.limits.maxFrames) this.fail(`the grammar needs more than ${this.limits.maxFrames} parse frames (too deep or too ambiguous)`);
+      if (id >= this.framePos.length) {
+        const grow = (a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> => {
+          const b = new Int32Array(a.length * 2);
+          b.set(a);
+          return b;
+        };
+        this.framePos = grow(this.framePos);
+        this.frameParent = grow(this.frameParent);
+      }
+      this.framePos[id] = pos;
+      this.frameParent[id] = parent;
+      this.frameIndex.set(key, id);
+    }
+    return id;
+  }
+
+  /** Stacks reached from "continue at pos, then parent", with character elements on top. */
+  private expandRaw(pos: number, parent: number, out: number[]): void {
+    if (this.g.code[pos] === OP_END) {
+      if (parent === 0) out.push(0);
+      else for (const s of this.expandFrame(parent)) out.push(s);
+    } else {
+      for (const s of this.expandFrame(this.intern(pos, parent))) out.push(s);
+    }
+  }
+
+  private expandFrame(f: number): Int32Array {
+    let hit = this.expanded.get(f);
+    if (hit !== undefined) return hit;
+    const { code, ruleAlts } = this.g;
+    const pos = this.framePos[f]!;
+    if (code[pos] === OP_CHAR) hit = Int32Array.of(f);
+    else {
+      // a rule reference: its alternatives, continuing after the reference (no frame when that is the end: tail call)
+      const next = pos + 2;
+      const parent = this.frameParent[f]!;
+      const cont = code[next] === OP_END ? parent : this.intern(next, parent);
+      const out: number[] = [];
+      for (const a of ruleAlts[code[pos + 1]!]!) this.expandRaw(a, cont, out);
+      hit = sortedUnique(out);
+      if (hit.length > this.limits.maxStacks) this.tooMany(hit.length);
+    }
+    this.expanded.set(f, hit);
+    return hit;
+  }
+
+  private tooMany(n: number): never {
+    this.fail(`the grammar is too ambiguous: ${n} parse stacks at once, more than the limit of ${this.limits.maxStacks}`);
+  }
+
+  private internSet(stacks: number[]): number {
+    const sorted = sortedUnique(stacks);
+    if (sorted.length > this.limits.maxStacks) this.tooMany(sorted.length);
+    const key = sorted.join(',');
+    let id = this.setIndex.get(key);
+    if (id === undefined) {
+      id = this.sets.length;
+      this.sets.push(sorted);
+      this.asciiNext.push(undefined);
+      this.setIndex.set(key, id);
+      if (this.size > this.limits.maxFrames) this.fail(`the grammar needs more than ${this.limits.maxFrames} parse states (too deep or too ambiguous)`);
+    }
+    return id;
+  }
+
+  /** The set after the code point cp, or DEAD. */
+  next(set: number, cp: number): number {
+    if (cp < 128) {
+      let row = this.asciiNext[set];
+      if (row === undefined) this.asciiNext[set] = row = new Int32Array(128).fill(-2);
+      const v = row[cp]!;
+      if (v !== -2) return v;
+      return (row[cp] = this.advance(set, cp));
+    }
+    const key = set * 0x110000 + cp;
+    const v = this.nextMemo.get(key);
+    if (v !== undefined) return v;
+    const r = this.advance(set, cp);
+    this.nextMemo.set(key, r);
+    return r;
+  }
+
+  private advance(set: number, cp: number): number {
+    const { code, sets } = this.g;
+    const out: number[] = [];
+    for (const s of this.sets[set]!) {
+      if (s === 0) continue;
+      const pos = this.framePos[s]!;
+      if (charSetHas(sets[code[pos + 1]!]!, cp)) this.expandRaw(pos + 2, this.frameParent[s]!, out);
+    }
+    return out.length === 0 ? DEAD : this.internSet(out);
+  }
+
+  /** Whether some code point starting with the partial UTF-8 value pv (pr continuation bytes to come) can follow. */
+  partialOk(set: number, pv: number, pr: number): boolean {
+    const key = set * 0x1000000 + pv * 4 + pr;
+    const hit = this.partialMemo.get(key);
+    if (hit !== undefined) return hit;
+    const lo = pv << (6 * pr);
+    const hi = lo + (1 << (6 * pr)) - 1;
+    const { code, sets } = this.g;
+    let ok = false;
+    for (const s of this.sets[set]!) {
+      if (s !== 0 && charSetHits(sets[code[this.framePos[s]! + 1]!]!, lo, hi)) {
+        ok = true;
+        break;
+      }
+    }
+    this.partialMemo.set(key, ok);
+    return ok;
+  }
+
+  /** The set contains the empty stack: the grammar may end here. */
+  accepting(set: number): boolean {
+    return this.sets[set]![0] === 0;
+  }
+
+  /** Only the empty stack: nothing more can follow. */
+  finished(set: number): boolean {
+    const s = this.sets[set]!;
+    return s.length === 1 && s[0] === 0;
+  }
+}
+
+function sortedUnique(a: number[]): Int32Array {
+  const s = Int32Array.from(a).sort();
+  let n = 0;
+  for (let i = 0; i < s.length; i++) if (i === 0 || s[i] !== s[i - 1]) s[n++] = s[i]!;
+  return n === s.length ? s : s.slice(0, n);
+}
+
+/**
+ * A matcher position: a state set and a partial UTF-8 sequence (pv: its value so far; pr: continuation bytes
+ * still to come). stepByte() writes the result into the same object and returns false on a dead end.
+ */
+export interface BytePos {
+  set: number;
+  pv: number;
+  pr: number;
+}
+
+export function stepByte(space: StateSpace, p: BytePos, b: number): boolean {
+  if (p.pr === 0) {
+    if (b < 0x80) {
+      const n = space.next(p.set, b);
+      if (n === DEAD) return false;
+      p.set = n;
+      return true;
+    }
+    if (b >= 0xc2 && b <= 0xdf) [p.pv, p.pr] = [b & 0x1f, 1];
+    else if (b >= 0xe0 && b <= 0xef) [p.pv, p.pr] = [b & 0x0f, 2];
+    else if (b >= 0xf0 && b <= 0xf4) [p.pv, p.pr] = [b & 0x07, 3];
+    else return false;
+    return space.partialOk(p.set, p.pv, p.pr);
+  }
+  if ((b & 0xc0) !== 0x80) return false;
+  p.pv = (p.pv << 6) | (b & 0x3f);
+  p.pr--;
+  if (p.pr > 0) return space.partialOk(p.set, p.pv, p.pr);
+  const n = space.next(p.set, p.pv);
+  p.pv = 0;
+  if (n === DEAD) return false;
+  p.set = n;
+  return true;
+}
