@@ -3,9 +3,8 @@
 // vocabulary trie from the current state, pruning dead branches, and keeps it in an LRU keyed by the state,
 // so a state seen before (inside a string, between properties) costs one lookup.
 import { BitnetError } from '../errors.js';
-import { stepByte, type BytePos, type StateSpace } from './matcher.js';
+import { DEAD, stepByte, utf8Complete, utf8Lead, utf8Rest, type BytePos, type StateSpace } from './matcher.js';
 import type { TokenTrie } from './vocab.js';
-import { DEAD } from './matcher.js';
 
 export interface TokenConstraint {
   allows(token: number): boolean;
@@ -58,20 +57,16 @@ export class MaskCache {
             if (n !== DEAD) walk(child, n, 0, 0);
             continue;
           }
-          let v: number;
-          let r: number;
-          if (b >= 0xc2 && b <= 0xdf) [v, r] = [b & 0x1f, 1];
-          else if (b >= 0xe0 && b <= 0xef) [v, r] = [b & 0x0f, 2];
-          else if (b >= 0xf0 && b <= 0xf4) [v, r] = [b & 0x07, 3];
-          else continue;
-          if (sp.partialOk(set, v, r)) walk(child, set, v, r);
+          const v = utf8Lead(b);
+          if (v >= 0 && sp.partialOk(set, v, utf8Rest(b))) walk(child, set, v, utf8Rest(b));
         } else {
           if ((b & 0xc0) !== 0x80) continue;
           const v = (pv << 6) | (b & 0x3f);
           if (pr > 1) {
             if (sp.partialOk(set, v, pr - 1)) walk(child, set, v, pr - 1);
           } else {
-            const n = sp.next(set, v);
+            const cp = utf8Complete(v);
+            const n = cp < 0 ? DEAD : sp.next(set, cp);
             if (n !== DEAD) walk(child, n, 0, 0);
           }
         }

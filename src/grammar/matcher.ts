@@ -154,19 +154,26 @@ export class StateSpace {
     return out.length === 0 ? DEAD : this.internSet(out);
   }
 
-  /** Whether some code point starting with the partial UTF-8 value pv (pr continuation bytes to come) can follow. */
+  /**
+   * Whether some code point can follow that starts with the partial UTF-8 sequence pv (its bits so far under a
+   * sentinel bit that marks the sequence's length, see utf8Lead) with pr continuation bytes to come.
+   */
   partialOk(set: number, pv: number, pr: number): boolean {
     const key = set * 0x1000000 + pv * 4 + pr;
     const hit = this.partialMemo.get(key);
     if (hit !== undefined) return hit;
-    const lo = pv << (6 * pr);
-    const hi = lo + (1 << (6 * pr)) - 1;
+    const top = 31 - Math.clz32(pv);
+    const base = (pv ^ (1 << top)) << (6 * pr);
+    const lo = Math.max(base, minCodePoint(top + 6 * pr));
+    const hi = Math.min(base + (1 << (6 * pr)) - 1, 0x10ffff);
     const { code, sets } = this.g;
     let ok = false;
-    for (const s of this.sets[set]!) {
-      if (s !== 0 && charSetHits(sets[code[this.framePos[s]! + 1]!]!, lo, hi)) {
-        ok = true;
-        break;
+    if (lo <= hi) {
+      for (const s of this.sets[set]!) {
+        if (s !== 0 && charSetHits(sets[code[this.framePos[s]! + 1]!]!, lo, hi)) {
+          ok = true;
+          break;
+        }
       }
     }
     this.partialMemo.set(key, ok);
@@ -192,9 +199,33 @@ function sortedUnique(a: number[]): Int32Array {
   return n === s.length ? s : s.slice(0, n);
 }
 
+/** Smallest code point a UTF-8 sequence may encode, by the bit position of its completed sentinel (11, 16, 21). */
+function minCodePoint(sentinelBit: number): number {
+  return sentinelBit === 11 ? 0x80 : sentinelBit === 16 ? 0x800 : 0x10000;
+}
+
+/** A lead byte's payload under a sentinel bit (its position says the sequence length), or -1 if b leads nothing. */
+export function utf8Lead(b: number): number {
+  if (b >= 0xc2 && b <= 0xdf) return (b & 0x1f) | 0x20;
+  if (b >= 0xe0 && b <= 0xef) return (b & 0x0f) | 0x10;
+  if (b >= 0xf0 && b <= 0xf4) return (b & 0x07) | 0x08;
+  return -1;
+}
+
+/** The code point of a completed sequence (sentinel included), or -1 if overlong or past U+10FFFF. */
+export function utf8Complete(pv: number): number {
+  const top = 31 - Math.clz32(pv);
+  const cp = pv ^ (1 << top);
+  return cp < minCodePoint(top) || cp > 0x10ffff ? -1 : cp;
+}
+
+/** Continuation bytes after a lead byte. */
+export const utf8Rest = (b: number): number => (b >= 0xf0 ? 3 : b >= 0xe0 ? 2 : 1);
+
 /**
- * A matcher position: a state set and a partial UTF-8 sequence (pv: its value so far; pr: continuation bytes
- * still to come). stepByte() writes the result into the same object and returns false on a dead end.
+ * A matcher position: a state set and a partial UTF-8 sequence (pv: its bits so far under a sentinel bit; pr:
+ * continuation bytes still to come). stepByte() writes the result into the same object and returns false on
+ * a dead end.
  */
 export interface BytePos {
   set: number;
@@ -210,18 +241,20 @@ export function stepByte(space: StateSpace, p: BytePos, b: number): boolean {
       p.set = n;
       return true;
     }
-    if (b >= 0xc2 && b <= 0xdf) [p.pv, p.pr] = [b & 0x1f, 1];
-    else if (b >= 0xe0 && b <= 0xef) [p.pv, p.pr] = [b & 0x0f, 2];
-    else if (b >= 0xf0 && b <= 0xf4) [p.pv, p.pr] = [b & 0x07, 3];
-    else return false;
+    const v = utf8Lead(b);
+    if (v < 0) return false;
+    p.pv = v;
+    p.pr = utf8Rest(b);
     return space.partialOk(p.set, p.pv, p.pr);
   }
   if ((b & 0xc0) !== 0x80) return false;
   p.pv = (p.pv << 6) | (b & 0x3f);
   p.pr--;
   if (p.pr > 0) return space.partialOk(p.set, p.pv, p.pr);
-  const n = space.next(p.set, p.pv);
+  const cp = utf8Complete(p.pv);
   p.pv = 0;
+  if (cp < 0) return false;
+  const n = space.next(p.set, cp);
   if (n === DEAD) return false;
   p.set = n;
   return true;
