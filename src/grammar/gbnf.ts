@@ -40,7 +40,7 @@ export interface ParseLimits {
 const isWordChar = (c: string): boolean => /[A-Za-z0-9_-]/.test(c);
 
 /** Parses GBNF text; `root` names the start rule (default "root"). Throws BitnetError('GRAMMAR'). */
-export function parseGbnf(text: string, root = 'root', limits: ParseLimits, subject = 'grammar'): GrammarAst {
+export function parseGbnf(text: string, root: string, limits: ParseLimits, subject = 'grammar'): GrammarAst {
   if (text.length > limits.maxGrammarChars) fail(subject, `is ${text.length} characters, more than the limit of ${limits.maxGrammarChars}`);
   const p = new Parser(text, limits, subject);
   const rules = p.parseRules();
@@ -206,13 +206,13 @@ class Parser {
         this.error(`unexpected ${this.show()}`);
       }
       this.space(nested);
-      item = this.repetitions(item, start);
+      item = this.repetitions(item, start, nested);
       items.push(item);
     }
     return items.length === 1 ? items[0]! : { k: 'seq', items };
   }
 
-  private repetitions(item: GNode, start: number): GNode {
+  private repetitions(item: GNode, start: number, nested: boolean): GNode {
     for (;;) {
       const c = this.src[this.pos];
       let min: number;
@@ -231,7 +231,7 @@ class Parser {
       } else return item;
       if (item.k === 'rep' && c !== '{') this.error(`"${c}" after a repetition: put the repeated part in parentheses`, start);
       this.pos++;
-      this.space(false);
+      this.space(nested);
       item = { k: 'rep', node: item, min, max };
     }
   }

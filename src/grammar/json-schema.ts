@@ -44,7 +44,8 @@ type Schema = Record<string, unknown>;
 
 export function schemaToGbnf(root: unknown, limits: SchemaLimits, subject: string, checkTime: () => void): string {
   const c = new Converter(root, limits, subject, checkTime);
-  c.visit(root, '', 0, '');
+  const top = c.visit(root, '', 0, '');
+  if (top !== 'root') c.rules.set('root', top);
   return [...c.rules].map(([name, body]) => `${name} ::= ${body}`).join('\n') + '\n';
 }
 

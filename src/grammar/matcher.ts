@@ -44,6 +44,19 @@ export class StateSpace {
     const out: number[] = [];
     for (const a of g.ruleAlts[g.root]!) this.expandRaw(a, 0, out);
     this.initial = this.internSet(out);
+    // every position after a character, expanded on its own: refuses grammars whose stacks explode there
+    // (as `"x" ("a"?){2000}`) now rather than mid-generation
+    const { code } = g;
+    for (const alts of g.ruleAlts) {
+      for (let pos of alts) {
+        for (; code[pos] !== OP_END; pos += 2) {
+          if (code[pos] !== OP_CHAR) continue;
+          const probe: number[] = [];
+          this.expandRaw(pos + 2, 0, probe);
+          if (probe.length > limits.maxStacks) this.tooMany(probe.length);
+        }
+      }
+    }
   }
 
   /** interned objects so far: callers rebuild the space when this nears limits.maxFrames */
