@@ -123,31 +123,41 @@ export class Sampler {
   }
 
   /**
-   * sample() on the row with every token the constraint refuses set to -Infinity, without building that row
-   * when it can: masking commutes with the penalties, so the top-k candidates of the masked row are the first
-   * k allowed ones among the penalized row's largest (greedy: k = 1, the argmax first). Only when those are
-   * not found among the largest max(64, 4k), or top-k is off, is the whole row masked.
+   * sample() on the row with every token the constraint refuses set to -Infinity, without building that row:
+   * masking commutes with the penalties, so the top-k candidates of the masked row are the first k allowed
+   * ones among the penalized row's largest (greedy: k = 1, the argmax first). When those are not found among
+   * the largest max(64, 4k), or top-k is off, or the state's allowed tokens are known and few, the candidates
+   * come from the list of allowed tokens instead.
    */
-  sampleConstrained(logits: Float32Array, history: ArrayLike<number>, c: { allows(id: number): boolean; mask(row: Float32Array): void }): number {
+  sampleConstrained(logits: Float32Array, history: ArrayLike<number>, c: { allows(id: number): boolean; allowedTokens(onlyIfKnown?: boolean): Int32Array | undefined }): number {
     const penalized = this.applyPenalties(logits, history);
+    const known = c.allowedTokens(true);
+    if (known !== undefined && known.length <= 4096) return this.sampleAmong(penalized, known);
     const k = this.greedy ? 1 : this.topK > 0 ? Math.min(this.topK, penalized.length) : 0;
     if (k === 1) {
       const best = argmax(penalized);
       if (penalized[best]! > -Infinity && c.allows(best)) return best;
     }
-    if (k > 0) {
+    if (k > 1) {
       const keep: number[] = [];
       for (const id of topIds(penalized, Math.min(penalized.length, Math.max(64, 4 * k)))) {
         if (penalized[id]! > -Infinity && c.allows(id)) keep.push(id);
-        if (keep.length === k) return k === 1 ? keep[0]! : this.draw(keep, keep.map((i) => penalized[i]!));
+        if (keep.length === k) return this.draw(keep, keep.map((i) => penalized[i]!));
       }
     }
-    const masked = penalized === logits ? logits.slice() : penalized;
-    c.mask(masked);
-    if (!masked.some((x) => x > -Infinity)) throw new BitnetError('GRAMMAR', 'no token of the vocabulary can continue the grammar here', { name: 'grammar' });
-    if (this.greedy) return argmax(masked);
-    const ids = topIds(masked, this.topK > 0 ? Math.min(this.topK, masked.length) : masked.length);
-    return this.draw(ids, ids.map((i) => masked[i]!));
+    return this.sampleAmong(penalized, known ?? c.allowedTokens()!);
+  }
+
+  /** sample() (penalties already applied) over the given ids alone, ascending; -Infinity ones never drawn. */
+  private sampleAmong(penalized: Float32Array, ids: Int32Array): number {
+    const finite: number[] = [];
+    for (let i = 0; i < ids.length; i++) if (ids[i]! < penalized.length && penalized[ids[i]!]! > -Infinity) finite.push(ids[i]!);
+    if (finite.length === 0) throw new BitnetError('GRAMMAR', 'no token of the vocabulary can continue the grammar here', { name: 'grammar' });
+    const values = Float32Array.from(finite, (id) => penalized[id]!);
+    if (this.greedy) return finite[argmax(values)]!;
+    // ascending ids keep topIds' tie order (lower id first)
+    const order = topIds(values, this.topK > 0 ? Math.min(this.topK, values.length) : values.length);
+    return this.draw(order.map((i) => finite[i]!), order.map((i) => values[i]!));
   }
 
   private applyPenalties(logits: Float32Array, history: ArrayLike<number>): Float32Array {

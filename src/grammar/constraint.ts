@@ -12,6 +12,11 @@ export interface TokenConstraint {
   mask(logits: Float32Array): void;
   /** advances past an allowed token; throws BitnetError('GRAMMAR') otherwise */
   accept(token: number): void;
+  /**
+   * The allowed token ids in ascending order (end tokens included when canEnd); with onlyIfKnown, undefined
+   * unless this state's mask is already cached (so the call costs no vocabulary walk).
+   */
+  allowedTokens(onlyIfKnown?: boolean): Int32Array | undefined;
   /** the grammar is complete here: end-of-generation tokens are allowed */
   readonly canEnd: boolean;
   /** nothing more can follow: generation ends with finish reason 'stop' */
@@ -21,6 +26,8 @@ export interface TokenConstraint {
 /** Allowed-token bitsets of one state space over one vocabulary, most recently used last. */
 export class MaskCache {
   private readonly map = new Map<number, Uint32Array>();
+  /** allowed ids per cached mask, listed on first use */
+  private readonly lists = new WeakMap<Uint32Array, Int32Array>();
   hits = 0;
   misses = 0;
   constructor(
@@ -80,6 +87,30 @@ export class MaskCache {
 
   peek(set: number, pv: number, pr: number): Uint32Array | undefined {
     return this.map.get(set * 0x1000000 + pv * 4 + pr);
+  }
+
+  /** The ids a mask allows, ascending. */
+  list(bits: Uint32Array): Int32Array {
+    let ids = this.lists.get(bits);
+    if (ids === undefined) {
+      let n = 0;
+      for (let w = 0; w < bits.length; w++) {
+        let m = bits[w]!;
+        while (m !== 0) {
+          m &= m - 1;
+          n++;
+        }
+      }
+      ids = new Int32Array(n);
+      let k = 0;
+      for (let w = 0; w < bits.length; w++) {
+        const m = bits[w]!;
+        if (m === 0) continue;
+        for (let j = 0; j < 32; j++) if ((m & (1 << j)) !== 0) ids[k++] = w * 32 + j;
+      }
+      this.lists.set(bits, ids);
+    }
+    return ids;
   }
 }
 
@@ -146,6 +177,20 @@ export class GrammarConstraint implements TokenConstraint {
     }
     const can = this.canEnd;
     for (const [t, v] of saved) logits[t] = can ? v : -Infinity;
+  }
+
+  allowedTokens(onlyIfKnown = false): Int32Array | undefined {
+    if (this.ended) return new Int32Array(0);
+    const { pos, cache } = this;
+    const bits = onlyIfKnown ? cache.peek(pos.set, pos.pv, pos.pr) : cache.get(pos.set, pos.pv, pos.pr);
+    if (bits === undefined) return undefined;
+    const ids = cache.list(bits);
+    if (!this.canEnd || this.ends.size === 0) return ids;
+    const out = new Int32Array(ids.length + this.ends.size);
+    out.set(ids);
+    let k = ids.length;
+    for (const t of this.ends) out[k++] = t;
+    return out.sort();
   }
 
   accept(token: number): void {

@@ -81,21 +81,28 @@ class Parser {
     private readonly subject: string,
   ) {}
 
-  private where(at = this.pos): string {
-    let line = 1;
-    let col = 1;
-    for (let i = 0; i < at && i < this.src.length; i++) {
-      if (this.src[i] === '\n') {
-        line++;
-        col = 1;
-      } else col++;
-    }
-    return `line ${line}, column ${col}`;
-  }
+  /** offsets where lines start, for line/column numbers */
+  private lineStarts: number[] | undefined;
 
   private lineCol(at: number): [number, number] {
-    const m = /line (\d+), column (\d+)/.exec(this.where(at))!;
-    return [Number(m[1]), Number(m[2])];
+    if (this.lineStarts === undefined) {
+      this.lineStarts = [0];
+      for (let i = 0; i < this.src.length; i++) if (this.src[i] === '\n') this.lineStarts.push(i + 1);
+    }
+    const ls = this.lineStarts;
+    let lo = 0;
+    let hi = ls.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (ls[mid]! <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    return [lo + 1, at - ls[lo]! + 1];
+  }
+
+  private where(at = this.pos): string {
+    const [line, col] = this.lineCol(at);
+    return `line ${line}, column ${col}`;
   }
 
   private error(message: string, at = this.pos): never {

@@ -84,9 +84,10 @@ class Converter {
   }
 
   private primitive(name: string): string {
+    if (this.rules.get(name) === PRIMITIVES[name]![0]) return name;
     const [body, deps] = PRIMITIVES[name]!;
-    for (const d of deps) this.primitive(d);
     this.rules.set(name, body);
+    for (const d of deps) this.primitive(d);
     return name;
   }
 
