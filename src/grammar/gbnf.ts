@@ -193,6 +193,7 @@ class Parser {
         this.pos++;
         this.space(true);
         item = this.alternatives(true);
+        if (item.k === 'rep') item = { k: 'seq', items: [item] }; // (x?)* repeats the group
         if (this.src[this.pos] !== ')') this.error(`unbalanced "(": expected ")", found ${this.show()}`, start);
         this.pos++;
         this.depth--;
