@@ -86,7 +86,7 @@ class RegexParser {
       if (this.s[this.pos] !== ')') this.fail('unbalanced "(": missing ")"');
       this.pos++;
       this.depth--;
-      return inner;
+      return inner.k === 'rep' ? { k: 'seq', items: [inner] } : inner; // (a+)+ repeats the group
     }
     if (c === '[') return this.charClass();
     if (c === '.') {
