@@ -90,7 +90,7 @@ export class StateSpace {
     return id;
   }
 
-  /** Stacks reached from "continue at pos, then parent", with character elements on top. */
+  /** The stacks that "continue at pos, then parent" reaches, with character elements on top. */
   private expandRaw(pos: number, parent: number, out: number[]): void {
     if (this.g.code[pos] === OP_END) {
       if (parent === 0) out.push(0);
