@@ -140,9 +140,13 @@ export class Sampler {
     }
     if (k > 1) {
       const keep: number[] = [];
-      for (const id of topIds(penalized, Math.min(penalized.length, Math.max(64, 4 * k)))) {
+      const ids = topIds(penalized, Math.min(penalized.length, Math.max(64, 4 * k)));
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]!;
         if (penalized[id]! > -Infinity && c.allows(id)) keep.push(id);
-        if (keep.length === k) return this.draw(keep, keep.map((i) => penalized[i]!));
+        if (keep.length === k) return this.draw(keep, keep.map((x) => penalized[x]!));
+        // give up early where the grammar refuses most of the top (then the allowed list is the cheaper way)
+        if (keep.length + ids.length - i - 1 < k || (i === 15 && keep.length < 4)) break;
       }
     }
     return this.sampleAmong(penalized, known ?? c.allowedTokens()!);
@@ -150,14 +154,40 @@ export class Sampler {
 
   /** sample() (penalties already applied) over the given ids alone, ascending; -Infinity ones never drawn. */
   private sampleAmong(penalized: Float32Array, ids: Int32Array): number {
-    const finite: number[] = [];
-    for (let i = 0; i < ids.length; i++) if (ids[i]! < penalized.length && penalized[ids[i]!]! > -Infinity) finite.push(ids[i]!);
-    if (finite.length === 0) throw new BitnetError('GRAMMAR', 'no token of the vocabulary can continue the grammar here', { name: 'grammar' });
-    const values = Float32Array.from(finite, (id) => penalized[id]!);
-    if (this.greedy) return finite[argmax(values)]!;
-    // ascending ids keep topIds' tie order (lower id first)
-    const order = topIds(values, this.topK > 0 ? Math.min(this.topK, values.length) : values.length);
-    return this.draw(order.map((i) => finite[i]!), order.map((i) => values[i]!));
+    const n = penalized.length;
+    const none = (): never => {
+      throw new BitnetError('GRAMMAR', 'no token of the vocabulary can continue the grammar here', { name: 'grammar' });
+    };
+    if (this.greedy) {
+      let best = -1;
+      let value = -Infinity;
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]!;
+        if (id < n && penalized[id]! > value) [best, value] = [id, penalized[id]!];
+      }
+      return best >= 0 ? best : none();
+    }
+    let top: number[];
+    if (this.topK > 0) {
+      // the k largest, largest first; ascending ids keep topIds' tie order (lower id first)
+      const k = this.topK;
+      top = [];
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]!;
+        if (id >= n) break;
+        const v = penalized[id]!;
+        if (v === -Infinity || (top.length === k && v <= penalized[top[k - 1]!]!)) continue;
+        let pos = top.length;
+        while (pos > 0 && penalized[top[pos - 1]!]! < v) pos--;
+        top.splice(pos, 0, id);
+        if (top.length > k) top.pop();
+      }
+    } else {
+      top = Array.from(ids).filter((id) => id < n && penalized[id]! > -Infinity);
+      top.sort((a, b) => penalized[b]! - penalized[a]! || a - b);
+    }
+    if (top.length === 0) none();
+    return this.draw(top, top.map((i) => penalized[i]!));
   }
 
   private applyPenalties(logits: Float32Array, history: ArrayLike<number>): Float32Array {

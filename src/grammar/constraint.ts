@@ -119,6 +119,8 @@ export class GrammarConstraint implements TokenConstraint {
   private readonly scratch: BytePos = { set: 0, pv: 0, pr: 0 };
   private readonly ends: Set<number>;
   private ended = false;
+  /** allowed lists with the end tokens added, per list */
+  private readonly withEnds = new WeakMap<Int32Array, Int32Array>();
 
   constructor(
     private readonly cache: MaskCache,
@@ -186,11 +188,16 @@ export class GrammarConstraint implements TokenConstraint {
     if (bits === undefined) return undefined;
     const ids = cache.list(bits);
     if (!this.canEnd || this.ends.size === 0) return ids;
-    const out = new Int32Array(ids.length + this.ends.size);
-    out.set(ids);
-    let k = ids.length;
-    for (const t of this.ends) out[k++] = t;
-    return out.sort();
+    let out = this.withEnds.get(ids);
+    if (out === undefined) {
+      out = new Int32Array(ids.length + this.ends.size);
+      out.set(ids);
+      let k = ids.length;
+      for (const t of this.ends) out[k++] = t;
+      out.sort();
+      this.withEnds.set(ids, out);
+    }
+    return out;
   }
 
   accept(token: number): void {

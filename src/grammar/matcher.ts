@@ -32,6 +32,7 @@ export class StateSpace {
   /** set id -> next set for each ASCII code point (-2: not computed yet) */
   private readonly asciiNext: Array<Int32Array | undefined> = [];
   private readonly nextMemo = new Map<number, number>();
+  private readonly subsetMemo = new Map<number, number>();
   private readonly partialMemo = new Map<number, boolean>();
   readonly initial: number;
 
@@ -141,25 +142,74 @@ export class StateSpace {
 
   /** The set after the code point cp, or DEAD. */
   next(set: number, cp: number): number {
-    if (cp < 128) {
-      let row = this.asciiNext[set];
-      if (row === undefined) this.asciiNext[set] = row = new Int32Array(128).fill(-2);
-      const v = row[cp]!;
-      if (v !== -2) return v;
-      return (row[cp] = this.advance(set, cp));
-    }
+    if (cp < 128) return (this.asciiNext[set] ?? this.fillAscii(set))[cp]!;
     const key = set * 0x110000 + cp;
-    const v = this.nextMemo.get(key);
-    if (v !== undefined) return v;
-    const r = this.advance(set, cp);
-    this.nextMemo.set(key, r);
+    let v = this.nextMemo.get(key);
+    if (v === undefined) {
+      v = this.advance(set, cp);
+      this.nextMemo.set(key, v);
+    }
+    return v;
+  }
+
+  /**
+   * Every ASCII transition of a set at once. The set after a character depends only on which stacks match it,
+   * so characters are grouped by that subset (a bitmask when the set has at most 31 stacks) and each distinct
+   * subset is advanced once: inside a JSON string, ~90 characters share one.
+   */
+  private fillAscii(set: number): Int32Array {
+    const row = new Int32Array(128);
+    const stacks = this.sets[set]!;
+    if (stacks.length > 31) {
+      for (let b = 0; b < 128; b++) row[b] = this.advance(set, b);
+    } else {
+      const { code, sets } = this.g;
+      const masks = new Int32Array(128);
+      for (let i = 0; i < stacks.length; i++) {
+        const s = stacks[i]!;
+        if (s === 0) continue;
+        const ascii = sets[code[this.framePos[s]! + 1]!]!.ascii;
+        for (let w = 0; w < 4; w++) {
+          for (let bits = ascii[w]!; bits !== 0; bits &= bits - 1) masks[w * 32 + 31 - Math.clz32(bits & -bits)]! |= 1 << i;
+        }
+      }
+      for (let b = 0; b < 128; b++) row[b] = masks[b] === 0 ? DEAD : this.advanceSubset(set, masks[b]!);
+    }
+    this.asciiNext[set] = row;
+    return row;
+  }
+
+  /** The set after the stacks of `set` picked by the bitmask m each consume a character. */
+  private advanceSubset(set: number, m: number): number {
+    const key = set * 0x80000000 + m;
+    let r = this.subsetMemo.get(key);
+    if (r === undefined) {
+      const stacks = this.sets[set]!;
+      const out: number[] = [];
+      for (let i = 0; i < stacks.length; i++) {
+        if ((m & (1 << i)) === 0) continue;
+        const s = stacks[i]!;
+        this.expandRaw(this.framePos[s]! + 2, this.frameParent[s]!, out);
+      }
+      r = this.internSet(out);
+      this.subsetMemo.set(key, r);
+    }
     return r;
   }
 
   private advance(set: number, cp: number): number {
     const { code, sets } = this.g;
+    const stacks = this.sets[set]!;
+    if (stacks.length <= 31) {
+      let m = 0;
+      for (let i = 0; i < stacks.length; i++) {
+        const s = stacks[i]!;
+        if (s !== 0 && charSetHas(sets[code[this.framePos[s]! + 1]!]!, cp)) m |= 1 << i;
+      }
+      return m === 0 ? DEAD : this.advanceSubset(set, m);
+    }
     const out: number[] = [];
-    for (const s of this.sets[set]!) {
+    for (const s of stacks) {
       if (s === 0) continue;
       const pos = this.framePos[s]!;
       if (charSetHas(sets[code[pos + 1]!]!, cp)) this.expandRaw(pos + 2, this.frameParent[s]!, out);
