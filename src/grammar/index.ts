@@ -95,8 +95,38 @@ export class CompiledGrammar {
   }
 }
 
-/** Throws BitnetError('GRAMMAR', message naming the bad part, { name: 'grammar' | 'json_schema' | 'response_format' }). */
+/** Recently compiled grammars by their input, so a request repeating a schema finds its masks already cached. */
+const recent = new Map<string, CompiledGrammar>();
+const RECENT_MAX = 16;
+
+/**
+ * Throws BitnetError('GRAMMAR', message naming the bad part, { name: 'grammar' | 'json_schema' | 'response_format' }).
+ * The same input (and limits) compiled again returns the same immutable grammar, from a small LRU.
+ */
 export function compileGrammar(spec: GrammarSpec, limits: Partial<GrammarLimits> = {}): CompiledGrammar {
+  let key: string | undefined;
+  try {
+    key = JSON.stringify([spec, limits]);
+  } catch {
+    key = undefined; // cyclic input: compiled (and refused) below
+  }
+  if (key !== undefined && key.length <= 1 << 16) {
+    const hit = recent.get(key);
+    if (hit !== undefined) {
+      recent.delete(key);
+      recent.set(key, hit);
+      return hit;
+    }
+  }
+  const g = compileUncached(spec, limits);
+  if (key !== undefined && key.length <= 1 << 16) {
+    if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value!);
+    recent.set(key, g);
+  }
+  return g;
+}
+
+function compileUncached(spec: GrammarSpec, limits: Partial<GrammarLimits>): CompiledGrammar {
   const lim = { ...DEFAULT_GRAMMAR_LIMITS, ...limits };
   const start = now();
   const deadline = start + lim.maxCompileMs;
