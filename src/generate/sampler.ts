@@ -126,13 +126,13 @@ export class Sampler {
    * sample() on the row with every token the constraint refuses set to -Infinity, without building that row:
    * masking commutes with the penalties, so the top-k candidates of the masked row are the first k allowed
    * ones among the penalized row's largest (greedy: k = 1, the argmax first). When those are not found among
-   * the largest max(64, 4k), or top-k is off, or the state's allowed tokens are known and few, the candidates
-   * come from the list of allowed tokens instead.
+   * the largest max(64, 4k), or top-k is off, or the state's few allowed tokens are known already, the
+   * candidates come from the list of allowed tokens instead.
    */
-  sampleConstrained(logits: Float32Array, history: ArrayLike<number>, c: { allows(id: number): boolean; allowedTokens(onlyIfKnown?: boolean): Int32Array | undefined }): number {
+  sampleConstrained(logits: Float32Array, history: ArrayLike<number>, c: { allows(id: number): boolean; allowedTokens(onlyIfCheap?: boolean): Int32Array | undefined }): number {
     const penalized = this.applyPenalties(logits, history);
     const known = c.allowedTokens(true);
-    if (known !== undefined && known.length <= 4096) return this.sampleAmong(penalized, known);
+    if (known !== undefined) return this.sampleAmong(penalized, known);
     const k = this.greedy ? 1 : this.topK > 0 ? Math.min(this.topK, penalized.length) : 0;
     if (k === 1) {
       const best = argmax(penalized);
@@ -149,7 +149,7 @@ export class Sampler {
         if (keep.length + ids.length - i - 1 < k || (i === 15 && keep.length < 4)) break;
       }
     }
-    return this.sampleAmong(penalized, known ?? c.allowedTokens()!);
+    return this.sampleAmong(penalized, c.allowedTokens()!);
   }
 
   /** sample() (penalties already applied) over the given ids alone, ascending; -Infinity ones never drawn. */

@@ -13,10 +13,10 @@ export interface TokenConstraint {
   /** advances past an allowed token; throws BitnetError('GRAMMAR') otherwise */
   accept(token: number): void;
   /**
-   * The allowed token ids in ascending order (end tokens included when canEnd); with onlyIfKnown, undefined
-   * unless this state's mask is already cached (so the call costs no vocabulary walk).
+   * The allowed token ids in ascending order (end tokens included when canEnd); with onlyIfCheap, undefined
+   * unless the list is at hand (this state's mask cached and at most 4096 tokens allowed).
    */
-  allowedTokens(onlyIfKnown?: boolean): Int32Array | undefined;
+  allowedTokens(onlyIfCheap?: boolean): Int32Array | undefined;
   /** the grammar is complete here: end-of-generation tokens are allowed */
   readonly canEnd: boolean;
   /** nothing more can follow: generation ends with finish reason 'stop' */
@@ -82,6 +82,7 @@ export class MaskCache {
     walk(0, set, pv, pr);
     if (this.map.size >= this.capacity) this.map.delete(this.map.keys().next().value!);
     this.map.set(key, bits);
+    this.list(bits); // kept when short
     return bits;
   }
 
@@ -89,7 +90,12 @@ export class MaskCache {
     return this.map.get(set * 0x1000000 + pv * 4 + pr);
   }
 
-  /** The ids a mask allows, ascending. */
+  /** The ids a cached mask allows, when short enough to be kept with it. */
+  shortList(bits: Uint32Array): Int32Array | undefined {
+    return this.lists.get(bits);
+  }
+
+  /** The ids a mask allows, ascending (kept with the mask when short). */
   list(bits: Uint32Array): Int32Array {
     let ids = this.lists.get(bits);
     if (ids === undefined) {
@@ -108,7 +114,8 @@ export class MaskCache {
         if (m === 0) continue;
         for (let j = 0; j < 32; j++) if ((m & (1 << j)) !== 0) ids[k++] = w * 32 + j;
       }
-      this.lists.set(bits, ids);
+      // long lists (permissive states) are rebuilt when asked: the constrained sampler rarely needs them
+      if (n <= 4096) this.lists.set(bits, ids);
     }
     return ids;
   }
@@ -181,12 +188,15 @@ export class GrammarConstraint implements TokenConstraint {
     for (const [t, v] of saved) logits[t] = can ? v : -Infinity;
   }
 
-  allowedTokens(onlyIfKnown = false): Int32Array | undefined {
+  allowedTokens(onlyIfCheap = false): Int32Array | undefined {
     if (this.ended) return new Int32Array(0);
     const { pos, cache } = this;
-    const bits = onlyIfKnown ? cache.peek(pos.set, pos.pv, pos.pr) : cache.get(pos.set, pos.pv, pos.pr);
-    if (bits === undefined) return undefined;
-    const ids = cache.list(bits);
+    let ids: Int32Array | undefined;
+    if (onlyIfCheap) {
+      const bits = cache.peek(pos.set, pos.pv, pos.pr);
+      ids = bits && cache.shortList(bits);
+      if (ids === undefined) return undefined;
+    } else ids = cache.list(cache.get(pos.set, pos.pv, pos.pr));
     if (!this.canEnd || this.ends.size === 0) return ids;
     let out = this.withEnds.get(ids);
     if (out === undefined) {

@@ -54,8 +54,8 @@ export const DEFAULT_GRAMMAR_LIMITS: GrammarLimits = {
   maxSchemaDepth: 64,
   maxPatternChars: 4096,
   maxStacks: 1024,
-  maxFrames: 1 << 20,
-  maxCachedMasks: 256,
+  maxFrames: 1 << 19,
+  maxCachedMasks: 128,
 };
 
 /** A compiled grammar: immutable to callers, reusable across generations and tokenizers. */
@@ -97,7 +97,7 @@ export class CompiledGrammar {
 
 /** Recently compiled grammars by their input, so a request repeating a schema finds its masks already cached. */
 const recent = new Map<string, CompiledGrammar>();
-const RECENT_MAX = 16;
+const RECENT_MAX = 8;
 
 /**
  * Throws BitnetError('GRAMMAR', message naming the bad part, { name: 'grammar' | 'json_schema' | 'response_format' }).
