@@ -1,7 +1,8 @@
 // A trie of the vocabulary's token bytes (typed arrays, children in byte order), built once per Tokenizer and
-// cached in a WeakMap: the mask walk visits each shared prefix once and prunes dead branches. CONTROL and
-// USER_DEFINED tokens (and empty ones) are left out: they never match grammar text.
+// cached in a WeakMap: the mask walk visits each shared prefix once and prunes dead branches. CONTROL,
+// USER_DEFINED, UNKNOWN and UNUSED tokens (and empty ones) are left out: they never match grammar text.
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { TokenType } from '../tokenizer/vocab.js';
 
 export interface TokenTrie {
   vocabSize: number;
@@ -32,21 +33,24 @@ function buildTrie(tokenizer: Tokenizer): TokenTrie {
   const n = tokenizer.vocabSize;
   const bytes: Array<Uint8Array | null> = new Array<Uint8Array | null>(n).fill(null);
   const keyed: Array<[string, number]> = [];
+  let total = 0;
   for (let id = 0; id < n; id++) {
-    if (tokenizer.isSpecial(id)) continue;
+    const type = tokenizer.vocab.tokenTypes[id];
+    if (type === TokenType.CONTROL || type === TokenType.USER_DEFINED || type === TokenType.UNKNOWN || type === TokenType.UNUSED) continue;
     const b = tokenizer.tokenBytes(id);
     if (b.length === 0) continue;
     bytes[id] = b;
     // a Latin-1 string per token sorts in byte order
-    let s = '';
-    for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]!);
-    keyed.push([s, id]);
+    keyed.push([String.fromCharCode.apply(null, b as unknown as number[]), id]);
+    total += b.length;
   }
   keyed.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] - y[1]));
 
   // nodes in preorder: each new node's parent and byte; sorted keys make children appear in byte order
-  const parent: number[] = [-1];
-  const byte: number[] = [0];
+  const parent = new Int32Array(total + 1);
+  const byte = new Uint8Array(total + 1);
+  parent[0] = -1;
+  let nNodes = 1;
   const tokNode = new Int32Array(keyed.length);
   const path: number[] = [0]; // path[d] = node at depth d of the previous key
   let prev = '';
@@ -55,15 +59,14 @@ function buildTrie(tokenizer: Tokenizer): TokenTrie {
     while (lcp < s.length && lcp < prev.length && s.charCodeAt(lcp) === prev.charCodeAt(lcp)) lcp++;
     path.length = lcp + 1;
     for (let d = lcp; d < s.length; d++) {
-      parent.push(path[d]!);
-      byte.push(s.charCodeAt(d));
-      path.push(parent.length - 1);
+      parent[nNodes] = path[d]!;
+      byte[nNodes] = s.charCodeAt(d);
+      path.push(nNodes++);
     }
     tokNode[k] = path[s.length]!;
     prev = s;
     void id;
   });
-  const nNodes = parent.length;
   const edgeStart = new Int32Array(nNodes + 1);
   for (let v = 1; v < nNodes; v++) edgeStart[parent[v]! + 1]!++;
   for (let v = 0; v < nNodes; v++) edgeStart[v + 1]! += edgeStart[v]!;
