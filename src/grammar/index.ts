@@ -55,7 +55,7 @@ export const DEFAULT_GRAMMAR_LIMITS: GrammarLimits = {
   maxPatternChars: 4096,
   maxStacks: 1024,
   maxFrames: 1 << 19,
-  maxCachedMasks: 128,
+  maxCachedMasks: 256,
 };
 
 /** A compiled grammar: immutable to callers, reusable across generations and tokenizers. */
