@@ -2,9 +2,10 @@
 export { BitnetError, type BitnetErrorCode } from './errors.js';
 export { loadModel, inspectModel, loadTokenizer, type LoadOptions, type LoadProgressEvent, type ModelSource, type ModelInspection } from './engine/load.js';
 export { convertModel, CONVERT_TYPES, EMBEDDING_TYPES, type ConvertOptions, type ConvertProgress, type ConvertReport, type ConvertType, type EmbeddingType } from './engine/convert.js';
-export { BitnetModel, ChatSession, type Prompt, type TensorDescription, type EvaluateOptions } from './engine/model.js';
+export { BitnetModel, ChatSession, type Prompt, type TensorDescription, type EvaluateOptions, type EmbedOptions } from './engine/model.js';
 export type { ChatMessage, ChatRole } from './engine/chat-template.js';
-export type { GenerateOptions, GenerationChunk, GenerationStats, FinishReason } from './generate/generate.js';
+export type { GenerateOptions, GenerationChunk, GenerationStats, FinishReason, LogitBias, TokenLogprob } from './generate/generate.js';
+export type { Pooling } from './model/pooling.js';
 export type { SamplerOptions } from './generate/sampler.js';
 export { Sequence } from './generate/sequence.js';
 export { Scheduler, type SchedulerOptions, type SchedulerStats, type GenerationHandle } from './generate/scheduler.js';

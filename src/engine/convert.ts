@@ -68,6 +68,10 @@ export interface ConvertReport {
 
 /** Where a model's tensors go: the target architecture and whether it carries llama.cpp `.scale` tensors. */
 function targetArch(hp: HParams, type: ConvertType, warn: (m: string) => void): { arch: string; scaleTensors: boolean } {
+  if (hp.arch === 'qwen3') {
+    // its Q/K norms and per-projection input norms have no place in the bitnet / llama layouts
+    throw new BitnetError('UNSUPPORTED_ARCHITECTURE', 'converting qwen3 models (the BitNet embedding models) is not supported; load their GGUF file directly', { name: 'general.architecture' });
+  }
   if (hp.arch === 'llama') return { arch: 'llama', scaleTensors: false };
   if (type !== 'i2_s') return { arch: 'bitnet', scaleTensors: true };
   if (hp.act === 'relu2') return { arch: 'bitnet-b1.58', scaleTensors: false };

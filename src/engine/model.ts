@@ -4,6 +4,7 @@
 // sequence that reuses the cached prompt prefix; ChatSession keeps its own KV cache between turns.
 import { BitnetError } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
+import { ARCH_KEY, archKey, KEY } from '../formats/names.js';
 import { generateFromTokens, type GenerateOptions, type GenerationChunk } from '../generate/generate.js';
 import { Scheduler, type SchedulerOptions } from '../generate/scheduler.js';
 import { Sequence } from '../generate/sequence.js';
@@ -11,6 +12,7 @@ import type { Backend } from '../kernels/backend.js';
 import type { LoadedWeights, TraceFn } from '../model/forward.js';
 import type { HParams } from '../model/hparams.js';
 import type { KvType } from '../model/kv-cache.js';
+import { checkPooling, poolingFromGguf, type Pooling } from '../model/pooling.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { ChatFormatter, ChatMessage } from './chat-template.js';
 
@@ -46,6 +48,14 @@ export interface EvaluateOptions {
   trace?: TraceFn;
 }
 
+export interface EmbedOptions {
+  /** default: the model's poolingType, else 'mean' */
+  pooling?: Pooling;
+  /** L2-normalise each vector; default true */
+  normalize?: boolean;
+  signal?: AbortSignal;
+}
+
 /** A tiny async mutex so generations on the shared sequence run one after another. */
 class Lock {
   private tail: Promise<void> = Promise.resolve();
@@ -73,6 +83,8 @@ export class BitnetModel {
   readonly kvType: KvType;
   readonly warnings: readonly string[];
   readonly loadMs: number;
+  /** the pooling the file declares for embeddings (GGUF `<arch>.pooling_type`), when it declares one */
+  readonly poolingType: Pooling | undefined;
   private readonly weights: LoadedWeights;
   private readonly extraStopTokens: number[];
   private readonly batchSize: number;
@@ -99,6 +111,8 @@ export class BitnetModel {
     this.warnings = init.warnings;
     this.loadMs = init.loadMs;
     this.release = init.release;
+    const pooling = this.metadata.get(archKey(String(this.metadata.get(KEY.architecture)), ARCH_KEY.poolingType));
+    this.poolingType = typeof pooling === 'number' ? poolingFromGguf(pooling) : undefined;
   }
 
   /** Frees the model's memory (weights, KV caches) and closes its file; the model is unusable afterwards. */
@@ -193,6 +207,28 @@ export class BitnetModel {
       return await seq.evaluateAll(ids, opts.trace);
     } finally {
       seq.dispose();
+    }
+  }
+
+  /**
+   * An embedding of the input (text: tokenized as a prompt, BOS per the model; or token ids): the final
+   * hidden states after output_norm (no lm_head), pooled ('mean' | 'last' | 'cls', or 'none': every
+   * position's row, [T, nEmbd]) and L2-normalised unless `normalize` is false. Runs on its own KV cache,
+   * one call at a time with generations on this model.
+   */
+  async embed(input: string | readonly number[], opts: EmbedOptions = {}): Promise<Float32Array> {
+    const tokens = this.tokenizePrompt(typeof input === 'string' ? input : { tokens: input });
+    const pooling = checkPooling(opts.pooling ?? this.poolingType ?? 'mean');
+    if (tokens.length > this.contextSize) {
+      throw new BitnetError('CONTEXT_OVERFLOW', `the input has ${tokens.length} tokens but the context size is ${this.contextSize}`);
+    }
+    const release = await this.lock.acquire();
+    const seq = this.createSequence({ contextSize: Math.max(tokens.length, 1) });
+    try {
+      return await seq.embed(tokens, { pooling, normalize: opts.normalize ?? true, ...(opts.signal ? { signal: opts.signal } : {}) });
+    } finally {
+      seq.dispose();
+      release();
     }
   }
 

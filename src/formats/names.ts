@@ -3,7 +3,7 @@
 
 /** Architectures whose GGUF files come from bitnet.cpp (their type ids 36-39 are the fork's types). */
 export const BITNET_ARCHS = ['bitnet-b1.58', 'bitnet-25', 'bitnet'] as const;
-export const SUPPORTED_ARCHS = ['bitnet-b1.58', 'bitnet-25', 'bitnet', 'llama'] as const;
+export const SUPPORTED_ARCHS = ['bitnet-b1.58', 'bitnet-25', 'bitnet', 'llama', 'qwen3'] as const;
 export type ArchName = (typeof SUPPORTED_ARCHS)[number];
 
 export function isBitnetArch(arch: string): boolean {
@@ -50,6 +50,8 @@ export const ARCH_KEY = {
   ropeScalingFactor: 'rope.scaling.factor',
   /** llama.cpp's LLM_KV_HIDDEN_ACT ("relu2" for 2B4T when written by mainline converters). */
   hiddenAct: 'hidden_activation',
+  /** llama.cpp's LLM_KV_POOLING_TYPE (enum llama_pooling_type: 0 none, 1 mean, 2 cls, 3 last, 4 rank) */
+  poolingType: 'pooling_type',
 } as const;
 
 export function archKey(arch: string, key: (typeof ARCH_KEY)[keyof typeof ARCH_KEY]): string {
@@ -73,6 +75,14 @@ export const TENSOR = {
   ffnUp: (l: number) => `blk.${l}.ffn_up.weight`,
   ffnDown: (l: number) => `blk.${l}.ffn_down.weight`,
   ffnSubNorm: (l: number) => `blk.${l}.ffn_sub_norm.weight`,
+  /** Qwen3's per-head RMSNorm of Q and K (after the projection, before RoPE) */
+  attnQNorm: (l: number) => `blk.${l}.attn_q_norm.weight`,
+  attnKNorm: (l: number) => `blk.${l}.attn_k_norm.weight`,
+  /**
+   * BitNet embedding models (Qwen3-based, microsoft/BitNet docs/bitnet-embeddings-qwen3-gguf-conversion.md):
+   * an RMSNorm with its own weight on the input of every projection ("BitLinear" norm), named `<proj>_norm_in`.
+   */
+  normIn: (l: number, proj: 'attn_q' | 'attn_k' | 'attn_v' | 'attn_output' | 'ffn_gate' | 'ffn_up' | 'ffn_down') => `blk.${l}.${proj}_norm_in.weight`,
   /** Optional per-tensor output scale of the 2024 `bitnet` arch: `blk.N.attn_q.scale` for `blk.N.attn_q.weight`. */
   scaleOf: (weightName: string) => weightName.replace(/\.weight$/, '.scale'),
 } as const;

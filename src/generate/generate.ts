@@ -7,12 +7,18 @@ import { createConstraint, type CompiledGrammar, type TokenConstraint } from '..
 import { BACKEND_TOP_K_MAX } from '../kernels/backend.js';
 import type { TopLogits } from '../model/forward.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { checkTopCount, PromptScorer, tokenLogprob, type TokenLogprob } from './logprobs.js';
 import { Sampler, type SamplerOptions } from './sampler.js';
 import { yieldToEventLoop, type PrefillProgress, type Sequence } from './sequence.js';
 import { StopMatcher } from './stop.js';
 import type { StreamDecoder } from '../tokenizer/index.js';
 
+export type { TokenLogprob } from './logprobs.js';
+
 export type FinishReason = 'stop' | 'length';
+
+/** Token id -> bias added to its logit before sampling; <= -100 bans the token. */
+export type LogitBias = Readonly<Record<number, number>> | ReadonlyMap<number, number>;
 
 export interface GenerateOptions extends SamplerOptions {
   /** most tokens to generate; default: until a stop or the end of the context */
@@ -27,6 +33,19 @@ export interface GenerateOptions extends SamplerOptions {
   /** constrain the output to a grammar (compileGrammar): end-of-generation tokens only where it is complete */
   grammar?: CompiledGrammar;
   onPromptProgress?: (p: PrefillProgress) => void;
+  /** added to the logits before the penalties and the sampler (OpenAI's logit_bias); <= -100 bans the token */
+  logitBias?: LogitBias;
+  /**
+   * every chunk with tokens carries `logprobs` (one per token) with this many alternatives: log-softmax of
+   * the raw model logits over the vocabulary (before bias, penalties and temperature)
+   */
+  logprobs?: number;
+  /**
+   * the prompt is evaluated with the logits of every position (no prefix reuse) and the first chunk carries
+   * `promptLogprobs` (null for the first token) with this many alternatives; with maxTokens 0 this scores
+   * the prompt alone
+   */
+  promptLogprobs?: number;
 }
 
 export interface GenerationStats {
@@ -51,6 +70,36 @@ export interface GenerationChunk {
   done: boolean;
   finishReason?: FinishReason;
   stats?: GenerationStats;
+  /** with GenerateOptions.logprobs: one entry per token of `tokens` */
+  logprobs?: TokenLogprob[];
+  /** with GenerateOptions.promptLogprobs, on the first chunk: one entry per prompt token (null for the first) */
+  promptLogprobs?: Array<TokenLogprob | null>;
+}
+
+/** Bans and biases as parallel arrays (validated against the vocabulary). */
+interface BiasTable {
+  ids: Int32Array;
+  /** the bias, or -Infinity for a ban */
+  values: Float64Array;
+}
+
+const BAN = -100;
+
+function biasTable(bias: LogitBias, vocab: number): BiasTable | undefined {
+  const entries: Array<[number, number]> = bias instanceof Map ? [...bias] : Object.entries(bias).map(([k, v]) => [Number(k), v as number]);
+  if (entries.length === 0) return undefined;
+  const ids = new Int32Array(entries.length);
+  const values = new Float64Array(entries.length);
+  let bans = 0;
+  entries.forEach(([id, b], i) => {
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new BitnetError('INVALID_ARGUMENT', `token id ${id} is out of range [0, ${vocab})`, { name: 'logitBias' });
+    if (typeof b !== 'number' || Number.isNaN(b)) throw new BitnetError('INVALID_ARGUMENT', `the bias of token ${id} is not a number`, { name: 'logitBias' });
+    ids[i] = id;
+    values[i] = b <= BAN ? -Infinity : b;
+    if (b <= BAN) bans++;
+  });
+  if (bans >= vocab) throw new BitnetError('INVALID_ARGUMENT', 'every token of the vocabulary is banned', { name: 'logitBias' });
+  return { ids, values };
 }
 
 export const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
@@ -72,6 +121,12 @@ export class GenerationState {
   private readonly decoder: StreamDecoder;
   private readonly eog: Set<number>;
   private readonly history: number[];
+  private readonly bias: BiasTable | undefined;
+  private readonly logprobs: number | undefined;
+  /** alternatives per prompt token when the prompt is scored, else undefined */
+  readonly promptLogprobs: number | undefined;
+  /** prompt entries waiting for the first chunk */
+  private pendingPrompt: Array<TokenLogprob | null> | undefined;
   private readonly constraint: TokenConstraint | undefined;
 
   constructor(
@@ -88,8 +143,29 @@ export class GenerationState {
     this.decoder = tokenizer.createStreamDecoder({ skipSpecial: true });
     this.eog = new Set([...(opts.ignoreEos ? [] : endOfGeneration), ...(opts.stopTokens ?? [])]);
     this.history = [...prompt];
+    this.bias = opts.logitBias ? biasTable(opts.logitBias, tokenizer.vocabSize) : undefined;
+    this.logprobs = checkTopCount('logprobs', opts.logprobs);
+    this.promptLogprobs = checkTopCount('promptLogprobs', opts.promptLogprobs);
     this.constraint = opts.grammar ? createConstraint(opts.grammar, tokenizer, [...this.eog]) : undefined;
     if (this.maxTokens === 0) this.done = true;
+  }
+
+  /** A scorer for the prompt's rows when promptLogprobs is set (see Sequence.prefill's `rows`). */
+  createPromptScorer(): PromptScorer | undefined {
+    return this.promptLogprobs === undefined ? undefined : new PromptScorer(this.prompt, this.promptLogprobs, this.tokenizer.vocabSize);
+  }
+
+  /** The prompt's entries, handed out with the first chunk (from next() or finish()). */
+  setPromptLogprobs(entries: Array<TokenLogprob | null>): void {
+    this.pendingPrompt = entries;
+  }
+
+  private withPrompt(chunk: GenerationChunk): GenerationChunk {
+    if (this.pendingPrompt) {
+      chunk.promptLogprobs = this.pendingPrompt;
+      this.pendingPrompt = undefined;
+    }
+    return chunk;
   }
 
   /**
@@ -97,7 +173,7 @@ export class GenerationState {
    * padding rows past the tokenizer's vocabulary included, as they are dropped), or undefined for the row.
    */
   topNeeded(nVocab: number, max: number): number | undefined {
-    const need = this.constraint ? undefined : this.sampler.candidatesNeeded;
+    const need = this.bias || this.logprobs !== undefined || this.constraint ? undefined : this.sampler.candidatesNeeded;
     const vocab = this.tokenizer.vocabSize;
     if (need === undefined || need > vocab) return undefined;
     const k = need + Math.max(0, nVocab - vocab);
@@ -105,18 +181,28 @@ export class GenerationState {
   }
 
   /**
-   * Samples from the logits of the last evaluated token (the row, or its topNeeded() largest); `room` says
-   * whether the context has space to evaluate one more. Returns the chunk to emit (none when an
-   * end-of-generation token was drawn).
+   * Samples from the logits of the last evaluated token (the row, or its topNeeded() largest); `left` is
+   * how many positions the context still has free (context size - evaluated tokens): the token drawn now
+   * takes one, so with none left generation ends ('length') without drawing, and with one left it ends
+   * after this token. So prompt + generated never exceeds the context. Returns the chunk to emit (none
+   * when an end-of-generation token was drawn or nothing was).
    */
-  next(logits: Float32Array | TopLogits, room: boolean): GenerationChunk | undefined {
+  next(logits: Float32Array | TopLogits, left: number): GenerationChunk | undefined {
     if (this.done) return undefined;
+    if (left <= 0) {
+      this.done = true;
+      return undefined;
+    }
     // embeddings padded past the tokenizer's vocabulary have rows no text maps to: never sample them
     const vocab = this.tokenizer.vocabSize;
     let token: number;
-    if (logits instanceof Float32Array) token = this.sample(logits.length > vocab ? logits.subarray(0, vocab) : logits, this.history);
-    else {
-      if (this.constraint) throw new BitnetError('INVALID_ARGUMENT', 'a grammar needs the whole logits row', { name: 'logits' });
+    let lp: TokenLogprob | undefined;
+    if (logits instanceof Float32Array) {
+      const row = logits.length > vocab ? logits.subarray(0, vocab) : logits;
+      token = this.sample(this.bias ? this.biased(row) : row, this.history);
+      if (this.logprobs !== undefined) lp = tokenLogprob(row, token, this.logprobs);
+    } else {
+      if (this.bias || this.logprobs !== undefined || this.constraint) throw new BitnetError('INVALID_ARGUMENT', 'logitBias, logprobs and a grammar need the whole logits row', { name: 'logits' });
       const keep = Array.from(logits.ids, (id, i) => (id < vocab ? i : -1)).filter((i) => i >= 0);
       token = this.sampler.sampleTop(keep.map((i) => logits.ids[i]!), keep.map((i) => logits.values[i]!));
     }
@@ -134,10 +220,18 @@ export class GenerationState {
     if (this.matcher.stopped || this.constraint?.mustEnd) {
       this.finishReason = 'stop';
       this.done = true;
-    } else if (this.generated >= this.maxTokens || !room) {
+    } else if (this.generated >= this.maxTokens || left <= 1) {
       this.done = true;
     }
-    return { text, tokens: [token], done: false };
+    return this.withPrompt(lp ? { text, tokens: [token], done: false, logprobs: [lp] } : { text, tokens: [token], done: false });
+  }
+
+  /** The row with the logit bias added (bans at -Infinity). */
+  private biased(row: Float32Array): Float32Array {
+    const out = row.slice();
+    const { ids, values } = this.bias!;
+    for (let i = 0; i < ids.length; i++) out[ids[i]!] = out[ids[i]!]! + values[i]!;
+    return out;
   }
 
   /** The sampler, restricted to the grammar's tokens when there is one (the mask goes before the penalties). */
@@ -161,7 +255,7 @@ export class GenerationState {
       finishReason: this.finishReason,
       seed: this.sampler.seed,
     };
-    return { text: rest, tokens: [], done: true, finishReason: this.finishReason, stats };
+    return this.withPrompt({ text: rest, tokens: [], done: true, finishReason: this.finishReason, stats });
   }
 }
 
@@ -176,17 +270,20 @@ export async function* generateFromTokens(
   const state = new GenerationState(tokenizer, prompt, opts, endOfGeneration);
   // where the backend can pick the largest logits itself (GPU), fetch only those when they decide the token
   const top = seq.model.backend.topK ? state.topNeeded(seq.model.hp.nVocab, BACKEND_TOP_K_MAX) : undefined;
+  const scorer = state.createPromptScorer();
   const start = now();
   const pre = await seq.prefill(prompt, {
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.onPromptProgress ? { onProgress: opts.onPromptProgress } : {}),
     ...(top !== undefined ? { top } : {}),
+    ...(scorer ? { rows: (rows: Float32Array, s: number, n: number) => scorer.add(rows, seq.model.hp.nVocab, s, n) } : {}),
   });
+  if (scorer) state.setPromptLogprobs(scorer.entries);
   let logits: Float32Array | TopLogits = pre.top ?? pre.logits;
   const promptDone = now();
   for (;;) {
     throwIfAborted(opts.signal);
-    const chunk = state.next(logits, seq.tokens.length < seq.contextSize);
+    const chunk = state.next(logits, seq.contextSize - seq.tokens.length);
     if (chunk) yield chunk;
     if (state.done) break;
     logits = top !== undefined ? await seq.stepTop(state.token, top) : await seq.step(state.token);

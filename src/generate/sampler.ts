@@ -119,7 +119,9 @@ export class Sampler {
       r -= p[i]!;
       if (r < 0) return ids[i]!;
     }
-    return ids[ids.length - 1]!;
+    // rounding left r >= 0: the last candidate that has any probability (never a banned one)
+    for (let i = ids.length - 1; i > 0; i--) if (p[i]! > 0) return ids[i]!;
+    return ids[0]!;
   }
 
   /**

@@ -38,6 +38,12 @@ export interface KvStorage {
   readonly layers: readonly KvLayer[];
   /** makes room for positions [0, n) (n <= nCtx) */
   reserve(n: number): void;
+  /**
+   * Copies the K/V of positions [0, n) of every layer from `src`, a storage of the same backend, layer count,
+   * heads, head size and type (its context may differ); positions >= n of this storage are left as they are.
+   * Call reserve(n) first. Ordered with the backend's other ops (GPU: queued like them).
+   */
+  copyFrom(src: KvStorage, n: number): void;
   bytes(): number;
   free(): void;
 }

@@ -3,21 +3,23 @@
 import { BitnetError } from '../errors.js';
 import type { ModelFile } from '../formats/model-file.js';
 import { KEY, TENSOR } from '../formats/names.js';
-import { MetadataReader, type ArchOptions, type HParams } from './hparams.js';
+import { MetadataReader, type ArchOptions, type FileFacts, type HParams } from './hparams.js';
 
 export type { ArchOptions } from './hparams.js';
 import { bitnetB158Hparams } from './bitnet-b158.js';
 import { bitnetHparams } from './bitnet.js';
 import { llamaHparams } from './llama.js';
+import { qwen3Hparams } from './qwen3.js';
 
 
-type HparamsReader = (r: MetadataReader, vocabFromTensor: number, opts: ArchOptions) => HParams;
+type HparamsReader = (r: MetadataReader, vocabFromTensor: number, opts: ArchOptions, file: FileFacts) => HParams;
 
 const ARCHS: Record<string, HparamsReader> = {
   'bitnet-b1.58': bitnetB158Hparams,
   'bitnet-25': bitnetB158Hparams,
   bitnet: bitnetHparams,
   llama: llamaHparams,
+  qwen3: qwen3Hparams,
 };
 
 export function readHparams(file: ModelFile, opts: ArchOptions): HParams {
@@ -31,5 +33,5 @@ export function readHparams(file: ModelFile, opts: ArchOptions): HParams {
     });
   }
   const embd = file.tensors.get(TENSOR.tokEmbd);
-  return reader(new MetadataReader(file.metadata, file.path, arch), embd?.shape[1] ?? 0, opts);
+  return reader(new MetadataReader(file.metadata, file.path, arch), embd?.shape[1] ?? 0, opts, { hasTensor: (name) => file.tensors.has(name) });
 }

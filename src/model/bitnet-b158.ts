@@ -18,5 +18,7 @@ export function bitnetB158Hparams(r: MetadataReader, vocabFromTensor: number, op
     act: opts.activation ?? fromFile ?? 'relu2',
     subNorms: true,
     projScales: false,
+    qkNorm: false,
+    inputNorms: false,
   };
 }

@@ -25,5 +25,5 @@ export function bitnetHparams(r: MetadataReader, vocabFromTensor: number, opts: 
       );
     }
   }
-  return { ...common, arch: 'bitnet', ropeStyle: 'neox', act, subNorms: true, projScales: true };
+  return { ...common, arch: 'bitnet', ropeStyle: 'neox', act, subNorms: true, projScales: true, qkNorm: false, inputNorms: false };
 }

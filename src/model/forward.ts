@@ -1,4 +1,5 @@
-// The forward pass of the ternary decoder (BitNet b1.58 2B4T, the 2024 `bitnet` arch, ternary llama),
+// The forward pass of the ternary decoder (BitNet b1.58 2B4T, the 2024 `bitnet` arch, ternary llama, and
+// the Qwen3-based BitNet embedding models with their per-projection input norms),
 // top to bottom as bitnet.cpp's build_bitnet_158 / llama.cpp's build_bitnet build the graph. Every
 // projection is a BitLinear: per-token int8 activations, integer ternary dot, float epilogue. A `trace`
 // hook sees each named intermediate (llama.cpp's cb() names) so any layer can be diffed against a reference.
@@ -23,14 +24,18 @@ export interface LoadedWeights {
 export type TraceFn = (name: string, layer: number, data: Float32Array, rows: number, cols: number) => void;
 
 export interface ForwardOptions {
-  /** which positions need logits: the last (generation), all (evaluate, perplexity), or none (prefill only) */
-  logits: 'last' | 'all' | 'none';
+  /**
+   * which positions need logits: the last (generation), all (evaluate, perplexity), or none (prefill only);
+   * or 'hidden': no lm_head, the final hidden states (after output_norm) of every position [T, nEmbd]
+   * instead (embeddings)
+   */
+  logits: 'last' | 'all' | 'none' | 'hidden';
   trace?: TraceFn;
 }
 
 /**
  * Runs tokens at positions kv.length .. kv.length + T - 1, appends their K/V to the cache and returns
- * logits [nOut, nVocab] (nOut = T, 1 or 0 by `opts.logits`).
+ * logits [nOut, nVocab] (nOut = T, 1 or 0 by `opts.logits`), or the hidden states [T, nEmbd] ('hidden').
  */
 export async function forward(m: LoadedWeights, kv: KvCache, tokens: ArrayLike<number>, opts: ForwardOptions): Promise<Float32Array> {
   return (await forwardBatch(m, [{ kv, tokens, logits: opts.logits }], opts.trace))[0]!;
@@ -64,7 +69,7 @@ export interface BatchItem {
  * activation; RoPE, the KV store and attention run per sequence on its own cache and positions. Each
  * row's arithmetic does not depend on the other rows, so every sequence gets the bits it would get alone
  * with the same tokens (the lm_head input is rounded per item exactly when that item alone has one row).
- * Returns each item's logits [nOut, nVocab] (empty for 'none'). Backend ops may only be queued (GPU): the
+ * Returns each item's logits [nOut, nVocab] (empty for 'none'; hidden states [T, nEmbd] for 'hidden'). Backend ops may only be queued (GPU): the
  * logits read-back at the end is the one point the pass waits for them (and each traced intermediate).
  */
 export async function forwardBatch(m: LoadedWeights, items: readonly BatchItem[], trace?: TraceFn): Promise<Float32Array[]> {
@@ -99,6 +104,7 @@ async function run(m: LoadedWeights, items: readonly BatchItem[], trace: TraceFn
   const xqEmbd = be.allocActs(T, nEmbd); //   int8 (T, nEmbd)
   const xqAttn = be.allocActs(T, qDim); //    int8 (T, nHead*headDim)
   const xqFfn = be.allocActs(T, hp.nFf); //   int8 (T, nFf)
+  const curIn = hp.inputNorms ? be.allocF32(T * nEmbd) : undefined; // (T, nEmbd) one projection's own normed input
   const table = new Float32Array(T * hp.nRot); // (T, nRot) cos/sin at each row's own position
   items.forEach((it, i) => table.set(ropeTable(it.kv.length, it.tokens.length, hp.nRot, hp.ropeFreqBase, w.ropeFreqs), row0[i]! * hp.nRot));
   const ropeQ = { T, nHead: hp.nHead, headDim: hp.headDim, nRot: hp.nRot, style: hp.ropeStyle, table };
@@ -122,10 +128,26 @@ async function run(m: LoadedWeights, items: readonly BatchItem[], trace: TraceFn
       // ---- attention ----
       be.rmsNorm(x, T, nEmbd, hp.eps, L.attnNorm, cur);
       if (trace) await show(trace, be, 'attn_norm', il, cur, T, nEmbd);
-      be.quantizeActs(cur, xqEmbd); // one quantization shared by q, k, v
-      bitLinear(be, L, 'wq', xqEmbd, q, T * qDim);
-      bitLinear(be, L, 'wk', xqEmbd, k, T * kvDim);
-      bitLinear(be, L, 'wv', xqEmbd, v, T * kvDim);
+      if (L.inNorms && curIn) {
+        // each projection normalizes and quantizes the block input with its own weight
+        for (const [which, out, n] of [['wq', q, T * qDim], ['wk', k, T * kvDim], ['wv', v, T * kvDim]] as const) {
+          be.rmsNorm(cur, T, nEmbd, hp.eps, L.inNorms[which], curIn);
+          be.quantizeActs(curIn, xqEmbd);
+          bitLinear(be, L, which, xqEmbd, out, n);
+        }
+      } else {
+        be.quantizeActs(cur, xqEmbd); // one quantization shared by q, k, v
+        bitLinear(be, L, 'wq', xqEmbd, q, T * qDim);
+        bitLinear(be, L, 'wk', xqEmbd, k, T * kvDim);
+        bitLinear(be, L, 'wv', xqEmbd, v, T * kvDim);
+      }
+      if (L.attnQNorm && L.attnKNorm) {
+        // per-head RMSNorm: rows of headDim
+        be.rmsNorm(q, T * hp.nHead, hp.headDim, hp.eps, L.attnQNorm, q);
+        be.rmsNorm(k, T * hp.nHeadKv, hp.headDim, hp.eps, L.attnKNorm, k);
+        if (trace) await show(trace, be, 'Qcur_normed', il, q, T, qDim);
+        if (trace) await show(trace, be, 'Kcur_normed', il, k, T, kvDim);
+      }
       be.rope(q, ropeQ);
       be.rope(k, ropeK);
       if (trace) await show(trace, be, 'Qcur', il, q, T, qDim);
@@ -155,9 +177,17 @@ async function run(m: LoadedWeights, items: readonly BatchItem[], trace: TraceFn
       // ---- feed-forward: down(subnorm(act(gate(f)) * up(f))) ----
       be.rmsNorm(x, T, nEmbd, hp.eps, L.ffnNorm, cur);
       if (trace) await show(trace, be, 'ffn_norm', il, cur, T, nEmbd);
-      be.quantizeActs(cur, xqEmbd); // shared by gate and up
-      bitLinear(be, L, 'wup', xqEmbd, up, T * hp.nFf);
-      bitLinear(be, L, 'wgate', xqEmbd, gate, T * hp.nFf);
+      if (L.inNorms && curIn) {
+        for (const [which, out] of [['wup', up], ['wgate', gate]] as const) {
+          be.rmsNorm(cur, T, nEmbd, hp.eps, L.inNorms[which], curIn);
+          be.quantizeActs(curIn, xqEmbd);
+          bitLinear(be, L, which, xqEmbd, out, T * hp.nFf);
+        }
+      } else {
+        be.quantizeActs(cur, xqEmbd); // shared by gate and up
+        bitLinear(be, L, 'wup', xqEmbd, up, T * hp.nFf);
+        bitLinear(be, L, 'wgate', xqEmbd, gate, T * hp.nFf);
+      }
       be.gatedAct(gate, up, T * hp.nFf, hp.act);
       if (trace) await show(trace, be, 'ffn_sub_out', il, gate, T, hp.nFf);
       if (L.ffnSubNorm) {
@@ -173,32 +203,46 @@ async function run(m: LoadedWeights, items: readonly BatchItem[], trace: TraceFn
     for (const it of items) it.kv.length += it.tokens.length;
 
     // ---- output: final norm and lm_head on the rows that need logits ----
-    // rows that need logits, gathered in item order; items with one such row take ggml's single-row path
+    // rows that need logits, gathered in item order (items with one such row take ggml's single-row path),
+    // then the rows of 'hidden' items, which skip the lm_head
     const nOut = items.map((it) => (it.logits === 'all' ? it.tokens.length : it.logits === 'last' ? 1 : 0));
+    const nHidden = items.map((it) => (it.logits === 'hidden' ? it.tokens.length : 0));
     const total = nOut.reduce((a, b) => a + b, 0);
-    if (total === 0) return items.map(() => new Float32Array(0));
+    const totalHidden = nHidden.reduce((a, b) => a + b, 0);
+    if (total + totalHidden === 0) return items.map(() => new Float32Array(0));
     const out0: number[] = [];
+    const hidden0: number[] = [];
     let o = 0;
+    let h = total;
     items.forEach((it, i) => {
       out0.push(o);
-      const first = row0[i]! + it.tokens.length - nOut[i]!;
-      if (nOut[i]! > 0) be.rmsNorm(x.subarray(first * nEmbd, (first + nOut[i]!) * nEmbd), nOut[i]!, nEmbd, hp.eps, w.outputNorm, cur.subarray(o * nEmbd, (o + nOut[i]!) * nEmbd));
+      hidden0.push(h);
+      const n = nOut[i]! + nHidden[i]!;
+      const at = nOut[i]! > 0 ? o : h;
+      const first = row0[i]! + it.tokens.length - n;
+      if (n > 0) be.rmsNorm(x.subarray(first * nEmbd, (first + n) * nEmbd), n, nEmbd, hp.eps, w.outputNorm, cur.subarray(at * nEmbd, (at + n) * nEmbd));
       o += nOut[i]!;
+      h += nHidden[i]!;
     });
-    const normed = cur.subarray(0, total * nEmbd); // (total, nEmbd)
-    if (trace) await show(trace, be, 'result_norm', -1, normed, total, nEmbd);
+    const normed = cur.subarray(0, (total + totalHidden) * nEmbd); // (total + totalHidden, nEmbd)
+    if (trace) await show(trace, be, 'result_norm', -1, normed, total + totalHidden, nEmbd);
+    const states = totalHidden > 0 ? await be.read(normed) : undefined;
+    const hiddenOf = (i: number): Float32Array => states!.slice(hidden0[i]! * nEmbd, (hidden0[i]! + nHidden[i]!) * nEmbd);
+    if (total === 0) return items.map((it, i) => (it.logits === 'hidden' ? hiddenOf(i) : new Float32Array(0)));
     const logits = be.allocF32(total * hp.nVocab); // (total, nVocab)
     try {
       lmHead(m, normed, nOut, out0, logits);
       if (top !== undefined && be.topK) return await be.topK(logits, total, hp.nVocab, top);
       const host = await be.read(logits);
       trace?.('result_output', -1, host, total, hp.nVocab);
-      return items.map((_, i) => host.slice(out0[i]! * hp.nVocab, (out0[i]! + nOut[i]!) * hp.nVocab)); // out of backend memory
+      // out of backend memory
+      return items.map((it, i) => (it.logits === 'hidden' ? hiddenOf(i) : host.slice(out0[i]! * hp.nVocab, (out0[i]! + nOut[i]!) * hp.nVocab)));
     } finally {
       be.free(logits);
     }
   } finally {
     for (const b of [x, cur, q, k, v, attn, proj, gate, up]) be.free(b);
+    if (curIn) be.free(curIn);
     for (const b of [xqEmbd, xqAttn, xqFfn]) be.free(b);
   }
 }

@@ -11,6 +11,11 @@ export interface ArchOptions {
   warn: (message: string) => void;
 }
 
+/** What an architecture reader may ask of the file besides its metadata. */
+export interface FileFacts {
+  hasTensor(name: string): boolean;
+}
+
 export interface HParams {
   arch: ArchName;
   nVocab: number;
@@ -33,6 +38,13 @@ export interface HParams {
   subNorms: boolean;
   /** optional one-element `.scale` tensors multiply projection outputs (the 2024 `bitnet` arch) */
   projScales: boolean;
+  /** per-head RMSNorm of Q and K before RoPE (Qwen3) */
+  qkNorm: boolean;
+  /**
+   * an RMSNorm with its own weight before every projection (BitNet embedding models on Qwen3): q, k, v, gate
+   * and up get their own normed copy of the block input; the o and down ones sit where sub-norms do
+   */
+  inputNorms: boolean;
 }
 
 export class MetadataReader {
@@ -93,7 +105,7 @@ function describe(v: GgufValue): string {
 }
 
 /** The hyperparameters every supported architecture reads the same way. */
-export function readCommonHparams(r: MetadataReader, vocabFromTensor: number): Omit<HParams, 'arch' | 'ropeStyle' | 'act' | 'subNorms' | 'projScales'> {
+export function readCommonHparams(r: MetadataReader, vocabFromTensor: number): Omit<HParams, 'arch' | 'ropeStyle' | 'act' | 'subNorms' | 'projScales' | 'qkNorm' | 'inputNorms'> {
   const nEmbd = r.archUint(ARCH_KEY.embeddingLength);
   const nHead = r.archUint(ARCH_KEY.headCount);
   if (nHead === 0) throw new BitnetError('BAD_METADATA', 'must be at least 1', { file: r.file, name: archKey(r.arch, ARCH_KEY.headCount) });

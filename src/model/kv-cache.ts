@@ -33,6 +33,22 @@ export class KvCache {
     this.storage.reserve(n);
   }
 
+  /**
+   * Makes this cache hold positions [0, n) of `src` (a cache of the same backend and shape): n sequences that
+   * share a prompt evaluate it once. Bit for bit the K/V `src` holds.
+   */
+  copyFrom(src: KvCache, n: number): void {
+    if (src === this) {
+      this.truncate(n);
+      return;
+    }
+    if (n > src.length) throw new BitnetError('INVALID_ARGUMENT', `copies ${n} positions of a cache holding ${src.length}`, { name: 'kv' });
+    if (src.nLayer !== this.nLayer || src.type !== this.type) throw new BitnetError('INVALID_ARGUMENT', 'KV caches of different shapes or types', { name: 'kv' });
+    this.reserve(n);
+    this.storage.copyFrom(src.storage, n);
+    this.length = n;
+  }
+
   /** Forgets positions >= n (prefix reuse). */
   truncate(n: number): void {
     this.length = Math.min(this.length, n);

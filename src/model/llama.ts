@@ -12,5 +12,7 @@ export function llamaHparams(r: MetadataReader, vocabFromTensor: number, opts: A
     act: opts.activation ?? parseActivation(r.archString(ARCH_KEY.hiddenAct)) ?? 'silu',
     subNorms: false,
     projScales: false,
+    qkNorm: false,
+    inputNorms: false,
   };
 }

@@ -1,5 +1,6 @@
 // Tensor specs of the ternary decoder: which GGUF tensors a model of given hyperparameters must (or may)
-// have, with their ggml shapes. Architectures differ only in the flags of HParams (sub-norms, scales).
+// have, with their ggml shapes. Architectures differ only in the flags of HParams (sub-norms, scales,
+// Q/K norms, per-projection input norms).
 import { TENSOR, PROJECTIONS } from '../formats/names.js';
 import type { HParams } from './hparams.js';
 
@@ -39,6 +40,17 @@ export function decoderTensorSpecs(hp: HParams): TensorSpec[] {
     if (hp.subNorms) {
       specs.push({ name: TENSOR.attnSubNorm(l), shape: [qDim], kind: 'norm', required: true, from: 'head_count * key_length' });
       specs.push({ name: TENSOR.ffnSubNorm(l), shape: [hp.nFf], kind: 'norm', required: true, from: 'feed_forward_length' });
+    }
+    if (hp.qkNorm) {
+      specs.push({ name: TENSOR.attnQNorm(l), shape: [hp.headDim], kind: 'norm', required: true, from: 'key_length' });
+      specs.push({ name: TENSOR.attnKNorm(l), shape: [hp.headDim], kind: 'norm', required: true, from: 'key_length' });
+    }
+    if (hp.inputNorms) {
+      for (const p of ['attn_q', 'attn_k', 'attn_v', 'ffn_gate', 'ffn_up'] as const) {
+        specs.push({ name: TENSOR.normIn(l, p), shape: [hp.nEmbd], kind: 'norm', required: true, from: 'embedding_length' });
+      }
+      specs.push({ name: TENSOR.normIn(l, 'attn_output'), shape: [qDim], kind: 'norm', required: true, from: 'head_count * key_length' });
+      specs.push({ name: TENSOR.normIn(l, 'ffn_down'), shape: [hp.nFf], kind: 'norm', required: true, from: 'feed_forward_length' });
     }
     for (const [fn] of PROJECTIONS) {
       const [shape, from] = projShape[fn];

@@ -14,9 +14,14 @@ import { decoderTensorSpecs, type TensorSpec } from './tensors.js';
 
 export interface LayerWeights {
   attnNorm: Float32Array; // (nEmbd)
-  attnSubNorm: Float32Array | undefined; // (nHead*headDim)
+  attnSubNorm: Float32Array | undefined; // (nHead*headDim)  (the BitNet embedding models' attn_output_norm_in too)
   ffnNorm: Float32Array; // (nEmbd)
-  ffnSubNorm: Float32Array | undefined; // (nFf)
+  ffnSubNorm: Float32Array | undefined; // (nFf)  (the BitNet embedding models' ffn_down_norm_in too)
+  /** Qwen3: per-head RMSNorm weights of Q and K */
+  attnQNorm?: Float32Array; // (headDim)
+  attnKNorm?: Float32Array; // (headDim)
+  /** BitNet embedding models: each projection's own input RMSNorm (o and down ones are the sub-norms above) */
+  inNorms?: Record<'wq' | 'wk' | 'wv' | 'wgate' | 'wup', Float32Array>; // (nEmbd) each
   wq: TernaryMatrix; // (nHead*headDim, nEmbd)
   wk: TernaryMatrix; // (nHeadKv*headDim, nEmbd)
   wv: TernaryMatrix; // (nHeadKv*headDim, nEmbd)
@@ -193,11 +198,14 @@ export async function loadWeights(file: ModelFile, hp: HParams, backend: Backend
       if (entries.has(sName)) scales[key] = (await vector(sName))[0]!;
       return m;
     };
-    layers.push({
+    // the embedding models' o/down input norms sit exactly where BitNet's sub-norms do (input of wo / wdown)
+    const subNorm = async (sub: string, normIn: string): Promise<Float32Array | undefined> =>
+      hp.subNorms ? await vector(sub) : hp.inputNorms ? await vector(normIn) : undefined;
+    const layer: LayerWeights = {
       attnNorm: await vector(TENSOR.attnNorm(l)),
-      attnSubNorm: hp.subNorms ? await vector(TENSOR.attnSubNorm(l)) : undefined,
+      attnSubNorm: await subNorm(TENSOR.attnSubNorm(l), TENSOR.normIn(l, 'attn_output')),
       ffnNorm: await vector(TENSOR.ffnNorm(l)),
-      ffnSubNorm: hp.subNorms ? await vector(TENSOR.ffnSubNorm(l)) : undefined,
+      ffnSubNorm: await subNorm(TENSOR.ffnSubNorm(l), TENSOR.normIn(l, 'ffn_down')),
       wq: await proj('wq', TENSOR.attnQ(l)),
       wk: await proj('wk', TENSOR.attnK(l)),
       wv: await proj('wv', TENSOR.attnV(l)),
@@ -206,7 +214,21 @@ export async function loadWeights(file: ModelFile, hp: HParams, backend: Backend
       wup: await proj('wup', TENSOR.ffnUp(l)),
       wdown: await proj('wdown', TENSOR.ffnDown(l)),
       scales,
-    });
+    };
+    if (hp.qkNorm) {
+      layer.attnQNorm = await vector(TENSOR.attnQNorm(l));
+      layer.attnKNorm = await vector(TENSOR.attnKNorm(l));
+    }
+    if (hp.inputNorms) {
+      layer.inNorms = {
+        wq: await vector(TENSOR.normIn(l, 'attn_q')),
+        wk: await vector(TENSOR.normIn(l, 'attn_k')),
+        wv: await vector(TENSOR.normIn(l, 'attn_v')),
+        wgate: await vector(TENSOR.normIn(l, 'ffn_gate')),
+        wup: await vector(TENSOR.normIn(l, 'ffn_up')),
+      };
+    }
+    layers.push(layer);
   }
   return { embed, output, tied, embedFromFile: fileRows !== undefined, outputNorm, ropeFreqs, layers };
 }

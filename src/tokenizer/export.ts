@@ -3,7 +3,7 @@
 import type { GgufTypedValue } from '../formats/gguf.js';
 import { gv } from '../formats/gguf-writer.js';
 import { KEY } from '../formats/names.js';
-import { LLAMA3_PATTERN } from './pretokenize.js';
+import { LLAMA3_PATTERN, QWEN2_PATTERN } from './pretokenize.js';
 import { TokenType, type BpeVocab } from './vocab.js';
 
 /** tokenizer.* GGUF entries for a vocabulary (merges must be present: GGUF has no tiktoken form). */
@@ -11,7 +11,7 @@ export function vocabToGgufMetadata(v: BpeVocab, chatTemplate?: string): Array<[
   if (!v.merges) throw new Error('vocabToGgufMetadata: the vocabulary has no merge list');
   const out: Array<[string, GgufTypedValue]> = [
     [KEY.tokenizerModel, gv.str('gpt2')],
-    [KEY.tokenizerPre, gv.str('llama-bpe')],
+    [KEY.tokenizerPre, gv.str(v.preTokenizer === 'qwen2' ? 'qwen2' : 'llama-bpe')],
     [KEY.tokens, gv.strs(v.tokens)],
     [KEY.tokenType, gv.i32s(v.tokenTypes)],
     [KEY.merges, gv.strs(v.merges)],
@@ -21,11 +21,12 @@ export function vocabToGgufMetadata(v: BpeVocab, chatTemplate?: string): Array<[
   if (v.eot !== null) out.push([KEY.eotId, gv.u32(v.eot)]);
   if (v.pad !== null) out.push([KEY.padId, gv.u32(v.pad)]);
   out.push([KEY.addBos, gv.bool(v.addBos)]);
+  if (v.addEos) out.push([KEY.addEos, gv.bool(true)]);
   if (chatTemplate !== undefined) out.push([KEY.chatTemplate, gv.str(chatTemplate)]);
   return out;
 }
 
-/** HF `tokenizers` JSON (BPE model, Llama-3 split regex, byte-level) and a matching tokenizer_config.json. */
+/** HF `tokenizers` JSON (BPE model, the vocabulary's split regex, byte-level) and a matching tokenizer_config.json. */
 export function vocabToTokenizerJson(v: BpeVocab, chatTemplate?: string): { tokenizer: unknown; config: unknown } {
   if (!v.merges) throw new Error('vocabToTokenizerJson: the vocabulary has no merge list');
   const vocab: Record<string, number> = {};
@@ -47,7 +48,7 @@ export function vocabToTokenizerJson(v: BpeVocab, chatTemplate?: string): { toke
     pre_tokenizer: {
       type: 'Sequence',
       pretokenizers: [
-        { type: 'Split', pattern: { Regex: LLAMA3_PATTERN }, behavior: 'Isolated', invert: false },
+        { type: 'Split', pattern: { Regex: v.preTokenizer === 'qwen2' ? QWEN2_PATTERN : LLAMA3_PATTERN }, behavior: 'Isolated', invert: false },
         { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
       ],
     },

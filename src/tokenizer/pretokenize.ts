@@ -1,8 +1,9 @@
-// Pre-tokenizer: splits text into the pieces BPE runs on, with the Llama-3 regex (spec 5.2).
-// Matches HF tokenizers / tiktoken splitting; used by Tokenizer.encode and trainBpe.
+// Pre-tokenizer: splits text into the pieces BPE runs on, with the Llama-3 regex (spec 5.2) or Qwen2's
+// (the same but one digit per piece; Qwen3 and the BitNet embedding models built on it). Matches HF
+// tokenizers / tiktoken splitting; used by Tokenizer.encode and trainBpe.
 
 /** Pre-tokenizers implemented. Extend this union (and `PRE_TOKENIZER_REGEX`) to add one. */
-export type PreTokenizerKind = 'llama3';
+export type PreTokenizerKind = 'llama3' | 'qwen2';
 
 /** The Llama-3 pattern as written in tokenizer.json / tiktoken (Rust / Oniguruma syntax). */
 export const LLAMA3_PATTERN =
@@ -26,13 +27,18 @@ const LLAMA3_JS_SOURCE = [
   String.raw`${WS}+`,
 ].join('|');
 
+/** Qwen2's pattern as written in its tokenizer.json: Llama-3's with `\p{N}` (one digit per piece) for `\p{N}{1,3}`. */
+export const QWEN2_PATTERN = LLAMA3_PATTERN.replace(String.raw`\p{N}{1,3}`, String.raw`\p{N}`);
+const QWEN2_JS_SOURCE = LLAMA3_JS_SOURCE.replace(String.raw`\p{N}{1,3}`, String.raw`\p{N}`);
+
 const PRE_TOKENIZER_REGEX: Record<PreTokenizerKind, RegExp> = {
   llama3: new RegExp(LLAMA3_JS_SOURCE, 'gu'),
+  qwen2: new RegExp(QWEN2_JS_SOURCE, 'gu'),
 };
 
 /**
  * Splits text into pre-tokenizer pieces. Text between matches, if any, is kept as its own piece
- * (HF `Split` behaviour "Isolated"); the Llama-3 pattern matches every character, so there is none.
+ * (HF `Split` behaviour "Isolated"); both patterns match every character, so there is none.
  */
 export function pretokenize(text: string, kind: PreTokenizerKind = 'llama3'): string[] {
   const re = PRE_TOKENIZER_REGEX[kind];

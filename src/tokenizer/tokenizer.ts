@@ -10,6 +10,8 @@ import { TokenType, type BpeVocab } from './vocab.js';
 export interface EncodeOptions {
   /** prepend BOS; defaults to the vocabulary's addBos */
   addBos?: boolean;
+  /** append EOS; defaults to the vocabulary's addEos (GGUF add_eos_token, false for BitNet models) */
+  addEos?: boolean;
   /**
    * split out the literal text of CONTROL tokens (e.g. `<|eot_id|>`) and emit their ids; default false, which
    * tokenizes such text as plain text. USER_DEFINED tokens are split out either way, as in HF and llama.cpp.
@@ -42,6 +44,7 @@ export class Tokenizer {
   readonly eot: number | null;
   readonly pad: number | null;
   readonly addBos: boolean;
+  readonly addEos: boolean;
   /** eos and eot, then any other CONTROL token named like an end-of-text token */
   readonly stopTokens: number[];
 
@@ -75,6 +78,7 @@ export class Tokenizer {
     this.eot = vocab.eot;
     this.pad = vocab.pad;
     this.addBos = vocab.addBos && vocab.bos !== null;
+    this.addEos = (vocab.addEos ?? false) && vocab.eos !== null;
 
     for (let id = 0; id < tokens.length; id++) {
       const text = tokens[id]!;
@@ -105,18 +109,21 @@ export class Tokenizer {
     }
     // USER_DEFINED tokens are always split out (HF added tokens with special=false, llama.cpp); CONTROL ones on request.
     const re = this.splitter(opts.parseSpecial ?? false);
-    if (re === null) {
-      this.encodeText(text, out);
-      return out;
+    if (re === null) this.encodeText(text, out);
+    else {
+      let last = 0;
+      re.lastIndex = 0;
+      for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+        if (m.index > last) this.encodeText(text.slice(last, m.index), out);
+        out.push(this.specialIds.get(m[0])!);
+        last = re.lastIndex;
+      }
+      if (last < text.length) this.encodeText(text.slice(last), out);
     }
-    let last = 0;
-    re.lastIndex = 0;
-    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-      if (m.index > last) this.encodeText(text.slice(last, m.index), out);
-      out.push(this.specialIds.get(m[0])!);
-      last = re.lastIndex;
+    if (opts.addEos ?? this.addEos) {
+      if (this.eos === null) throw new BitnetError('TOKENIZER', 'addEos requested but the vocabulary has no EOS token', { name: 'eos' });
+      out.push(this.eos);
     }
-    if (last < text.length) this.encodeText(text.slice(last), out);
     return out;
   }
 

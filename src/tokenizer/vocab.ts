@@ -4,7 +4,7 @@
 
 import { BitnetError } from '../errors.js';
 import { bytesToTokenString } from './byte-unicode.js';
-import { LLAMA3_PATTERN, type PreTokenizerKind } from './pretokenize.js';
+import { LLAMA3_PATTERN, QWEN2_PATTERN, type PreTokenizerKind } from './pretokenize.js';
 
 /** GGUF `tokenizer.ggml.token_type` values (llama.cpp `llama_token_type`). */
 export const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
@@ -21,6 +21,8 @@ export interface BpeVocab {
   eot: number | null;
   pad: number | null;
   addBos: boolean;
+  /** append EOS when encoding with special tokens (GGUF add_eos_token; Qwen3 embedding models set it for last-token pooling) */
+  addEos?: boolean;
   preTokenizer: PreTokenizerKind;
 }
 
@@ -43,6 +45,8 @@ function findToken(tokens: readonly string[], text: string): number | null {
 
 /** `tokenizer.ggml.pre` values whose regex is the Llama-3 one (llama.cpp `LLAMA_VOCAB_PRE_TYPE_LLAMA3` / SMAUG / DBRX). */
 const GGUF_LLAMA3_PRE = new Set(['llama3', 'llama-v3', 'llama-bpe', 'smaug-bpe', 'dbrx', 'falcon3', 'default']);
+/** `tokenizer.ggml.pre` values whose regex is Qwen2's (llama.cpp `LLAMA_VOCAB_PRE_TYPE_QWEN2`). */
+const GGUF_QWEN2_PRE = new Set(['qwen2']);
 
 /**
  * Reads the vocabulary from GGUF metadata as our GGUF reader returns it (u32 -> number, u64 -> bigint,
@@ -74,25 +78,31 @@ export function vocabFromGguf(meta: ReadonlyMap<string, unknown>): BpeVocab {
   }
 
   const pre = meta.get('tokenizer.ggml.pre');
+  let preTokenizer: PreTokenizerKind = 'llama3';
   if (pre !== undefined) {
     if (typeof pre !== 'string') fail('expected a string', 'tokenizer.ggml.pre');
-    if (!GGUF_LLAMA3_PRE.has(pre)) fail(`unsupported pre-tokenizer ${JSON.stringify(pre)} (only the Llama-3 regex is implemented)`, 'tokenizer.ggml.pre');
+    if (GGUF_QWEN2_PRE.has(pre)) preTokenizer = 'qwen2';
+    else if (!GGUF_LLAMA3_PRE.has(pre)) fail(`unsupported pre-tokenizer ${JSON.stringify(pre)} (the Llama-3 and Qwen2 regexes are implemented)`, 'tokenizer.ggml.pre');
   }
 
   const bos = ggufId(meta, 'tokenizer.ggml.bos_token_id', tokens.length);
   const addBosRaw = meta.get('tokenizer.ggml.add_bos_token');
   if (addBosRaw !== undefined && typeof addBosRaw !== 'boolean') fail('expected a bool', 'tokenizer.ggml.add_bos_token');
+  const addEosRaw = meta.get('tokenizer.ggml.add_eos_token');
+  if (addEosRaw !== undefined && typeof addEosRaw !== 'boolean') fail('expected a bool', 'tokenizer.ggml.add_eos_token');
+  const eos = ggufId(meta, 'tokenizer.ggml.eos_token_id', tokens.length);
   return {
     tokens,
     tokenTypes,
     merges,
     bos,
-    eos: ggufId(meta, 'tokenizer.ggml.eos_token_id', tokens.length),
+    eos,
     eot: ggufId(meta, 'tokenizer.ggml.eot_token_id', tokens.length) ?? findToken(tokens, '<|eot_id|>'),
     // llama.cpp ignores an out-of-range special id with a warning; only PAD, which inference never uses, gets that leniency
     pad: ggufId(meta, 'tokenizer.ggml.padding_token_id', tokens.length, true),
     addBos: (addBosRaw ?? true) && bos !== null,
-    preTokenizer: 'llama3',
+    addEos: (addEosRaw ?? false) && eos !== null,
+    preTokenizer,
   };
 }
 
@@ -137,7 +147,7 @@ export function vocabFromTokenizerJson(tokenizerJson: unknown, tokenizerConfig?:
     fail(`unsupported tokenizer model type ${JSON.stringify(model['type'])} (only BPE is implemented)`, 'model.type');
   }
   if (tokenizerJson['normalizer'] != null) fail('normalizers are not supported', 'normalizer');
-  checkHfPreTokenizer(tokenizerJson['pre_tokenizer']);
+  const preTokenizer = checkHfPreTokenizer(tokenizerJson['pre_tokenizer']);
 
   const vocab = model['vocab'];
   if (!isRecord(vocab)) fail('expected an object of token -> id', 'model.vocab');
@@ -194,22 +204,24 @@ export function vocabFromTokenizerJson(tokenizerJson: unknown, tokenizerConfig?:
     eot: findToken(tokens, '<|eot_id|>'),
     pad: specialId('pad_token'),
     addBos,
-    preTokenizer: 'llama3',
+    preTokenizer,
   };
 }
 
-/** Accepts the Llama-3 Split regex, alone or in a Sequence with a ByteLevel that does not add its own regex. */
-function checkHfPreTokenizer(pt: unknown): void {
+/** Accepts the Llama-3 or Qwen2 Split regex, alone or in a Sequence with a ByteLevel that does not add its own regex. */
+function checkHfPreTokenizer(pt: unknown): PreTokenizerKind {
   const parts = isRecord(pt) && pt['type'] === 'Sequence' && Array.isArray(pt['pretokenizers']) ? (pt['pretokenizers'] as unknown[]) : [pt];
-  let llama3 = false;
+  let kind: PreTokenizerKind | undefined;
   for (const p of parts) {
     if (!isRecord(p)) fail('expected an object', 'pre_tokenizer');
     const pattern = isRecord(p['pattern']) ? p['pattern']['Regex'] : undefined;
-    if (p['type'] === 'Split' && pattern === LLAMA3_PATTERN) llama3 = true;
+    if (p['type'] === 'Split' && pattern === LLAMA3_PATTERN) kind = 'llama3';
+    else if (p['type'] === 'Split' && pattern === QWEN2_PATTERN) kind = 'qwen2';
     else if (p['type'] === 'ByteLevel' && p['use_regex'] === false && p['add_prefix_space'] !== true) continue;
-    else fail(`unsupported pre-tokenizer ${JSON.stringify(p).slice(0, 200)} (only the Llama-3 regex is implemented)`, 'pre_tokenizer');
+    else fail(`unsupported pre-tokenizer ${JSON.stringify(p).slice(0, 200)} (the Llama-3 and Qwen2 regexes are implemented)`, 'pre_tokenizer');
   }
-  if (!llama3) fail('no Llama-3 Split regex found (only the Llama-3 regex is implemented)', 'pre_tokenizer');
+  if (!kind) fail('no Llama-3 or Qwen2 Split regex found (only those are implemented)', 'pre_tokenizer');
+  return kind;
 }
 
 /** BOS as inserted by a TemplateProcessing post-processor (possibly inside a Sequence); addsBos null when there is none. */

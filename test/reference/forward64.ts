@@ -11,6 +11,10 @@ export interface RefLayer {
   ffnSubNorm: Float32Array | null; // width nFf, applied before wdown
   wq: RefTernary; wk: RefTernary; wv: RefTernary; wo: RefTernary;
   wgate: RefTernary; wup: RefTernary; wdown: RefTernary;
+  /** Qwen3: per-head RMSNorm weights [headDim] of Q and K, applied after the projection and before RoPE */
+  qNorm?: Float32Array; kNorm?: Float32Array;
+  /** BitNet embedding models: every projection's input goes through an RMSNorm with its own weight first */
+  inNorms?: { q: Float32Array; k: Float32Array; v: Float32Array; o: Float32Array; gate: Float32Array; up: Float32Array; down: Float32Array };
 }
 export interface RefModel {
   nEmbd: number; nFf: number; nHead: number; nHeadKv: number; headDim: number; nVocab: number;
@@ -144,8 +148,33 @@ function gatedAct(g: Float64Array, u: Float64Array, act: RefModel['act']): Float
   return g.map((gi, i) => (act === 'relu2' ? Math.max(gi, 0) ** 2 : gi / (1 + Math.exp(-gi))) * u[i]!);
 }
 
+/** RMSNorm of each head's slice of x ([nHeads*headDim]) with one weight [headDim]. */
+function headNorm(x: Float64Array, w: ArrayLike<number>, headDim: number, eps: number): Float64Array {
+  const y = new Float64Array(x.length);
+  for (let h = 0; h < x.length / headDim; h++) y.set(rmsNorm(x.subarray(h * headDim, (h + 1) * headDim), w, eps), h * headDim);
+  return y;
+}
+
 /** Logits for every position of `tokens` (causal, positions 0..T-1). Row t = logits after seeing tokens[0..t]. */
 export function referenceLogits(model: RefModel, tokens: number[], opts: RefOptions = {}): Float64Array[] {
+  const { nEmbd, nVocab } = model;
+  const singleTokenFrom = opts.singleTokenFrom ?? Infinity;
+  // final norm, then the full-precision lm_head: logits[v] = hn · E[v]
+  const head = model.output ?? model.embedding; // [nVocab, nEmbd]
+  return referenceHidden(model, tokens, opts).map((hn0, t) => {
+    const hn = hn0.map((y) => (t >= singleTokenFrom ? roundToF16(y) : y)); // [nEmbd]
+    const logits = new Float64Array(nVocab); // [nVocab]
+    for (let tok = 0; tok < nVocab; tok++) {
+      let dot = 0;
+      for (let i = 0; i < nEmbd; i++) dot += hn[i]! * head[tok * nEmbd + i]!;
+      logits[tok] = dot;
+    }
+    return logits;
+  });
+}
+
+/** The final normed hidden state of every position (what the lm_head reads, and what embeddings pool). */
+export function referenceHidden(model: RefModel, tokens: number[], opts: RefOptions = {}): Float64Array[] {
   const { nEmbd, nHead, nHeadKv, headDim, nVocab, eps } = model;
   const kvF16 = opts.kvF16 ?? false;
   const singleTokenFrom = opts.singleTokenFrom ?? Infinity;
@@ -157,36 +186,28 @@ export function referenceLogits(model: RefModel, tokens: number[], opts: RefOpti
   });
 
   for (const layer of model.layers) {
+    const inNorms = layer.inNorms;
+    // a projection's input: the block's normed input, or its own RMSNorm of it (BitNet embedding models)
+    const input = (x: Float64Array, w: Float32Array | undefined): Float64Array => (w ? rmsNorm(x, w, eps) : x);
+    const qkNorm = (x: Float64Array, w: Float32Array | undefined): Float64Array => (w ? headNorm(x, w, headDim, eps) : x);
     // --- attention block ---
     const a = h.map((x) => rmsNorm(x, layer.attnNorm, eps)); // [T][nEmbd]
-    const q = a.map((x, pos) => ropeHalfSplit(bitLinear(x, layer.wq), nHead, headDim, pos, model.ropeTheta)); // [T][nHead*headDim]
-    const k = a.map((x, pos) => ropeHalfSplit(bitLinear(x, layer.wk), nHeadKv, headDim, pos, model.ropeTheta)); // [T][nHeadKv*headDim]
-    const v = a.map((x) => bitLinear(x, layer.wv)); // [T][nHeadKv*headDim]
+    const q = a.map((x, pos) => ropeHalfSplit(qkNorm(bitLinear(input(x, inNorms?.q), layer.wq), layer.qNorm), nHead, headDim, pos, model.ropeTheta)); // [T][nHead*headDim]
+    const k = a.map((x, pos) => ropeHalfSplit(qkNorm(bitLinear(input(x, inNorms?.k), layer.wk), layer.kNorm), nHeadKv, headDim, pos, model.ropeTheta)); // [T][nHeadKv*headDim]
+    const v = a.map((x) => bitLinear(input(x, inNorms?.v), layer.wv)); // [T][nHeadKv*headDim]
     let o = causalAttention(q, k, v, nHead, nHeadKv, headDim, kvF16, singleTokenFrom); // [T][nHead*headDim]
     const attnSubNorm = layer.attnSubNorm;
     if (attnSubNorm) o = o.map((x) => rmsNorm(x, attnSubNorm, eps));
-    h = h.map((x, t) => addVec(x, bitLinear(o[t]!, layer.wo))); // [T][nEmbd]
+    h = h.map((x, t) => addVec(x, bitLinear(input(o[t]!, inNorms?.o), layer.wo))); // [T][nEmbd]
 
     // --- FFN block ---
     const f = h.map((x) => rmsNorm(x, layer.ffnNorm, eps)); // [T][nEmbd]
-    let m = f.map((x) => gatedAct(bitLinear(x, layer.wgate), bitLinear(x, layer.wup), model.act)); // [T][nFf]
+    let m = f.map((x) => gatedAct(bitLinear(input(x, inNorms?.gate), layer.wgate), bitLinear(input(x, inNorms?.up), layer.wup), model.act)); // [T][nFf]
     const ffnSubNorm = layer.ffnSubNorm;
     if (ffnSubNorm) m = m.map((x) => rmsNorm(x, ffnSubNorm, eps));
-    h = h.map((x, t) => addVec(x, bitLinear(m[t]!, layer.wdown))); // [T][nEmbd]
+    h = h.map((x, t) => addVec(x, bitLinear(input(m[t]!, inNorms?.down), layer.wdown))); // [T][nEmbd]
   }
-
-  // final norm, then the full-precision lm_head: logits[v] = hn · E[v]
-  const head = model.output ?? model.embedding; // [nVocab, nEmbd]
-  return h.map((x, t) => {
-    const hn = rmsNorm(x, model.outputNorm, eps).map((y) => (t >= singleTokenFrom ? roundToF16(y) : y)); // [nEmbd]
-    const logits = new Float64Array(nVocab); // [nVocab]
-    for (let tok = 0; tok < nVocab; tok++) {
-      let dot = 0;
-      for (let i = 0; i < nEmbd; i++) dot += hn[i]! * head[tok * nEmbd + i]!;
-      logits[tok] = dot;
-    }
-    return logits;
-  });
+  return h.map((x) => rmsNorm(x, model.outputNorm, eps)); // [T][nEmbd]
 }
 
 function addVec(a: Float64Array, b: Float64Array): Float64Array {

@@ -2,6 +2,7 @@
 // order that SIMD kernels reproduce exactly: ggml's rms_norm (float squares summed in double), RoPE from
 // the shared cos/sin table, f16 KV storage, attention with Q rounded to f16 (and P when T == 1) as ggml's
 // F16 matmul does, dots summed in float32 in index order, softmax sums in double, and the shared expf.
+import { BitnetError } from '../../errors.js';
 import { f32ToF16, halfTableF32, roundF16 } from '../../util/f16.js';
 import type { AttentionParams, KvLayer, KvStorage, RopeParams } from '../backend.js';
 import { expf } from '../math.js';
@@ -70,6 +71,16 @@ export function createKvRef(nLayer: number, nHeadKv: number, headDim: number, nC
         l.v = v;
       }
       capacity = cap;
+    },
+    copyFrom(src, n) {
+      const from = src.layers as RefKvLayer[];
+      if (from.length !== layers.length || from[0]?.width !== width || !(from[0].k instanceof (type === 'f16' ? Uint16Array : Float32Array))) {
+        throw new BitnetError('INVALID_ARGUMENT', 'KV caches of different shapes or types', { name: 'kv' });
+      }
+      layers.forEach((l, i) => {
+        l.k.set(from[i]!.k.subarray(0, n * width) as never);
+        l.v.set(from[i]!.v.subarray(0, n * width) as never);
+      });
     },
     bytes: () => layers.reduce((a, l) => a + l.k.byteLength + l.v.byteLength, 0),
     free() {

@@ -478,6 +478,28 @@ export class WasmBackend implements Backend {
     return {
       layers,
       reserve: () => {},
+      copyFrom: (src, n) => {
+        const from = src.layers as WasmKvLayer[];
+        const s = from[0] && this.kvShape.get(from[0]);
+        if (from.length !== nLayer || !s || s.nHeadKv !== nHeadKv || s.headDim !== headDim || s.f16 !== (type === 'f16')) {
+          throw new BitnetError('INVALID_ARGUMENT', 'KV caches of different shapes or types', { name: 'kv' });
+        }
+        // K: the first ceil(n/8) blocks of each kv head (each cache's own block count); V: n rows; and the
+        // inf/NaN flag (a set flag only selects the exact widening, so taking the source's is always safe)
+        const blockBytes = headDim * 8 * es;
+        const srcBlocks = Math.ceil(s.nCtx / 8);
+        const dstBlocks = Math.ceil(nCtx / 8);
+        const u8 = this.heap.u8(0, this.heap.buffer.byteLength);
+        layers.forEach((l, i) => {
+          const f = from[i]!;
+          for (let g = 0; g < nHeadKv; g++) {
+            const at = f.k + g * srcBlocks * blockBytes;
+            u8.copyWithin(l.k + g * dstBlocks * blockBytes, at, at + Math.ceil(n / 8) * blockBytes);
+          }
+          u8.copyWithin(l.v, f.v, f.v + n * width * es);
+          u8.copyWithin(l.k + nHeadKv * dstBlocks * blockBytes, f.k + nHeadKv * srcBlocks * blockBytes, f.k + nHeadKv * srcBlocks * blockBytes + 4);
+        });
+      },
       bytes: () => nLayer * 2 * width * nCtx * es,
       free: () => {
         for (const l of layers) {

@@ -339,6 +339,19 @@ export class WebGpuBackend implements Backend {
         }
         capacity = cap;
       },
+      copyFrom: (src, n) => {
+        const from = src.layers as GpuKvLayer[];
+        if (from.length !== nLayer || from[0]?.width !== width || from[0].f16 !== f16) {
+          throw new BitnetError('INVALID_ARGUMENT', 'KV caches of different shapes or types', { name: 'kv' });
+        }
+        // rows [pos][width] in both: one buffer copy per tensor, queued with the other ops
+        const bytes = Math.min(ceilTo(bytesFor(n), 4), from[0].k.size, layers[0]!.k.size);
+        if (bytes === 0) return;
+        layers.forEach((l, i) => {
+          this.rec.copy(from[i]!.k, 0, l.k, 0, bytes);
+          this.rec.copy(from[i]!.v, 0, l.v, 0, bytes);
+        });
+      },
       bytes: () => nLayer * 2 * bytesFor(capacity),
       free: () => {
         for (const l of layers) {

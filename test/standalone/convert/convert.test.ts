@@ -18,14 +18,14 @@ const dir = tempDir('convert');
 let n = 0;
 const outPath = (what: string): string => join(dir, `${++n}-${what}.gguf`);
 
-const EXPECTED_ARCH: Record<FixtureArch, Record<ConvertType, string>> = {
+const EXPECTED_ARCH: Record<Exclude<FixtureArch, 'qwen3'>, Record<ConvertType, string>> = {
   'bitnet-b1.58': { i2_s: 'bitnet-b1.58', tq2_0: 'bitnet', tq1_0: 'bitnet' },
   // the fixture's 2024 bitnet model uses SiLU, which bitnet.cpp's bitnet-b1.58 graph cannot express
   bitnet: { i2_s: 'bitnet', tq2_0: 'bitnet', tq1_0: 'bitnet' },
   llama: { i2_s: 'llama', tq2_0: 'llama', tq1_0: 'llama' },
 };
 
-for (const arch of ['bitnet-b1.58', 'bitnet', 'llama'] as FixtureArch[]) {
+for (const arch of ['bitnet-b1.58', 'bitnet', 'llama'] as const) {
   test(`${arch}: every source format to every target keeps logits and effective weights exactly`, async () => {
     const set = await fixtureSet(dir, arch);
     const tokens = [set.fixture.vocab.bos!, ...TOKENS];

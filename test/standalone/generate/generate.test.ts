@@ -180,11 +180,19 @@ test('generation reaching the end of the context stops with "length"', async () 
   const r = await collect(model.generateOn(seq, PROMPT, { temperature: 0, ignoreEos: true }));
   const p = r.stats.promptTokens;
   assert.equal(r.stats.finishReason, 'length');
-  // every slot is used; the last sampled token needs none
-  assert.equal(seq.tokens.length, ctx);
-  assert.equal(r.stats.generatedTokens, ctx - p + 1);
+  // prompt + generated fill the context exactly (issue 18: 14 + 243 with -c 256); the last token drawn is
+  // never evaluated, so its position is the one slot left unused
+  assert.equal(p + r.stats.generatedTokens, ctx);
+  assert.equal(seq.tokens.length, ctx - 1);
   const g = await greedyRun();
-  assert.deepEqual(r.tokens, g.tokens.slice(0, ctx - p + 1));
+  assert.deepEqual(r.tokens, g.tokens.slice(0, ctx - p));
+  // a prompt that fills the context leaves no room for any token
+  const full = model.createSequence({ contextSize: p });
+  const none = await collect(model.generateOn(full, PROMPT, { temperature: 0, ignoreEos: true }));
+  assert.equal(none.stats.finishReason, 'length');
+  assert.deepEqual(none.tokens, []);
+  full.dispose();
+  seq.dispose();
 });
 
 test('an AbortSignal aborts mid-generation with ABORTED; an aborted signal before any token', async () => {

@@ -110,7 +110,11 @@ test('a full queue throws QUEUE_FULL; an over-long prompt CONTEXT_OVERFLOW namin
     // the context fills: generation ends with 'length'
     const full = await drain(sched.submit(Array.from({ length: 30 }, (_, i) => 10 + i), { seed: 1, ignoreEos: true }));
     assert.equal(full.finish, 'length');
-    assert.equal(full.tokens.length, 3);
+    // prompt + generated never exceed the context (30 + 2 = 32)
+    assert.equal(full.tokens.length, 2);
+    const exact = await drain(sched.submit(Array.from({ length: 32 }, (_, i) => 10 + i), { seed: 1, ignoreEos: true }));
+    assert.equal(exact.finish, 'length');
+    assert.deepEqual(exact.tokens, []);
   } finally {
     await sched.dispose();
   }

@@ -146,3 +146,24 @@ test('bitnet run --json-schema prints JSON that parses and validates; --grammar 
   const json = await runCli(['run', '-m', MODEL, '--json-schema', '{"type":', '-p', 'x']);
   assert.match(json.stderr, /--json-schema: not valid JSON/);
 });
+
+test('logit bias applies before the grammar; logprobs stay those of the raw logits', async () => {
+  const t = model.tokenizer;
+  const bans: Record<number, number> = {};
+  for (let id = 0; id < t.vocabSize; id++) if (!t.isSpecial(id) && new TextDecoder().decode(t.tokenBytes(id)).includes('a')) bans[id] = -100;
+  const grammar = compileGrammar({ gbnf: 'root ::= [ab]{6}' });
+  for (const opts of [{ temperature: 0 }, { seed: 3, temperature: 1.5, topK: 0 }] as GenerateOptions[]) {
+    const r = await model.complete('Once upon a time', { ...opts, grammar, logitBias: bans, maxTokens: 20 });
+    assert.equal(r.text, 'bbbbbb');
+    assert.equal(r.stats.finishReason, 'stop');
+  }
+  // logprobs: the raw distribution, whose favourite the grammar may well refuse
+  const chunks = [];
+  for await (const c of model.generate('Once upon a time', { grammar, temperature: 0, logprobs: 3, maxTokens: 6 })) chunks.push(c);
+  const lps = chunks.flatMap((c) => c.logprobs ?? []);
+  assert.equal(lps.length, chunks.reduce((n, c) => n + c.tokens.length, 0));
+  assert.ok(lps.length > 0);
+  const refusedTop = lps.some((lp) => !/^[ab]+$/.test(t.decode([lp.top[0]!.token])));
+  assert.ok(refusedTop, 'some step has a top alternative outside the grammar');
+  for (const lp of lps) assert.ok(lp.logprob <= lp.top[0]!.logprob + 1e-6);
+});

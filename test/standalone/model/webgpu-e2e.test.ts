@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { BitnetError, loadModel } from '../../../src/index.js';
-import { makeFixture, ODD, TINY, writeAllFixtures, type FixtureArch } from '../../fixtures/generate.js';
+import { makeFixture, ODD, QWEN3_EMBED, TINY, writeAllFixtures, writeGgufFixture, type FixtureArch } from '../../fixtures/generate.js';
 import { tempDir } from '../../fixtures/temp.js';
 import { testGpu } from '../kernels/webgpu-gpu.js';
 import { generationMode } from './helpers.js';
@@ -67,6 +67,22 @@ for (const [arch, config, formats] of CASES) {
     }
   });
 }
+
+test('qwen3 (BitNet embedding model layout: input norms, Q/K norms, head size 128): WebGPU logits match the CPU backend', { skip }, async () => {
+  const fx = makeFixture(QWEN3_EMBED);
+  const path = join(dir, 'qwen3.gguf');
+  await writeGgufFixture(fx, path, { weights: 'I2_S', embedding: 'F16' });
+  const tokens = TOKENS.map((t) => t % fx.ref.nVocab);
+  const cpu = await loadModel(path, { backend: 'cpu', threads: 1, lmHead: 'exact' });
+  const gpu = await loadModel(path, { backend: 'webgpu', lmHead: 'exact' });
+  try {
+    closeRows(await gpu.evaluate(tokens), await cpu.evaluate(tokens), 'qwen3 batch');
+    closeRows(await generationMode(gpu, tokens), await generationMode(cpu, tokens), 'qwen3 generation');
+  } finally {
+    await gpu.dispose();
+    await cpu.dispose();
+  }
+});
 
 test('the exact lm_head of a Q8_0 embedding is refused with a typed error', { skip }, async () => {
   const fx = makeFixture({ ...TINY, seed: 8 });

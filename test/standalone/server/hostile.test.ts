@@ -67,8 +67,8 @@ test('max_tokens beyond the context ends with finish_reason length at the end of
   const r = await postJson(`${server.url}/v1/completions`, { prompt: 'Once', max_tokens: 100000, seed: 1, ignore_eos: true });
   assert.equal(r.status, 200);
   assert.equal(r.json.choices[0].finish_reason, 'length');
-  // the context holds prompt + generated - 1: the last sampled token is never evaluated
-  assert.equal(r.json.usage.prompt_tokens + r.json.usage.completion_tokens, 129);
+  // prompt + generated fill the context exactly, never more (issue 18: 14 + 243 with -c 256)
+  assert.equal(r.json.usage.prompt_tokens + r.json.usage.completion_tokens, 128);
 });
 
 test('tokenize and detokenize round-trip; bad ids are refused', async () => {

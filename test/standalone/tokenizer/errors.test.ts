@@ -45,7 +45,9 @@ test('GGUF: unsupported model, missing and mistyped keys', () => {
   throwsTokenizer(() => vocabFromGguf(meta({ 'tokenizer.ggml.bos_token_id': '0' })), /tokenizer\.ggml\.bos_token_id: expected an integer/);
   throwsTokenizer(() => vocabFromGguf(meta({ 'tokenizer.ggml.bos_token_id': 9999 })), /tokenizer\.ggml\.bos_token_id: token id 9999 out of range/);
   throwsTokenizer(() => vocabFromGguf(meta({ 'tokenizer.ggml.add_bos_token': 1 })), /tokenizer\.ggml\.add_bos_token: expected a bool/);
-  throwsTokenizer(() => vocabFromGguf(meta({ 'tokenizer.ggml.pre': 'qwen2' })), /tokenizer\.ggml\.pre: unsupported pre-tokenizer "qwen2"/);
+  throwsTokenizer(() => vocabFromGguf(meta({ 'tokenizer.ggml.pre': 'gpt-2' })), /tokenizer\.ggml\.pre: unsupported pre-tokenizer "gpt-2"/);
+  assert.equal(vocabFromGguf(meta({ 'tokenizer.ggml.pre': 'qwen2' })).preTokenizer, 'qwen2');
+  throwsTokenizer(() => vocabFromGguf(meta({ 'tokenizer.ggml.add_eos_token': 'yes' })), /tokenizer\.ggml\.add_eos_token: expected a bool/);
   for (const pre of ['llama-bpe', 'llama3', 'default', 'smaug-bpe']) {
     assert.equal(vocabFromGguf(meta({ 'tokenizer.ggml.pre': pre })).preTokenizer, 'llama3');
   }
