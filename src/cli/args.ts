@@ -1,7 +1,9 @@
 // Command-line options: one table per group (model, context, sampling), each flag with llama.cpp's
 // spelling and a BITNET_* environment twin; precedence flag > environment > default lives here only.
 import { parseArgs } from 'node:util';
+import { BitnetError } from '../errors.js';
 import type { GenerateOptions } from '../generate/generate.js';
+import { compileGrammar, type CompiledGrammar, type GrammarSpec } from '../grammar/index.js';
 import type { LoadOptions } from '../engine/load.js';
 import { BACKEND_KINDS, TERNARY_KERNELS } from '../kernels/index.js';
 import { defaultModelPath } from './default-model.js';
@@ -54,6 +56,51 @@ export const SAMPLING_OPTIONS: OptionSpec[] = [
   { name: 'stop', short: 'r', type: 'string', multiple: true, arg: 'TEXT', help: 'stop string (repeatable); never printed' },
   { name: 'ignore-eos', type: 'boolean', env: 'BITNET_IGNORE_EOS', help: 'keep generating past end-of-text tokens' },
 ];
+
+export const GRAMMAR_OPTIONS: OptionSpec[] = [
+  { name: 'grammar', type: 'string', arg: 'GBNF', help: 'constrain the output to a GBNF grammar (llama.cpp\'s dialect, start rule "root")' },
+  { name: 'grammar-file', type: 'string', arg: 'FILE', help: 'read the GBNF grammar from a file' },
+  { name: 'json-schema', type: 'string', arg: 'JSON', help: 'constrain the output to JSON valid for this JSON Schema (e.g. \'{}\' for any JSON)' },
+  { name: 'json-schema-file', type: 'string', arg: 'FILE', help: 'read the JSON Schema from a file' },
+];
+
+/**
+ * The grammar of the grammar group, compiled (reading its file), or undefined; errors name the flag.
+ * `read` reads a file as UTF-8 text.
+ */
+export async function grammarOption(v: Values, read: (file: string) => Promise<string>): Promise<CompiledGrammar | undefined> {
+  const given = GRAMMAR_OPTIONS.map((o) => o.name).filter((n) => str(v, n) !== undefined);
+  if (given.length === 0) return undefined;
+  if (given.length > 1) throw new UsageError(`--${given[0]} and --${given[1]} cannot be used together`);
+  const flag = given[0]!;
+  let text = str(v, flag)!;
+  if (flag.endsWith('-file')) {
+    try {
+      text = await read(text);
+    } catch (e) {
+      throw new UsageError(`--${flag}: cannot read ${text}: ${(e as Error).message}`);
+    }
+  }
+  let spec: GrammarSpec;
+  if (flag.startsWith('json-schema')) {
+    let schema: unknown;
+    try {
+      schema = JSON.parse(text) as unknown;
+    } catch (e) {
+      throw new UsageError(`--${flag}: not valid JSON: ${(e as Error).message}`);
+    }
+    spec = { jsonSchema: schema };
+  } else spec = { gbnf: text };
+  try {
+    return compileGrammar(spec);
+  } catch (e) {
+    if (e instanceof BitnetError && e.code === 'GRAMMAR') {
+      const msg = e.subject !== undefined && e.message.startsWith(`${e.subject}: `) ? e.message.slice(e.subject.length + 2) : e.message;
+      throw new UsageError(`--${flag}: ${msg}`);
+    }
+    throw e;
+  }
+}
 
 export const HELP_OPTION: OptionSpec = { name: 'help', short: 'h', type: 'boolean', help: 'show this help' };
 

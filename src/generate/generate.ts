@@ -3,6 +3,7 @@
 // text pieces (never half a UTF-8 character, never part of a stop string) with their token ids, and ends
 // with a chunk carrying the finish reason and timing stats.
 import { BitnetError, throwIfAborted } from '../errors.js';
+import { createConstraint, type CompiledGrammar, type TokenConstraint } from '../grammar/index.js';
 import { BACKEND_TOP_K_MAX } from '../kernels/backend.js';
 import type { TopLogits } from '../model/forward.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
@@ -29,6 +30,8 @@ export interface GenerateOptions extends SamplerOptions {
   /** token ids that end generation in addition to the model's end-of-generation tokens (kept with ignoreEos) */
   stopTokens?: readonly number[];
   signal?: AbortSignal;
+  /** constrain the output to a grammar (compileGrammar): end-of-generation tokens only where it is complete */
+  grammar?: CompiledGrammar;
   onPromptProgress?: (p: PrefillProgress) => void;
   /** added to the logits before the penalties and the sampler (OpenAI's logit_bias); <= -100 bans the token */
   logitBias?: LogitBias;
@@ -124,6 +127,7 @@ export class GenerationState {
   readonly promptLogprobs: number | undefined;
   /** prompt entries waiting for the first chunk */
   private pendingPrompt: Array<TokenLogprob | null> | undefined;
+  private readonly constraint: TokenConstraint | undefined;
 
   constructor(
     private readonly tokenizer: Tokenizer,
@@ -142,6 +146,7 @@ export class GenerationState {
     this.bias = opts.logitBias ? biasTable(opts.logitBias, tokenizer.vocabSize) : undefined;
     this.logprobs = checkTopCount('logprobs', opts.logprobs);
     this.promptLogprobs = checkTopCount('promptLogprobs', opts.promptLogprobs);
+    this.constraint = opts.grammar ? createConstraint(opts.grammar, tokenizer, [...this.eog]) : undefined;
     if (this.maxTokens === 0) this.done = true;
   }
 
@@ -168,7 +173,7 @@ export class GenerationState {
    * padding rows past the tokenizer's vocabulary included, as they are dropped), or undefined for the row.
    */
   topNeeded(nVocab: number, max: number): number | undefined {
-    const need = this.bias || this.logprobs !== undefined ? undefined : this.sampler.candidatesNeeded;
+    const need = this.bias || this.logprobs !== undefined || this.constraint ? undefined : this.sampler.candidatesNeeded;
     const vocab = this.tokenizer.vocabSize;
     if (need === undefined || need > vocab) return undefined;
     const k = need + Math.max(0, nVocab - vocab);
@@ -194,10 +199,10 @@ export class GenerationState {
     let lp: TokenLogprob | undefined;
     if (logits instanceof Float32Array) {
       const row = logits.length > vocab ? logits.subarray(0, vocab) : logits;
-      token = this.sampler.sample(this.bias ? this.biased(row) : row, this.history);
+      token = this.sample(this.bias ? this.biased(row) : row, this.history);
       if (this.logprobs !== undefined) lp = tokenLogprob(row, token, this.logprobs);
     } else {
-      if (this.bias || this.logprobs !== undefined) throw new BitnetError('INVALID_ARGUMENT', 'logitBias and logprobs need the whole logits row', { name: 'logits' });
+      if (this.bias || this.logprobs !== undefined || this.constraint) throw new BitnetError('INVALID_ARGUMENT', 'logitBias, logprobs and a grammar need the whole logits row', { name: 'logits' });
       const keep = Array.from(logits.ids, (id, i) => (id < vocab ? i : -1)).filter((i) => i >= 0);
       token = this.sampler.sampleTop(keep.map((i) => logits.ids[i]!), keep.map((i) => logits.values[i]!));
     }
@@ -206,12 +211,13 @@ export class GenerationState {
       this.done = true;
       return undefined;
     }
+    this.constraint?.accept(token);
     this.generated++;
     this.history.push(token);
     this.token = token;
     const text = this.matcher.push(this.decoder.push(token));
     // a chunk even without text, so the chunks account for every generated token
-    if (this.matcher.stopped) {
+    if (this.matcher.stopped || this.constraint?.mustEnd) {
       this.finishReason = 'stop';
       this.done = true;
     } else if (this.generated >= this.maxTokens || left <= 1) {
@@ -226,6 +232,11 @@ export class GenerationState {
     const { ids, values } = this.bias!;
     for (let i = 0; i < ids.length; i++) out[ids[i]!] = out[ids[i]!]! + values[i]!;
     return out;
+  }
+
+  /** The sampler, restricted to the grammar's tokens when there is one (the mask goes before the penalties). */
+  private sample(row: Float32Array, history: readonly number[]): number {
+    return this.constraint ? this.sampler.sampleConstrained(row, history, this.constraint) : this.sampler.sample(row, history);
   }
 
   /** The last chunk: text held back for a possible stop string, the finish reason and the stats. */

@@ -124,6 +124,74 @@ export class Sampler {
     return ids[0]!;
   }
 
+  /**
+   * sample() on the row with every token the constraint refuses set to -Infinity, without building that row:
+   * masking commutes with the penalties, so the top-k candidates of the masked row are the first k allowed
+   * ones among the penalized row's largest (greedy: k = 1, the argmax first). When those are not found among
+   * the largest max(64, 4k), or top-k is off, or the state's few allowed tokens are known already, the
+   * candidates come from the list of allowed tokens instead.
+   */
+  sampleConstrained(logits: Float32Array, history: ArrayLike<number>, c: { allows(id: number): boolean; allowedTokens(onlyIfCheap?: boolean): Int32Array | undefined }): number {
+    const penalized = this.applyPenalties(logits, history);
+    const known = c.allowedTokens(true);
+    if (known !== undefined) return this.sampleAmong(penalized, known);
+    const k = this.greedy ? 1 : this.topK > 0 ? Math.min(this.topK, penalized.length) : 0;
+    if (k === 1) {
+      const best = argmax(penalized);
+      if (penalized[best]! > -Infinity && c.allows(best)) return best;
+    }
+    if (k > 1) {
+      const keep: number[] = [];
+      const ids = topIds(penalized, Math.min(penalized.length, Math.max(64, 4 * k)));
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]!;
+        if (penalized[id]! > -Infinity && c.allows(id)) keep.push(id);
+        if (keep.length === k) return this.draw(keep, keep.map((x) => penalized[x]!));
+        // give up early where the grammar refuses most of the top (then the allowed list is the cheaper way)
+        if (keep.length + ids.length - i - 1 < k || (i === 15 && keep.length < 4)) break;
+      }
+    }
+    return this.sampleAmong(penalized, c.allowedTokens()!);
+  }
+
+  /** sample() (penalties already applied) over the given ids alone, ascending; -Infinity ones never drawn. */
+  private sampleAmong(penalized: Float32Array, ids: Int32Array): number {
+    const n = penalized.length;
+    const none = (): never => {
+      throw new BitnetError('GRAMMAR', 'no token of the vocabulary can continue the grammar here', { name: 'grammar' });
+    };
+    if (this.greedy) {
+      let best = -1;
+      let value = -Infinity;
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]!;
+        if (id < n && penalized[id]! > value) [best, value] = [id, penalized[id]!];
+      }
+      return best >= 0 ? best : none();
+    }
+    let top: number[];
+    if (this.topK > 0) {
+      // the k largest, largest first; ascending ids keep topIds' tie order (lower id first)
+      const k = this.topK;
+      top = [];
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]!;
+        if (id >= n) break;
+        const v = penalized[id]!;
+        if (v === -Infinity || (top.length === k && v <= penalized[top[k - 1]!]!)) continue;
+        let pos = top.length;
+        while (pos > 0 && penalized[top[pos - 1]!]! < v) pos--;
+        top.splice(pos, 0, id);
+        if (top.length > k) top.pop();
+      }
+    } else {
+      top = Array.from(ids).filter((id) => id < n && penalized[id]! > -Infinity);
+      top.sort((a, b) => penalized[b]! - penalized[a]! || a - b);
+    }
+    if (top.length === 0) none();
+    return this.draw(top, top.map((i) => penalized[i]!));
+  }
+
   private applyPenalties(logits: Float32Array, history: ArrayLike<number>): Float32Array {
     const active = this.repeatPenalty !== 1 || this.presencePenalty !== 0 || this.frequencyPenalty !== 0;
     if (!active || history.length === 0 || this.repeatLastN === 0) return logits;

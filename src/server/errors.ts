@@ -26,6 +26,7 @@ const STATUS: Record<BitnetErrorCode, [number, ErrorType, string]> = {
   CONTEXT_OVERFLOW: [400, 'invalid_request_error', 'context_length_exceeded'],
   TOKENIZER: [400, 'invalid_request_error', 'invalid_tokens'],
   CHAT_TEMPLATE: [400, 'invalid_request_error', 'chat_template_error'],
+  GRAMMAR: [400, 'invalid_request_error', 'invalid_grammar'],
   QUEUE_FULL: [429, 'rate_limit_error', 'queue_full'],
   UNAVAILABLE: [503, 'unavailable_error', 'unavailable'],
   ABORTED: [503, 'unavailable_error', 'cancelled'],

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
-const RANK: Record<string, number> = { util: 0, 'errors.ts': 0, formats: 1, kernels: 2, tokenizer: 2, model: 3, generate: 4, engine: 5, server: 6, train: 6, hub: 6, cli: 7, 'index.ts': 7 };
+const RANK: Record<string, number> = { util: 0, 'errors.ts': 0, formats: 1, kernels: 2, tokenizer: 2, model: 3, grammar: 3, generate: 4, engine: 5, server: 6, train: 6, hub: 6, cli: 7, 'index.ts': 7 };
 
 /** TypeScript sources (not the AssemblyScript kernels in kernels/wasm/asm, nor generated modules). */
 function files(dir: string): string[] {

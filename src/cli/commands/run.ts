@@ -1,7 +1,7 @@
 // `bitnet run -m MODEL -p TEXT`: one generation, text streamed to stdout, the timing line to stderr.
 // Ctrl-C stops the generation: the text so far stays printed, and the exit status is 130.
 import { readFile } from 'node:fs/promises';
-import { CONTEXT_OPTIONS, generateOptions, helpText, MODEL_OPTIONS, parseCommand, SAMPLING_OPTIONS, str, UsageError, type OptionSpec } from '../args.js';
+import { CONTEXT_OPTIONS, generateOptions, GRAMMAR_OPTIONS, grammarOption, helpText, MODEL_OPTIONS, parseCommand, SAMPLING_OPTIONS, str, UsageError, type OptionSpec } from '../args.js';
 import { openModel, readStdin } from '../common.js';
 import { timingLine } from '../progress.js';
 import { BitnetError } from '../../errors.js';
@@ -23,15 +23,18 @@ export const runCommand = {
       ['model', MODEL_OPTIONS],
       ['context', CONTEXT_OPTIONS],
       ['sampling', SAMPLING_OPTIONS],
+      ['grammar', GRAMMAR_OPTIONS],
     ]),
   async run(argv: string[]): Promise<void> {
-    const { values: v, positionals } = parseCommand(argv, [...OPTIONS, ...MODEL_OPTIONS, ...CONTEXT_OPTIONS, ...SAMPLING_OPTIONS], 1);
+    const { values: v, positionals } = parseCommand(argv, [...OPTIONS, ...MODEL_OPTIONS, ...CONTEXT_OPTIONS, ...SAMPLING_OPTIONS, ...GRAMMAR_OPTIONS], 1);
     let prompt = str(v, 'prompt') ?? positionals[0];
     const file = str(v, 'file');
     if (file !== undefined) prompt = await readFile(file, 'utf8');
     if (prompt === undefined && !process.stdin.isTTY) prompt = await readStdin();
     if (prompt === undefined) throw new UsageError('no prompt: pass -p TEXT, -f FILE, or pipe it on stdin');
     const gen = generateOptions(v);
+    const grammar = await grammarOption(v, (f) => readFile(f, 'utf8'));
+    if (grammar) gen.grammar = grammar;
     const controller = new AbortController();
     const model = await openModel(v, controller.signal);
     const system = str(v, 'system');
