@@ -309,7 +309,8 @@ class Converter {
     if (xlo !== undefined) lo = Math.max(lo ?? -Infinity, Math.floor(xlo) + 1);
     if (xhi !== undefined) hi = Math.min(hi ?? Infinity, Math.ceil(xhi) - 1);
     if (lo === undefined && hi === undefined) return ruleName === 'root' ? this.addRule('root', this.primitive('integer')) : this.primitive('integer');
-    const LIM = 1e15;
+    // zod's .int() writes the safe-integer bounds (±(2^53 - 1)) on every integer: they must compile
+    const LIM = Number.MAX_SAFE_INTEGER;
     if ((lo !== undefined && Math.abs(lo) > LIM) || (hi !== undefined && Math.abs(hi) > LIM)) this.fail(path, `integer bounds beyond ±${LIM} are not supported`);
     if (lo !== undefined && hi !== undefined && hi < lo) this.fail(path, `no integer lies in [${lo}, ${hi}]`);
     return this.addRule(ruleName, `(${intRange(lo ?? -Infinity, hi ?? Infinity)}) space`);

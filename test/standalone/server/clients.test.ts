@@ -39,6 +39,10 @@ test('AI SDK (openai-compatible): generateObject with a zod schema', async () =>
     Person.parse(object);
     assert.ok((usage.inputTokens ?? 0) > 0);
   }
+  // a plain z.number().int() carries the safe-integer bounds into the schema
+  const Count = z.object({ count: z.number().int(), done: z.boolean() });
+  const { object } = await generateObject({ model: compat('tiny'), schema: Count, prompt: 'Count.', maxOutputTokens: 400, seed: 3, maxRetries: 0 });
+  Count.parse(object);
 });
 
 test('AI SDK (openai-compatible): streamText runs a two-step tool loop', async () => {
