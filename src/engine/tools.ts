@@ -221,7 +221,8 @@ function nativeGrammar(format: 'hermes' | 'llama3', tools: readonly ChatTool[], 
   const schema = { ...(items.length === 1 ? items[0] : { anyOf: items }), ...(Object.keys(defs).length ? { $defs: defs } : {}) };
   const call = prefixGbnfRules(jsonSchemaToGbnf(schema), 'call-');
   const block = format === 'hermes' ? '"<tool_call>\\n" call-root "\\n</tool_call>"' : 'call-root';
-  const calls = parallel ? `${block} ("\\n" ${block})*` : block;
+  // Llama 3.x writes one call per reply (its JSON tool format has no list)
+  const calls = parallel && format === 'hermes' ? `${block} ("\\n" ${block})*` : block;
   const first = format === 'hermes' ? '<' : '{';
   return [`root ::= ${mustCall ? 'calls' : `calls | free`}`, `calls ::= ${calls}`, `free ::= ([^${first}] any*)?`, `any ::= [^${first}] | "${first}"`, call].join('\n');
 }

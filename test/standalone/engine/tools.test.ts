@@ -8,7 +8,7 @@ import { bitnetChatFormat, jinjaChatFormat, type ChatMessage } from '../../../sr
 import { parsePartialJson } from '../../../src/engine/partial-json.js';
 import { parseToolOutput, prefixGbnfRules, setupTools, toolFormatOf, type ParsedOutput } from '../../../src/engine/tools.js';
 import { compileGrammar, type GrammarSpec } from '../../../src/grammar/index.js';
-import { HERMES_TEMPLATE as HERMES } from '../../fixtures/templates.js';
+import { HERMES_TEMPLATE as HERMES, LLAMA3_TEMPLATE } from '../../fixtures/templates.js';
 
 const DOCS = ['{"a": [1, 2.5e3, true, null, "x\\"y\\u00e9"], "b": {"c": {}}, "d": []}', '[{"k": "v"}, -0.5, "\\n", false]', '"plain"', '  {"s": "a\\\\b"}  '];
 
@@ -148,4 +148,18 @@ test('a Jinja template that knows tools renders them, the calls and the results;
   compileGrammar(s.grammar as GrammarSpec);
   compileGrammar(setupTools(fmt, history, { tools: [weather], choice: 'required', parallel: false }).grammar as GrammarSpec);
   assert.throws(() => setupTools(fmt, history, { tools: [weather], choice: 'auto', parallel: true, reply: { json: true } }), /response_format/);
+});
+
+test('a Llama-3-style template: tools rendered by it, one {"name", "parameters"} call, the grammar compiles', () => {
+  const fmt = jinjaChatFormat(LLAMA3_TEMPLATE, { bos_token: '<|begin_of_text|>', eos_token: '<|eot_id|>' });
+  assert.equal(toolFormatOf(fmt), 'llama3');
+  const s = setupTools(fmt, history, { tools: [weather, add], choice: 'auto', parallel: true });
+  const text = fmt.render(s.messages, true, { tools: s.templateTools! });
+  assert.match(text, /\{"type": "function", "function": \{"name": "add"/);
+  assert.match(text, /assistant<\|end_header_id\|>\n\n\{"name": "get_weather", "parameters": \{"city": "Paris"\}\}<\|eot_id\|>/);
+  assert.match(text, /ipython<\|end_header_id\|>\n\n21 C, sunny<\|eot_id\|>/);
+  const gbnf = (s.grammar as { gbnf: string }).gbnf;
+  assert.match(gbnf, /^root ::= calls \| free\ncalls ::= call-root\n/);
+  compileGrammar(s.grammar as GrammarSpec);
+  compileGrammar(setupTools(fmt, history, { tools: [weather], choice: { name: 'get_weather' }, parallel: true }).grammar as GrammarSpec);
 });

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { join } from 'node:path';
 import type { RunningServer } from '../../../src/server/serve.js';
 import { makeFixture, TINY, writeGgufFixture } from '../../fixtures/generate.js';
-import { HERMES_TEMPLATE } from '../../fixtures/templates.js';
+import { HERMES_TEMPLATE, LLAMA3_TEMPLATE } from '../../fixtures/templates.js';
 import { tempDir } from '../../fixtures/temp.js';
 import { postJson, readSse, serve } from './helpers.js';
 
@@ -146,42 +146,44 @@ test('tools with tool_choice auto and a response_format: either calls or a reply
   }
 });
 
-test('a template that renders tools itself (Hermes): <tool_call> blocks read back as calls, streamed alike', async () => {
-  const path = join(tempDir('server-hermes'), 'hermes.gguf');
-  await writeGgufFixture(makeFixture(TINY), path, { weights: 'I2_S', embedding: 'F16', chatTemplate: HERMES_TEMPLATE });
-  const hermes = await serve({ model: path, parallel: 2, contextSize: 2048 });
-  try {
-    const url = `${hermes.url}/v1/chat/completions`;
-    const body = { messages, tools: [weatherTool, addTool], tool_choice: 'required', max_tokens: 400, seed: 7, temperature: 1 };
-    const r = await postJson(url, body);
-    assert.equal(r.status, 200, JSON.stringify(r.json));
-    const ch = r.json.choices[0];
-    assert.equal(ch.finish_reason, 'tool_calls');
-    assert.equal(ch.message.content, null);
-    for (const call of ch.message.tool_calls) checkCall(call, ['get_weather', 'add']);
-    // the template saw the tools: the prompt is longer than without them
-    const plain = await postJson(url, { messages, max_tokens: 1 });
-    assert.ok(r.json.usage.prompt_tokens > plain.json.usage.prompt_tokens + 50);
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
-    const calls: Array<{ name: string; args: string }> = [];
-    for (const e of await readSse(res)) {
-      for (const d of e.data?.choices?.[0]?.delta?.tool_calls ?? []) {
-        if (d.id) calls.push({ name: d.function.name, args: '' });
-        calls[d.index]!.args += d.function.arguments;
+for (const [name, template] of [['Hermes', HERMES_TEMPLATE], ['Llama 3', LLAMA3_TEMPLATE]] as const) {
+  test(`a template that renders tools itself (${name}): its calls read back, streamed alike`, async () => {
+    const path = join(tempDir('server-tools-template'), `${name.replace(' ', '')}.gguf`);
+    await writeGgufFixture(makeFixture(TINY), path, { weights: 'I2_S', embedding: 'F16', chatTemplate: template });
+    const templated = await serve({ model: path, parallel: 2, contextSize: 2048 });
+    try {
+      const url = `${templated.url}/v1/chat/completions`;
+      const body = { messages, tools: [weatherTool, addTool], tool_choice: 'required', max_tokens: 400, seed: 7, temperature: 1 };
+      const r = await postJson(url, body);
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      const ch = r.json.choices[0];
+      assert.equal(ch.finish_reason, 'tool_calls');
+      assert.equal(ch.message.content, null);
+      for (const call of ch.message.tool_calls) checkCall(call, ['get_weather', 'add']);
+      // the template saw the tools: the prompt is longer than without them
+      const plain = await postJson(url, { messages, max_tokens: 1 });
+      assert.ok(r.json.usage.prompt_tokens > plain.json.usage.prompt_tokens + 50);
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
+      const calls: Array<{ name: string; args: string }> = [];
+      for (const e of await readSse(res)) {
+        for (const d of e.data?.choices?.[0]?.delta?.tool_calls ?? []) {
+          if (d.id) calls.push({ name: d.function.name, args: '' });
+          calls[d.index]!.args += d.function.arguments;
+        }
       }
+      assert.deepEqual(
+        calls.map((c) => [c.name, JSON.parse(c.args)]),
+        ch.message.tool_calls.map((c: any) => [c.function.name, JSON.parse(c.function.arguments)]),
+      );
+      // history with calls and results goes through the template; auto lets the model answer in text or call
+      const next = await postJson(url, { messages: [...messages, ch.message, ...ch.message.tool_calls.map((c: any) => ({ role: 'tool', tool_call_id: c.id, content: 'sunny' }))], tools: [weatherTool, addTool], max_tokens: 60, seed: 7 });
+      assert.equal(next.status, 200, JSON.stringify(next.json));
+      for (const call of next.json.choices[0].message.tool_calls ?? []) if (next.json.choices[0].finish_reason === 'tool_calls') checkCall(call, ['get_weather', 'add']);
+    } finally {
+      await templated.close();
     }
-    assert.deepEqual(
-      calls.map((c) => [c.name, JSON.parse(c.args)]),
-      ch.message.tool_calls.map((c: any) => [c.function.name, JSON.parse(c.function.arguments)]),
-    );
-    // history with calls and results goes through the template; auto lets the model answer in text or call
-    const next = await postJson(url, { messages: [...messages, ch.message, ...ch.message.tool_calls.map((c: any) => ({ role: 'tool', tool_call_id: c.id, content: 'sunny' }))], tools: [weatherTool, addTool], max_tokens: 60, seed: 7 });
-    assert.equal(next.status, 200, JSON.stringify(next.json));
-    for (const call of next.json.choices[0].message.tool_calls ?? []) if (next.json.choices[0].finish_reason === 'tool_calls') checkCall(call, ['get_weather', 'add']);
-  } finally {
-    await hermes.close();
-  }
-});
+  });
+}
 
 test('a tool loop: assistant tool_calls and tool results in the history are accepted and rendered', async () => {
   const first = await postJson(chat, { messages, tools: [weatherTool], tool_choice: 'required', max_tokens: 400, seed: 2 });
