@@ -9,7 +9,7 @@ export type { Pooling } from './model/pooling.js';
 export type { SamplerOptions } from './generate/sampler.js';
 export { Sequence } from './generate/sequence.js';
 export { Scheduler, type SchedulerOptions, type SchedulerStats, type GenerationHandle } from './generate/scheduler.js';
-export { compileGrammar, jsonSchemaToGbnf, createConstraint, CompiledGrammar, DEFAULT_GRAMMAR_LIMITS, type GrammarSpec, type GrammarLimits, type TokenConstraint } from './grammar/index.js';
+export { compileGrammar, jsonSchemaToGbnf, createConstraint, prepareGrammarVocabulary, CompiledGrammar, DEFAULT_GRAMMAR_LIMITS, type GrammarSpec, type GrammarLimits, type TokenConstraint } from './grammar/index.js';
 export type { HParams } from './model/hparams.js';
 export type { TraceFn } from './model/forward.js';
 export type { Backend } from './kernels/backend.js';

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { loadModel, type LoadOptions } from '../engine/load.js';
 import type { BitnetModel } from '../engine/model.js';
+import { prepareGrammarVocabulary } from '../grammar/index.js';
 import type { KvType } from '../model/kv-cache.js';
 import { createApp, ServerState, type AppOptions } from './app.js';
 
@@ -81,6 +82,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       ...(opts.kvType !== undefined ? { kvType: opts.kvType } : {}),
       ...(opts.maxQueue !== undefined ? { maxQueue: opts.maxQueue } : {}),
     });
+    // the grammar's vocabulary tables, built here rather than on the event loop of the first constrained request
+    prepareGrammarVocabulary(model.tokenizer);
     state.model = model;
     state.loadProgress = 1;
     return model;
