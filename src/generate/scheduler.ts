@@ -12,6 +12,7 @@ import { checkPooling, Pooler, type Pooling } from '../model/pooling.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { GenerationState, now, type GenerateOptions, type GenerationChunk } from './generate.js';
 import type { PromptScorer, TokenLogprob } from './logprobs.js';
+import { ChunkQueue } from './chunk-queue.js';
 import { checkPrompt, prefillChunk, Sequence, yieldToEventLoop } from './sequence.js';
 
 export interface SchedulerOptions {
@@ -113,39 +114,6 @@ interface Slot {
   lastUsed: number;
   /** the group whose prompt this cache holds (the leader evaluated it here, or it was copied here) */
   group: Group | undefined;
-}
-
-/** A one-consumer queue of chunks that ends normally or with an error. */
-class ChunkQueue {
-  private readonly items: GenerationChunk[] = [];
-  private ended = false;
-  private error: unknown;
-  private wake: (() => void) | undefined;
-
-  push(c: GenerationChunk): void {
-    this.items.push(c);
-    this.notify();
-  }
-  end(error?: unknown): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.error = error;
-    this.notify();
-  }
-  private notify(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
-  }
-  async *drain(): AsyncGenerator<GenerationChunk, void, undefined> {
-    for (;;) {
-      if (this.items.length > 0) yield this.items.shift()!;
-      else if (this.ended) {
-        if (this.error !== undefined) throw this.error;
-        return;
-      } else await new Promise<void>((r) => (this.wake = r));
-    }
-  }
 }
 
 const RATE_WINDOW_MS = 5000;
