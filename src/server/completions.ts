@@ -224,6 +224,7 @@ export async function completionHandler(c: Context, ctx: RouteContext, kind: 'ch
       c.req.raw.signal.removeEventListener('abort', onGone);
     }
     const body = states.map((s) => {
+      s.reply.finish(s.stats!.finishReason);
       const finish = s.reply.finishReason(s.stats!.finishReason);
       if (kind === 'chat') {
         const message: Record<string, unknown> = { role: 'assistant', content: s.reply.messageContent(), refusal: null };
@@ -281,6 +282,8 @@ export async function completionHandler(c: Context, ctx: RouteContext, kind: 'ch
         }
         if (chunk.stats) {
           st.stats = chunk.stats;
+          const rest = st.reply.finish(chunk.stats.finishReason);
+          if (rest) await send({ ...base, choices: [kind === 'chat' ? { index: choice.index, delta: { content: rest }, logprobs: null, finish_reason: null } : { index: choice.index, text: rest, logprobs: null, finish_reason: null }] });
           const finish = st.reply.finishReason(chunk.stats.finishReason);
           await send({ ...base, choices: [kind === 'chat' ? { index: choice.index, delta: {}, logprobs: null, finish_reason: finish } : { index: choice.index, text: '', logprobs: null, finish_reason: finish }] });
         }

@@ -69,6 +69,16 @@ export class Reply {
     return { content, calls };
   }
 
+  /**
+   * At the end: a reply cut off (`length`) before any of its tool format could be read back (no call, no
+   * text yet) keeps the model's raw output as its content instead of dropping it. Returns the content added.
+   */
+  finish(engine: FinishReason): string {
+    if (!this.format || engine !== 'length' || this.calls.length > 0 || this.content !== '' || this.raw.trim() === '') return '';
+    this.content = this.raw;
+    return this.raw;
+  }
+
   /** OpenAI's finish reason: tool_calls when the reply called tools and was not cut off. */
   finishReason(engine: FinishReason): 'stop' | 'length' | 'tool_calls' {
     if (engine === 'stop' && this.calls.length > 0) return 'tool_calls';

@@ -185,6 +185,7 @@ export async function responsesHandler(c: Context, ctx: RouteContext): Promise<R
     } finally {
       c.req.raw.signal.removeEventListener('abort', onGone);
     }
+    if (stats) reply.finish(stats.finishReason);
     const text = reply.messageContent();
     if (text !== null && (text !== '' || reply.calls.length === 0)) {
       items.push({ type: 'message', id: `msg_${randomId()}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [], logprobs: [] }] });
@@ -245,7 +246,11 @@ export async function responsesHandler(c: Context, ctx: RouteContext): Promise<R
             await emit('response.function_call_arguments.delta', { item_id: open.item.id, output_index: open.index, delta: d.arguments });
           }
         }
-        if (chunk.stats) stats = chunk.stats;
+        if (chunk.stats) {
+          stats = chunk.stats;
+          const rest = reply.finish(stats.finishReason);
+          if (rest) await addText(rest);
+        }
       }
       if (items.length === 0) await addText('');
       await close();

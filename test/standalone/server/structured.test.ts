@@ -256,3 +256,21 @@ test('hostile schemas and grammars: 400 naming the bad part, bounded time, the s
     assert.equal(ok.status, 200, name);
   }
 });
+
+test('a tool reply cut off by max_tokens before any call could be read keeps the raw output as content (JSON, SSE and Responses alike)', async () => {
+  const body = { messages, tools: [weatherTool], tool_choice: 'required', max_tokens: 3, seed: 5 };
+  const r = await postJson(chat, body);
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  const ch = r.json.choices[0];
+  assert.equal(ch.finish_reason, 'length');
+  assert.equal(ch.message.tool_calls, undefined);
+  assert.ok(ch.message.content.startsWith('{'), `the generic format's opening, got ${JSON.stringify(ch.message.content)}`);
+  const res = await fetch(chat, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
+  const events = await readSse(res);
+  const text = events.flatMap((e) => (e.data && typeof e.data === 'object' ? (e.data.choices ?? []) : [])).map((c: any) => c.delta?.content ?? '').join('');
+  assert.equal(text, ch.message.content);
+  const resp = await postJson(`${server.url}/v1/responses`, { input: 'What is the weather in Paris?', tools: [{ type: 'function', ...weatherTool.function }], tool_choice: 'required', max_output_tokens: 3, temperature: 0 });
+  assert.equal(resp.status, 200, JSON.stringify(resp.json));
+  assert.equal(resp.json.status, 'incomplete');
+  assert.ok(resp.json.output[0].content[0].text.startsWith('{'));
+});
