@@ -1,6 +1,7 @@
 // From a request to what the engine runs: the chat prompt's tokens (tools and tool history rendered by the
 // request's tool format) and the grammar the reply must follow (response_format, llama-server's grammar /
 // json_schema, or the tool-call format). Shared by chat completions, completions and responses.
+import { ChatContentGuard } from '../engine/chat-guard.js';
 import type { ChatMessage, ChatTool } from '../engine/chat-template.js';
 import type { BitnetModel } from '../engine/model.js';
 import { setupTools, type ReplyFormat, type ToolChoice, type ToolFormatKind } from '../engine/tools.js';
@@ -72,17 +73,19 @@ export interface PreparedChat {
 export function prepareChat(model: BitnetModel, messages: readonly ChatMessage[], tools: ToolOptions, output: OutputSpec, toolsParam = 'tools'): PreparedChat {
   const active = tools.tools.length > 0 && tools.choice !== 'none';
   if (active && output.spec && !output.reply) throw badRequest(output.param, `cannot be combined with ${toolsParam}: the tool-call grammar constrains the reply; use response_format for a structured text reply`);
+  // message content is text: only the template's (and the tool format's) markup makes special tokens
+  const tk = model.tokenizer;
+  const guard = new ChatContentGuard(tk);
   let setup;
   try {
-    setup = setupTools(model.chatFormat, messages, { ...tools, ...(active && output.reply ? { reply: output.reply } : {}) });
+    setup = setupTools(model.chatFormat, guard.messages(messages), { ...tools, tools: guard.tools(tools.tools), ...(active && output.reply ? { reply: output.reply } : {}) });
   } catch (e) {
     if (e instanceof BitnetError && e.code === 'INVALID_ARGUMENT') throw badRequest(e.subject ?? null, e.message.replace(/^[^:]+: /, ''));
     throw e;
   }
   const text = model.chatFormat.render(setup.messages, true, setup.templateTools ? { tools: setup.templateTools } : {});
-  const tk = model.tokenizer;
   const startsWithBos = tk.bos !== null && text.startsWith(tk.tokenText(tk.bos));
-  const tokens = tk.encode(text, { parseSpecial: true, addBos: tk.addBos && !startsWithBos });
+  const tokens = tk.encodeSegments(guard.segments(text), { addBos: tk.addBos && !startsWithBos });
   const spec = setup.grammar ?? output.spec;
   const grammar = spec ? compileFor(spec, setup.grammar ? toolsParam : output.param) : undefined;
   return { tokens, grammar, toolFormat: setup.parse ? setup.format : undefined };
