@@ -9,6 +9,7 @@ import { completionHandler } from './completions.js';
 import { embeddingsHandler } from './embeddings.js';
 import { ApiError, errorBody } from './errors.js';
 import { errorResponse, json, readBody } from './http.js';
+import { hostPolicy, originPolicy } from './origin.js';
 import { renderMetrics } from './metrics.js';
 import { responsesHandler } from './responses.js';
 import { detokenizeRequest, tokenizeRequest } from './schemas.js';
@@ -26,8 +27,24 @@ export function createApp(state: ServerState, opts: AppOptions): Hono {
   const app = new Hono();
   const ctx = routeContext(state, opts);
 
+  // Host and Origin checks first (origin.ts): a page the user happens to visit must not drive the server
+  const hostOk = hostPolicy(opts.boundHost, opts.allowedHosts);
+  const originOk = originPolicy(opts.corsOrigins);
+  const anyOrigin = opts.corsOrigins?.includes('*') ?? false;
+  app.use('*', async (c, next) => {
+    // no Host header (the app used as a fetch handler, not over HTTP/1.1): the URL's host stands for it
+    const host = c.req.header('host') ?? new URL(c.req.url).host;
+    if (hostOk && !hostOk(host)) {
+      return errorResponse(c, new ApiError(403, `the Host "${host}" is not allowed here (DNS rebinding defence): add it with --allowed-hosts (or BITNET_ALLOWED_HOSTS), or --allowed-hosts '*' to accept any`, 'permission_error', null, 'host_not_allowed'));
+    }
+    const origin = c.req.header('origin');
+    if (origin !== undefined && !originOk(origin)) {
+      return errorResponse(c, new ApiError(403, `the browser origin "${origin}" is not allowed (loopback pages are): add it with --cors-origins (or BITNET_CORS_ORIGINS), or --cors-origins '*' for any`, 'permission_error', null, 'origin_not_allowed'));
+    }
+    return next();
+  });
   // no allowHeaders: preflights get back the headers they ask for (the openai SDK sends X-Stainless-* ones)
-  app.use('*', cors({ origin: '*', allowMethods: ['GET', 'POST', 'OPTIONS'], maxAge: 600 }));
+  app.use('*', cors({ origin: anyOrigin ? '*' : (origin) => (originOk(origin) ? origin : null), allowMethods: ['GET', 'POST', 'OPTIONS'], maxAge: 600 }));
   // count every response by route and status, for /metrics
   app.use('*', async (c, next) => {
     await next();

@@ -13,6 +13,12 @@ export interface AppOptions {
   aliases?: readonly string[];
   /** required as `Authorization: Bearer KEY` on everything but /health */
   apiKey?: string;
+  /** browser origins accepted besides loopback pages (`*`: any); others get 403 (origin.ts) */
+  corsOrigins?: readonly string[];
+  /** Host names accepted besides localhost, IP literals and the bound host (`*`: any); others get 403 */
+  allowedHosts?: readonly string[];
+  /** the address the server listens on: bound to a non-loopback one, any Host is accepted */
+  boundHost?: string;
   /** request bodies above this get 413; default 4 MiB */
   maxBodyBytes?: number;
   /** serve /metrics */

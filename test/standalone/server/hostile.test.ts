@@ -83,7 +83,7 @@ test('tokenize and detokenize round-trip; bad ids are refused', async () => {
 });
 
 test('an API key guards everything but /health', async () => {
-  const guarded = await serve({ parallel: 1, apiKey: 'sekrit' });
+  const guarded = await serve({ parallel: 1, apiKey: 'sekrit', corsOrigins: ['http://example.com'] });
   try {
     assert.equal((await fetch(`${guarded.url}/health`)).status, 200);
     assertError(await postJson(`${guarded.url}/v1/chat/completions`, ok), 401, null, /missing API key/);
@@ -91,10 +91,10 @@ test('an API key guards everything but /health', async () => {
     assert.equal((await fetch(`${guarded.url}/v1/models`)).status, 401);
     const r = await postJson(`${guarded.url}/v1/chat/completions`, ok, { authorization: 'Bearer sekrit' });
     assert.equal(r.status, 200);
-    // CORS preflight from a browser needs no key
+    // CORS preflight from a browser needs no key (example.com is allowed by corsOrigins here)
     const pre = await fetch(`${guarded.url}/v1/chat/completions`, { method: 'OPTIONS', headers: { origin: 'http://example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
     assert.ok(pre.status === 204 || pre.status === 200);
-    assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+    assert.equal(pre.headers.get('access-control-allow-origin'), 'http://example.com');
     assert.match(pre.headers.get('access-control-allow-headers') ?? '', /authorization/i);
   } finally {
     await guarded.close();
