@@ -13,7 +13,7 @@ import { hostPolicy, originPolicy } from './origin.js';
 import { renderMetrics } from './metrics.js';
 import { responsesHandler } from './responses.js';
 import { detokenizeRequest, tokenizeRequest } from './schemas.js';
-import { routeContext, type AppOptions, type ServerState } from './state.js';
+import { countRefused, routeContext, type AppOptions, type ServerState } from './state.js';
 
 export { ServerState, type AppOptions } from './state.js';
 
@@ -62,7 +62,7 @@ export function createApp(state: ServerState, opts: AppOptions): Hono {
   const maxBody = opts.maxBodyBytes ?? 4 * 1024 * 1024;
   app.use(
     '*',
-    bodyLimit({ maxSize: maxBody, onError: (c) => errorResponse(c, new ApiError(413, `the request body is larger than ${maxBody} bytes`, 'invalid_request_error', null, 'request_too_large')) }),
+    bodyLimit({ maxSize: maxBody, onError: (c) => (countRefused(state, 'request_too_large'), errorResponse(c, new ApiError(413, `the request body is larger than ${maxBody} bytes`, 'invalid_request_error', null, 'request_too_large'))) }),
   );
   app.onError((e, c) => errorResponse(c, e));
   app.notFound((c) => errorResponse(c, new ApiError(404, `no route ${c.req.method} ${c.req.path}`, 'not_found_error', null, 'not_found')));
@@ -95,16 +95,21 @@ export function createApp(state: ServerState, opts: AppOptions): Hono {
     return c.body(renderMetrics(state.counters, state.scheduler?.stats(), state.model !== undefined));
   });
 
+  // under the prompts' limits (input.ts): at most a context's worth of tokens, so the answer is bounded too
   app.post('/tokenize', async (c) => {
-    const { model } = ctx.ready();
-    const r = await readBody(c, tokenizeRequest);
-    const tokens = model.tokenize(r.content, { addBos: r.add_special ?? false, parseSpecial: r.parse_special ?? true });
+    const { model, limits } = ctx.ready();
+    const r = await readBody(c, tokenizeRequest, undefined, (m) => limits.checkBytes(m.largestPromptBytes, 'content'));
+    const tokens = await limits.encode([{ text: r.content, special: r.parse_special ?? true }], { addBos: r.add_special ?? false, param: 'content' });
     if (!r.with_pieces) return json(c, { tokens });
     return json(c, { tokens: tokens.map((id) => ({ id, piece: model.detokenize([id]) })) });
   });
   app.post('/detokenize', async (c) => {
-    const { model } = ctx.ready();
+    const { model, limits } = ctx.ready();
     const r = await readBody(c, detokenizeRequest);
+    if (r.tokens.length > limits.contextSize) {
+      countRefused(state, 'context_length_exceeded');
+      throw new ApiError(400, `tokens: ${r.tokens.length} tokens, more than the context of ${limits.contextSize}`, 'invalid_request_error', 'tokens', 'context_length_exceeded');
+    }
     for (const id of r.tokens) {
       if (id >= model.tokenizer.vocabSize) throw new ApiError(400, `token id ${id} is out of range [0, ${model.tokenizer.vocabSize})`, 'invalid_request_error', 'tokens', 'invalid_tokens');
     }

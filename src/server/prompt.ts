@@ -8,6 +8,7 @@ import { setupTools, type ReplyFormat, type ToolChoice, type ToolFormatKind } fr
 import { BitnetError } from '../errors.js';
 import { compileGrammar, type CompiledGrammar, type GrammarSpec } from '../grammar/index.js';
 import { ApiError } from './errors.js';
+import type { InputLimits } from './input.js';
 import { badRequest } from './http.js';
 
 /** What the reply must be, and the request field that asked for it (named in errors). */
@@ -69,8 +70,23 @@ export interface PreparedChat {
   toolFormat: ToolFormatKind | undefined;
 }
 
-/** Renders the chat (with tools) and tokenizes it as model.tokenizePrompt does; compiles the reply grammar. */
-export function prepareChat(model: BitnetModel, messages: readonly ChatMessage[], tools: ToolOptions, output: OutputSpec, toolsParam = 'tools'): PreparedChat {
+/**
+ * Renders the chat (with tools) and tokenizes it as model.tokenizePrompt does, within the input limits
+ * (input.ts: bytes checked before rendering and tokenizing, tokenization in slices stopping past the
+ * context); compiles the reply grammar.
+ */
+export async function prepareChat(
+  model: BitnetModel,
+  limits: InputLimits,
+  messages: readonly ChatMessage[],
+  tools: ToolOptions,
+  output: OutputSpec,
+  params: { messages: string; tools: string } = { messages: 'messages', tools: 'tools' },
+): Promise<PreparedChat> {
+  const toolsParam = params.tools;
+  let bytes = 0;
+  for (const m of messages) bytes += Buffer.byteLength(m.content);
+  limits.checkBytes(bytes, params.messages);
   const active = tools.tools.length > 0 && tools.choice !== 'none';
   if (active && output.spec && !output.reply) throw badRequest(output.param, `cannot be combined with ${toolsParam}: the tool-call grammar constrains the reply; use response_format for a structured text reply`);
   // message content is text: only the template's (and the tool format's) markup makes special tokens
@@ -85,7 +101,7 @@ export function prepareChat(model: BitnetModel, messages: readonly ChatMessage[]
   }
   const text = model.chatFormat.render(setup.messages, true, setup.templateTools ? { tools: setup.templateTools } : {});
   const startsWithBos = tk.bos !== null && text.startsWith(tk.tokenText(tk.bos));
-  const tokens = tk.encodeSegments(guard.segments(text), { addBos: tk.addBos && !startsWithBos });
+  const tokens = await limits.encode(guard.segments(text), { addBos: tk.addBos && !startsWithBos, param: params.messages });
   const spec = setup.grammar ?? output.spec;
   const grammar = spec ? compileFor(spec, setup.grammar ? toolsParam : output.param) : undefined;
   return { tokens, grammar, toolFormat: setup.parse ? setup.format : undefined };

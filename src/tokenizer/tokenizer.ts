@@ -143,7 +143,8 @@ export class Tokenizer {
       const r = run.next();
       if (r.done) return r.value;
       if (performance.now() - t0 < sliceMs) continue;
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      // a macrotask: I/O and timers run (browsers have no setImmediate)
+      await new Promise<void>((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
       opts.signal?.throwIfAborted();
       t0 = performance.now();
     }

@@ -3,6 +3,7 @@
 // logits, and inputs whose cost must be bounded before it is paid (huge bodies, 100k messages, huge
 // /tokenize). After each attack: /health and a normal chat answer within 2 s.
 import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
 import { request } from 'node:http';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +36,7 @@ async function stillServing(): Promise<void> {
 }
 
 /** A raw HTTP/1.1 request with the headers as given (fetch does not let a Host header through). */
-function raw(url: string, method: string, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+function raw(url: string, method: string, headers: Record<string, string>, body?: string | Buffer): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const req = request({ host: u.hostname, port: u.port, path: u.pathname, method, headers, setHost: false }, (res) => {
@@ -141,4 +142,105 @@ test('sampling values that would overflow the logits (repeat_penalty 1e-300) sti
   // (before: the overflowed row was NaN after softmax and every step drew the same blank token)
   assert.notEqual(r.json.choices[0].message.content.trim(), '');
   await stillServing();
+});
+
+test('input cost is bounded before it is paid: 3 MB chats from 3 clients, 100k messages, a 3 MB /tokenize; /health within 100 ms meanwhile, RSS back after', async (t) => {
+  // the server in a child process: the clients' own work must not delay its /health or count in its RSS
+  const v8Flags = ['--expose-gc', '--min-semi-space-size=16', '--max-semi-space-size=16'];
+  const child = fork(fileURLToPath(new URL('./hostile-input-server.ts', import.meta.url)), { execArgv: ['--import', 'tsx', ...v8Flags], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const replies: Array<(m: any) => void> = [];
+  child.on('message', (m) => replies.shift()?.(m));
+  const next = (): Promise<any> => new Promise((resolve) => replies.push(resolve));
+  const rss = async (): Promise<number> => {
+    const p = next();
+    child.send('mem');
+    return ((await p) as { rss: number }).rss;
+  };
+  const { url, contextSize } = (await next()) as { url: string; contextSize: number };
+  // bodies encoded once and written as they are: the attackers' own work stays out of the timings
+  const post = async (path: string, body: Buffer): Promise<{ status: number; json: any }> => {
+    const r = await raw(`${url}${path}`, 'POST', { 'content-type': 'application/json', 'content-length': String(body.length), host: new URL(url).host }, body);
+    return { status: r.status, json: JSON.parse(r.body) };
+  };
+  const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
+  const threeMb = json({ messages: [{ role: 'user', content: 'Lily went to the park. '.repeat(3e6 / 23) }], max_tokens: 4 });
+  const manyMessages = json({ messages: Array.from({ length: 100_000 }, () => ({ role: 'user', content: 'x' })), max_tokens: 4 });
+  const tokenizeBody = json({ content: 'Lily went to the park. '.repeat(3e6 / 23), with_pieces: true });
+  // under the byte bound (context * 28-byte specials in this vocabulary) but more tokens than the context
+  const justUnder = json({ content: 'a b c d e f g '.repeat(Math.floor((contextSize * 20) / 14)) });
+  const health = async (): Promise<number> => {
+    const t0 = performance.now();
+    const res = await fetch(`${url}/health`);
+    await res.text();
+    assert.equal(res.status, 200);
+    return performance.now() - t0;
+  };
+  /** Runs the attack while /health is polled; returns the slowest /health. */
+  const during = async (attack: () => Promise<void>): Promise<number> => {
+    let done = false;
+    let slowest = 0;
+    const poll = (async () => {
+      while (!done) {
+        slowest = Math.max(slowest, await health());
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    try {
+      await attack();
+    } finally {
+      done = true;
+      await poll;
+    }
+    return slowest;
+  };
+  const normal = async (): Promise<void> => {
+    const t0 = performance.now();
+    await health();
+    const r = await postJson(`${url}/v1/chat/completions`, hello);
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.ok(performance.now() - t0 < 2000);
+  };
+  const refused = (r: { status: number; json: any }, param: string): void => {
+    assert.equal(r.status, 400, JSON.stringify(r.json).slice(0, 300));
+    assert.equal(r.json.error.code, 'context_length_exceeded');
+    assert.equal(r.json.error.param, param);
+  };
+  try {
+    // warm up every path once (JIT, first-touched pages), then the baseline
+    refused(await post('/v1/chat/completions', threeMb), 'messages');
+    refused(await post('/v1/chat/completions', manyMessages), 'messages');
+    refused(await post('/tokenize', tokenizeBody), 'content');
+    refused(await post('/tokenize', justUnder), 'content');
+    await normal();
+    const before = await rss();
+    const slow: Record<string, number> = {};
+    slow.threeMbChats = await during(async () => {
+      await Promise.all(Array.from({ length: 3 }, async () => {
+        for (let i = 0; i < 5; i++) refused(await post('/v1/chat/completions', threeMb), 'messages');
+      }));
+    });
+    await normal();
+    slow.manyMessages = await during(async () => {
+      for (let i = 0; i < 3; i++) refused(await post('/v1/chat/completions', manyMessages), 'messages');
+    });
+    await normal();
+    slow.tokenize = await during(async () => {
+      for (let i = 0; i < 3; i++) refused(await post('/tokenize', tokenizeBody), 'content');
+      for (let i = 0; i < 3; i++) refused(await post('/tokenize', justUnder), 'content');
+    });
+    await normal();
+    t.diagnostic(`slowest /health during each attack (ms): ${JSON.stringify(slow, (_, v) => (typeof v === 'number' ? Math.round(v) : v))}`);
+    for (const [name, ms] of Object.entries(slow)) assert.ok(ms < 100, `/health took ${ms.toFixed(0)} ms during ${name}`);
+    const afterAttacks = await rss();
+    assert.ok(afterAttacks <= before * 1.1, `RSS ${(afterAttacks / 1e6).toFixed(1)} MB after vs ${(before / 1e6).toFixed(1)} MB before`);
+    // refusals for size are counted
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const count = (reason: string): number => Number(new RegExp(`bitnet_requests_refused_total\\{reason="${reason}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    assert.ok(count('context_length_exceeded') >= 2 + 15 + 6, metrics);
+    assert.ok(count('too_many_messages') >= 4, metrics);
+  } finally {
+    const closed = new Promise((r) => child.on('exit', r));
+    child.send('close');
+    await closed;
+  }
 });

@@ -46,7 +46,8 @@ const cases: Array<[string, () => Promise<{ status: number; json: any }>, number
   ['thousands of stop strings', () => postJson(chat, { ...ok, stop: Array.from({ length: 5000 }, (_, i) => `s${i}`) }), 400, 'stop'],
   ['unknown model', () => postJson(chat, { ...ok, model: 'gpt-7' }), 404, 'model', /gpt-7/],
   ['10 MB body', () => postJson(chat, JSON.stringify({ ...ok, pad: 'x'.repeat(10 * 1024 * 1024) })), 413, null],
-  ['1 MB prompt', () => postJson(chat, { messages: [{ role: 'user', content: 'Lily '.repeat(200_000) }] }), 400, null, /tokens but the context size is 128/],
+  // refused on its size, before it is tokenized (input.ts)
+  ['1 MB prompt', () => postJson(chat, { messages: [{ role: 'user', content: 'Lily '.repeat(200_000) }] }), 400, 'messages', /more than the context of 128 tokens can hold/],
   ['invalid UTF-8', () => postJson(chat, new Uint8Array([...new TextEncoder().encode('{"messages":[{"role":"user","content":"'), 0xff, 0xfe, ...new TextEncoder().encode('"}]}')])), 400, null, /UTF-8/],
   ['an out-of-range token id prompt', () => postJson(`${server.url}/v1/completions`, { prompt: [1, 2, 999999], max_tokens: 2 }), 400, 'tokens'],
   ['an unknown route', () => postJson(`${server.url}/v1/nothing`, { input: 'x' }), 404, null],
