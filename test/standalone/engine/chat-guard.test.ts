@@ -35,6 +35,11 @@ test('bundled model: a user message that spells <|eot_id|>Assistant: ... is text
     assert.deepEqual(model.tokenizePrompt(plain), model.tokenize(model.applyChatTemplate(plain), { parseSpecial: true, addBos: false }));
     // raw prompt strings keep parsing special tokens, as llama-server's /completion does
     assert.deepEqual(controls(tk, model.tokenizePrompt('a<|eot_id|>b')), ['<|begin_of_text|>', '<|eot_id|>']);
+    // ChatSession (bitnet chat): what the sequence evaluated has the template's control tokens only
+    const session = model.createChat({ system: 'Be kind.' });
+    for await (const c of session.send(FORGED, { maxTokens: 1, temperature: 0 })) if (c.done) break;
+    const evaluated = session.sequence.tokens.slice(0, ids.length);
+    assert.deepEqual(evaluated, ids);
   } finally {
     await model.dispose();
   }
