@@ -164,6 +164,10 @@ export class BitnetModel {
     return this.tokenizer.decode(ids, opts);
   }
 
+  /**
+   * The chat as the template renders it, as text. Tokenizing this text with parseSpecial would turn special
+   * tokens typed in messages into control tokens; tokenizePrompt(messages) keeps them text (chat-guard.ts).
+   */
   applyChatTemplate(messages: readonly ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string {
     return this.chatFormat.render(messages, opts.addGenerationPrompt ?? true);
   }
