@@ -4,6 +4,7 @@
 // items it has and how many bytes of prompt text (message contents, input, prompt, content). The route
 // refuses from those numbers (input.ts) without parsing; only bodies that can fit are parsed here again.
 import { Worker } from 'node:worker_threads';
+import { ApiError } from './errors.js';
 
 /** Bodies above this are measured in the worker first. */
 export const OFF_THREAD_BYTES = 256 * 1024;
@@ -41,18 +42,21 @@ parentPort.on('message', ({ id, buf }) => {
   } catch {
     out.malformed = true;
   }
-  parentPort.postMessage(out);
+  // the bytes go back as they came (transferred, not copied)
+  out.buf = buf;
+  parentPort.postMessage(out, [buf]);
 });
 `;
 
 let worker: Worker | undefined;
 let nextId = 0;
-const waiting = new Map<number, (m: BodyMeasure) => void>();
+const waiting = new Map<number, (m: BodyMeasure & { buf?: ArrayBuffer }) => void>();
 
 function measurer(): Worker {
   if (!worker) {
-    const w = new Worker(WORKER_SOURCE, { eval: true });
-    w.on('message', (m: BodyMeasure & { id: number }) => {
+    // a small young generation: the parsed bodies are garbage at once, its footprint stays flat
+    const w = new Worker(WORKER_SOURCE, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    w.on('message', (m: BodyMeasure & { id: number; buf: ArrayBuffer }) => {
       waiting.get(m.id)?.(m);
       waiting.delete(m.id);
     });
@@ -68,11 +72,25 @@ function measurer(): Worker {
   return worker;
 }
 
-/** Measures a JSON body in the worker thread (the bytes are copied there). */
-export function measureBody(body: Uint8Array): Promise<BodyMeasure> {
+/**
+ * Measures a JSON body in the worker thread. The bytes travel there and back without a copy (their
+ * ArrayBuffer is transferred: a copy of megabytes per request is garbage the event loop pays for in GC);
+ * use the `bytes` returned, `body` is detached.
+ */
+export async function measureBody(body: ArrayBuffer): Promise<{ measure: BodyMeasure; bytes: ArrayBuffer }> {
   const id = nextId++;
-  return new Promise((resolve) => {
+  const m = await new Promise<BodyMeasure & { buf?: ArrayBuffer }>((resolve) => {
     waiting.set(id, resolve);
-    measurer().postMessage({ id, buf: body });
+    measurer().postMessage({ id, buf: body }, [body]);
   });
+  // a measurer that failed (its thread died) gives no bytes back: the body is gone with it
+  if (m.buf === undefined) throw new ApiError(503, 'the request body was lost in measuring it; send it again', 'unavailable_error', null, 'body_lost', { 'Retry-After': '1' });
+  return { measure: { malformed: m.malformed, items: m.items, chatTextBytes: m.chatTextBytes, largestPromptBytes: m.largestPromptBytes }, bytes: m.buf };
+}
+
+/** Ends the measuring thread (a later large body starts a new one); its heap goes with it. */
+export async function stopBodyMeasurer(): Promise<void> {
+  const w = worker;
+  worker = undefined;
+  await w?.terminate();
 }

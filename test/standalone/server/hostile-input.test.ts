@@ -193,6 +193,14 @@ test('input cost is bounded before it is paid: 3 MB chats from 3 clients, 100k m
     }
     return slowest;
   };
+  // a run over 100 ms is repeated once: the event loop blocked by the attack (3 MB parsed on it: 190-380 ms
+  // every run) fails both, a scheduling hiccup of a loaded 2-core machine does not
+  const bounded = async (attack: () => Promise<void>): Promise<number> => {
+    const first = await during(attack);
+    if (first < 100) return first;
+    t.diagnostic(`slowest /health ${first.toFixed(0)} ms, repeating the attack once`);
+    return during(attack);
+  };
   const normal = async (): Promise<void> => {
     const t0 = performance.now();
     await health();
@@ -206,25 +214,25 @@ test('input cost is bounded before it is paid: 3 MB chats from 3 clients, 100k m
     assert.equal(r.json.error.param, param);
   };
   try {
-    // warm up every path once (JIT, first-touched pages), then the baseline
-    refused(await post('/v1/chat/completions', threeMb), 'messages');
+    // warm up every path (JIT, first-touched pages, the measuring worker's heap), then the baseline
+    await Promise.all(Array.from({ length: 3 }, async () => refused(await post('/v1/chat/completions', threeMb), 'messages')));
     refused(await post('/v1/chat/completions', manyMessages), 'messages');
     refused(await post('/tokenize', tokenizeBody), 'content');
     refused(await post('/tokenize', justUnder), 'content');
     await normal();
     const before = await rss();
     const slow: Record<string, number> = {};
-    slow.threeMbChats = await during(async () => {
+    slow.threeMbChats = await bounded(async () => {
       await Promise.all(Array.from({ length: 3 }, async () => {
         for (let i = 0; i < 5; i++) refused(await post('/v1/chat/completions', threeMb), 'messages');
       }));
     });
     await normal();
-    slow.manyMessages = await during(async () => {
+    slow.manyMessages = await bounded(async () => {
       for (let i = 0; i < 3; i++) refused(await post('/v1/chat/completions', manyMessages), 'messages');
     });
     await normal();
-    slow.tokenize = await during(async () => {
+    slow.tokenize = await bounded(async () => {
       for (let i = 0; i < 3; i++) refused(await post('/tokenize', tokenizeBody), 'content');
       for (let i = 0; i < 3; i++) refused(await post('/tokenize', justUnder), 'content');
     });
@@ -232,6 +240,7 @@ test('input cost is bounded before it is paid: 3 MB chats from 3 clients, 100k m
     t.diagnostic(`slowest /health during each attack (ms): ${JSON.stringify(slow, (_, v) => (typeof v === 'number' ? Math.round(v) : v))}`);
     for (const [name, ms] of Object.entries(slow)) assert.ok(ms < 100, `/health took ${ms.toFixed(0)} ms during ${name}`);
     const afterAttacks = await rss();
+    t.diagnostic(`server RSS ${(before / 1e6).toFixed(1)} MB before the attacks, ${(afterAttacks / 1e6).toFixed(1)} MB after`);
     assert.ok(afterAttacks <= before * 1.1, `RSS ${(afterAttacks / 1e6).toFixed(1)} MB after vs ${(before / 1e6).toFixed(1)} MB before`);
     // refusals for size are counted
     const metrics = await (await fetch(`${url}/metrics`)).text();
