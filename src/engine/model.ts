@@ -14,6 +14,7 @@ import type { HParams } from '../model/hparams.js';
 import type { KvType } from '../model/kv-cache.js';
 import { checkPooling, poolingFromGguf, type Pooling } from '../model/pooling.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { ChatContentGuard } from './chat-guard.js';
 import type { ChatFormatter, ChatMessage } from './chat-template.js';
 
 export type Prompt = string | readonly ChatMessage[] | { tokens: readonly number[] };
@@ -163,13 +164,18 @@ export class BitnetModel {
     return this.tokenizer.decode(ids, opts);
   }
 
+  /**
+   * The chat as the template renders it, as text. Tokenizing this text with parseSpecial would turn special
+   * tokens typed in messages into control tokens; tokenizePrompt(messages) keeps them text (chat-guard.ts).
+   */
   applyChatTemplate(messages: readonly ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string {
     return this.chatFormat.render(messages, opts.addGenerationPrompt ?? true);
   }
 
   /**
    * Prompt -> token ids. Strings are tokenized with special tokens parsed (as llama.cpp's CLI does) and BOS
-   * per the model; chat messages go through the chat template, adding BOS only if the template did not.
+   * per the model; chat messages go through the chat template, adding BOS only if the template did not, and
+   * their content is tokenized as text (a `<|eot_id|>` typed in a message is text, not the end of a turn).
    */
   tokenizePrompt(prompt: Prompt): number[] {
     if (typeof prompt === 'string') return this.tokenizer.encode(prompt, { parseSpecial: true });
@@ -182,10 +188,12 @@ export class BitnetModel {
       }
       return ids;
     }
-    const text = this.applyChatTemplate(prompt);
+    // message content is text: only the template's markup makes special tokens (chat-guard.ts)
+    const guard = new ChatContentGuard(this.tokenizer);
+    const text = this.chatFormat.render(guard.messages(prompt), true);
     const bos = this.tokenizer.bos;
     const startsWithBos = bos !== null && text.startsWith(this.tokenizer.tokenText(bos));
-    return this.tokenizer.encode(text, { parseSpecial: true, addBos: this.tokenizer.addBos && !startsWithBos });
+    return this.tokenizer.encodeSegments(guard.segments(text), { addBos: this.tokenizer.addBos && !startsWithBos });
   }
 
   /** A new sequence (its own KV cache) on this model, for sessions and servers. */

@@ -27,6 +27,9 @@ export interface SamplerOptions {
 
 export const SAMPLER_DEFAULTS = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1, repeatLastN: 64, presencePenalty: 0, frequencyPenalty: 0 };
 
+/** The largest finite float32. */
+const F32_MAX = 3.4028234663852886e38;
+
 function check(name: string, v: number, ok: boolean): number {
   if (!Number.isFinite(v) || !ok) throw new BitnetError('INVALID_ARGUMENT', `invalid value ${v}`, { name });
   return v;
@@ -113,7 +116,10 @@ export class Sampler {
       ids = ids.filter((_, k) => keep[k]);
       logits = logits.filter((_, k) => keep[k]);
     }
-    const p = softmax(logits.map((l) => l / this.temperature));
+    const scaled = logits.map((l) => l / this.temperature);
+    // a temperature so small that the scaled logits overflow (1e-320) is greedy, which it tends to
+    if (!scaled.every(Number.isFinite)) return ids[0]!;
+    const p = softmax(scaled);
     let r = this.rng.next();
     for (let i = 0; i < ids.length; i++) {
       r -= p[i]!;
@@ -204,7 +210,8 @@ export class Sampler {
       let l = out[id]!;
       l = l <= 0 ? l * this.repeatPenalty : l / this.repeatPenalty;
       l -= count * this.frequencyPenalty + this.presencePenalty;
-      out[id] = l;
+      // a tiny repeat_penalty (1e-300) divides a logit past float range: keep it the largest finite one
+      out[id] = Math.max(-F32_MAX, Math.min(F32_MAX, l));
     }
     return out;
   }

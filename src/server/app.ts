@@ -9,10 +9,11 @@ import { completionHandler } from './completions.js';
 import { embeddingsHandler } from './embeddings.js';
 import { ApiError, errorBody } from './errors.js';
 import { errorResponse, json, readBody } from './http.js';
+import { hostPolicy, originPolicy } from './origin.js';
 import { renderMetrics } from './metrics.js';
 import { responsesHandler } from './responses.js';
 import { detokenizeRequest, tokenizeRequest } from './schemas.js';
-import { routeContext, type AppOptions, type ServerState } from './state.js';
+import { countRefused, routeContext, type AppOptions, type ServerState } from './state.js';
 
 export { ServerState, type AppOptions } from './state.js';
 
@@ -26,8 +27,24 @@ export function createApp(state: ServerState, opts: AppOptions): Hono {
   const app = new Hono();
   const ctx = routeContext(state, opts);
 
+  // Host and Origin checks first (origin.ts): a page the user happens to visit must not drive the server
+  const hostOk = hostPolicy(opts.boundHost, opts.allowedHosts);
+  const originOk = originPolicy(opts.corsOrigins);
+  const anyOrigin = opts.corsOrigins?.includes('*') ?? false;
+  app.use('*', async (c, next) => {
+    // no Host header (the app used as a fetch handler, not over HTTP/1.1): the URL's host stands for it
+    const host = c.req.header('host') ?? new URL(c.req.url).host;
+    if (hostOk && !hostOk(host)) {
+      return errorResponse(c, new ApiError(403, `the Host "${host}" is not allowed here (DNS rebinding defence): add it with --allowed-hosts (or BITNET_ALLOWED_HOSTS), or --allowed-hosts '*' to accept any`, 'permission_error', null, 'host_not_allowed'));
+    }
+    const origin = c.req.header('origin');
+    if (origin !== undefined && !originOk(origin)) {
+      return errorResponse(c, new ApiError(403, `the browser origin "${origin}" is not allowed (loopback pages are): add it with --cors-origins (or BITNET_CORS_ORIGINS), or --cors-origins '*' for any`, 'permission_error', null, 'origin_not_allowed'));
+    }
+    return next();
+  });
   // no allowHeaders: preflights get back the headers they ask for (the openai SDK sends X-Stainless-* ones)
-  app.use('*', cors({ origin: '*', allowMethods: ['GET', 'POST', 'OPTIONS'], maxAge: 600 }));
+  app.use('*', cors({ origin: anyOrigin ? '*' : (origin) => (originOk(origin) ? origin : null), allowMethods: ['GET', 'POST', 'OPTIONS'], maxAge: 600 }));
   // count every response by route and status, for /metrics
   app.use('*', async (c, next) => {
     await next();
@@ -45,7 +62,7 @@ export function createApp(state: ServerState, opts: AppOptions): Hono {
   const maxBody = opts.maxBodyBytes ?? 4 * 1024 * 1024;
   app.use(
     '*',
-    bodyLimit({ maxSize: maxBody, onError: (c) => errorResponse(c, new ApiError(413, `the request body is larger than ${maxBody} bytes`, 'invalid_request_error', null, 'request_too_large')) }),
+    bodyLimit({ maxSize: maxBody, onError: (c) => (countRefused(state, 'request_too_large'), errorResponse(c, new ApiError(413, `the request body is larger than ${maxBody} bytes`, 'invalid_request_error', null, 'request_too_large'))) }),
   );
   app.onError((e, c) => errorResponse(c, e));
   app.notFound((c) => errorResponse(c, new ApiError(404, `no route ${c.req.method} ${c.req.path}`, 'not_found_error', null, 'not_found')));
@@ -78,16 +95,21 @@ export function createApp(state: ServerState, opts: AppOptions): Hono {
     return c.body(renderMetrics(state.counters, state.scheduler?.stats(), state.model !== undefined));
   });
 
+  // under the prompts' limits (input.ts): at most a context's worth of tokens, so the answer is bounded too
   app.post('/tokenize', async (c) => {
-    const { model } = ctx.ready();
-    const r = await readBody(c, tokenizeRequest);
-    const tokens = model.tokenize(r.content, { addBos: r.add_special ?? false, parseSpecial: r.parse_special ?? true });
+    const { model, limits } = ctx.ready();
+    const r = await readBody(c, tokenizeRequest, undefined, (m) => limits.checkBytes(m.largestPromptBytes, 'content'));
+    const tokens = await limits.encode([{ text: r.content, special: r.parse_special ?? true }], { addBos: r.add_special ?? false, param: 'content' });
     if (!r.with_pieces) return json(c, { tokens });
     return json(c, { tokens: tokens.map((id) => ({ id, piece: model.detokenize([id]) })) });
   });
   app.post('/detokenize', async (c) => {
-    const { model } = ctx.ready();
+    const { model, limits } = ctx.ready();
     const r = await readBody(c, detokenizeRequest);
+    if (r.tokens.length > limits.contextSize) {
+      countRefused(state, 'context_length_exceeded');
+      throw new ApiError(400, `tokens: ${r.tokens.length} tokens, more than the context of ${limits.contextSize}`, 'invalid_request_error', 'tokens', 'context_length_exceeded');
+    }
     for (const id of r.tokens) {
       if (id >= model.tokenizer.vocabSize) throw new ApiError(400, `token id ${id} is out of range [0, ${model.tokenizer.vocabSize})`, 'invalid_request_error', 'tokens', 'invalid_tokens');
     }

@@ -11,7 +11,8 @@ import type { GenerateOptions, GenerationStats, TokenLogprob } from '../generate
 import { errorBody, toApiError } from './errors.js';
 import { badRequest, created, json, randomId, readBody } from './http.js';
 import { chatLogprob, LegacyLogprobsBuilder, type ChatTokenLogprob } from './logprobs.js';
-import { compileFor, outputSpec, prepareChat } from './prompt.js';
+import { compileFor, outputSpec, prepareChat, type PreparedChat } from './prompt.js';
+import type { InputLimits } from './input.js';
 import { Reply } from './reply.js';
 import { launch, merged, type Choice } from './run.js';
 import { chatRequest, completionRequest, messageText, samplingOptions, type ChatMessageBody, type ChatRequest, type CompletionRequest } from './schemas.js';
@@ -78,10 +79,10 @@ interface Job {
   includeUsage: boolean;
   /** chat: logprobs requested; text: the number of alternatives (undefined: none) */
   logprobs: number | undefined;
-  toolFormat: ReturnType<typeof prepareChat>['toolFormat'];
+  toolFormat: PreparedChat['toolFormat'];
 }
 
-function chatJob(model: BitnetModel, r: ChatRequest): Job {
+async function chatJob(model: BitnetModel, limits: InputLimits, r: ChatRequest): Promise<Job> {
   if (r.top_logprobs != null && r.logprobs !== true) throw badRequest('top_logprobs', 'needs logprobs: true');
   const choice: ToolChoice | undefined = r.tool_choice == null ? undefined : typeof r.tool_choice === 'string' ? r.tool_choice : { name: r.tool_choice.function.name };
   const tools = toolOptions(
@@ -89,7 +90,7 @@ function chatJob(model: BitnetModel, r: ChatRequest): Job {
     choice,
     r.parallel_tool_calls,
   );
-  const prepared = prepareChat(model, chatMessages(r.messages), tools, outputSpec(r));
+  const prepared = await prepareChat(model, limits, chatMessages(r.messages), tools, outputSpec(r));
   const opts: GenerateOptions = samplingOptions(r);
   const maxTokens = r.max_completion_tokens ?? r.max_tokens;
   if (maxTokens != null) opts.maxTokens = maxTokens;
@@ -101,12 +102,17 @@ function chatJob(model: BitnetModel, r: ChatRequest): Job {
   return { kind: 'chat', prompts: [prepared.tokens], echo: undefined, opts, n: r.n ?? 1, stream: r.stream === true, includeUsage: r.stream_options?.include_usage === true, logprobs, toolFormat: prepared.toolFormat };
 }
 
-function textJob(model: BitnetModel, r: CompletionRequest): Job {
+async function textJob(model: BitnetModel, limits: InputLimits, r: CompletionRequest): Promise<Job> {
   const maxTokens = r.max_tokens ?? 16;
   if (maxTokens === 0 && r.echo !== true) throw badRequest('max_tokens', 'must be >= 1 (0 is allowed only with echo, to score the prompt)');
   const p = r.prompt;
   const list: Array<string | number[]> = typeof p === 'string' ? [p] : typeof p[0] === 'number' ? [p as number[]] : (p as Array<string | number[]>);
-  const prompts = list.map((x) => (typeof x === 'string' ? model.tokenizePrompt(x) : model.tokenizePrompt({ tokens: x })));
+  // raw prompt strings parse special tokens, as llama-server's do (chat content never does: prompt.ts)
+  const prompts: number[][] = [];
+  for (const [i, x] of list.entries()) {
+    const param = list.length === 1 ? 'prompt' : `prompt.${i}`;
+    prompts.push(typeof x === 'string' ? await limits.encode([{ text: x, special: true }], { addBos: model.tokenizer.addBos, param }) : model.tokenizePrompt({ tokens: x }));
+  }
   const opts: GenerateOptions = { ...samplingOptions(r), maxTokens };
   const out = outputSpec(r);
   if (out.spec) opts.grammar = compileFor(out.spec, out.param);
@@ -163,10 +169,13 @@ class ChoiceState {
 
 export async function completionHandler(c: Context, ctx: RouteContext, kind: 'chat' | 'text'): Promise<Response> {
   const t0 = performance.now();
-  const { model, scheduler } = ctx.ready();
-  const r = kind === 'chat' ? await readBody(c, chatRequest, 'chat') : await readBody(c, completionRequest, 'completions');
+  const { model, scheduler, limits } = ctx.ready();
+  const r =
+    kind === 'chat'
+      ? await readBody(c, chatRequest, 'chat', (m) => (limits.checkMessages(m.items, 'messages'), limits.checkBytes(m.chatTextBytes, 'messages')))
+      : await readBody(c, completionRequest, 'completions', (m) => limits.checkBytes(m.largestPromptBytes, 'prompt'));
   ctx.checkModel(r.model);
-  const job = kind === 'chat' ? chatJob(model, r as ChatRequest) : textJob(model, r as CompletionRequest);
+  const job = kind === 'chat' ? await chatJob(model, limits, r as ChatRequest) : await textJob(model, limits, r as CompletionRequest);
   // the client going away cancels the generations (their slots are free by the next step)
   const abort = new AbortController();
   const onGone = (): void => abort.abort();

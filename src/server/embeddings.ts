@@ -18,8 +18,8 @@ function base64(v: Float32Array): string {
 }
 
 export async function embeddingsHandler(c: Context, ctx: RouteContext, openai: boolean): Promise<Response> {
-  const { model, scheduler } = ctx.ready();
-  const r = await readBody(c, embeddingsRequest, 'embeddings');
+  const { model, scheduler, limits } = ctx.ready();
+  const r = await readBody(c, embeddingsRequest, 'embeddings', (m) => limits.checkBytes(m.largestPromptBytes, 'input'));
   ctx.checkModel(r.model);
   const pooling: Pooling = ctx.opts.pooling ?? model.poolingType ?? 'mean';
   if (pooling === 'none' && openai) {
@@ -29,15 +29,16 @@ export async function embeddingsHandler(c: Context, ctx: RouteContext, openai: b
   if (r.dimensions != null && r.dimensions !== nEmbd) throw badRequest('dimensions', `must be ${nEmbd}, this model's embedding size (vectors are not truncated)`);
   const inp = r.input;
   const list: Array<string | number[]> = typeof inp === 'string' ? [inp] : typeof inp[0] === 'number' ? [inp as number[]] : (inp as Array<string | number[]>);
-  const tokens = list.map((x, i) => {
+  const tokens: number[][] = [];
+  for (const [i, x] of list.entries()) {
     const param = typeof inp === 'string' || typeof inp[0] === 'number' ? 'input' : `input.${i}`;
     if (typeof x === 'string' && x === '') throw badRequest(param, 'must not be empty');
-    const ids = typeof x === 'string' ? model.tokenizePrompt(x) : model.tokenizePrompt({ tokens: x });
+    const ids = typeof x === 'string' ? await limits.encode([{ text: x, special: true }], { addBos: model.tokenizer.addBos, param }) : model.tokenizePrompt({ tokens: x });
     if (ids.length > scheduler.contextSize) {
       throw new ApiError(400, `${param}: has ${ids.length} tokens but the context size is ${scheduler.contextSize}`, 'invalid_request_error', param, 'context_length_exceeded');
     }
-    return ids;
-  });
+    tokens.push(ids);
+  }
   const abort = new AbortController();
   const onGone = (): void => abort.abort();
   c.req.raw.signal.addEventListener('abort', onGone, { once: true });

@@ -3,7 +3,7 @@
 // 500 whose message names no stack or path.
 import { BitnetError, type BitnetErrorCode } from '../errors.js';
 
-export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'rate_limit_error' | 'unavailable_error' | 'server_error';
+export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'permission_error' | 'not_found_error' | 'rate_limit_error' | 'unavailable_error' | 'server_error';
 
 /** An error meant for the client: status, OpenAI type, offending parameter and a machine-readable code. */
 export class ApiError extends Error {

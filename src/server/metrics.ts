@@ -5,6 +5,8 @@ import type { SchedulerStats } from '../generate/scheduler.js';
 export interface ServerCounters {
   /** "route\tstatus" -> responses */
   http: Map<string, number>;
+  /** reason -> requests refused for their size or for load before any work (input.ts) */
+  refused: Map<string, number>;
   ttftSeconds: { sum: number; count: number };
   startedAt: number;
 }
@@ -26,6 +28,7 @@ export function renderMetrics(c: ServerCounters, s: SchedulerStats | undefined, 
       return [`{route="${esc(route!)}",status="${esc(status!)}"}`, v];
     }),
   );
+  metric('bitnet_requests_refused_total', 'counter', 'Requests refused before any work: too large for the context, too many messages, body too large, busy.', [...c.refused].map(([reason, v]) => [`{reason="${esc(reason)}"}`, v]));
   metric('bitnet_model_loaded', 'gauge', '1 once the model is loaded.', [['', loaded ? 1 : 0]]);
   metric('bitnet_uptime_seconds', 'gauge', 'Seconds since the server started.', [['', (Date.now() - c.startedAt) / 1000]]);
   if (s) {

@@ -1,12 +1,14 @@
 // From a request to what the engine runs: the chat prompt's tokens (tools and tool history rendered by the
 // request's tool format) and the grammar the reply must follow (response_format, llama-server's grammar /
 // json_schema, or the tool-call format). Shared by chat completions, completions and responses.
+import { ChatContentGuard } from '../engine/chat-guard.js';
 import type { ChatMessage, ChatTool } from '../engine/chat-template.js';
 import type { BitnetModel } from '../engine/model.js';
 import { setupTools, type ReplyFormat, type ToolChoice, type ToolFormatKind } from '../engine/tools.js';
 import { BitnetError } from '../errors.js';
 import { compileGrammar, type CompiledGrammar, type GrammarSpec } from '../grammar/index.js';
 import { ApiError } from './errors.js';
+import type { InputLimits } from './input.js';
 import { badRequest } from './http.js';
 
 /** What the reply must be, and the request field that asked for it (named in errors). */
@@ -68,21 +70,38 @@ export interface PreparedChat {
   toolFormat: ToolFormatKind | undefined;
 }
 
-/** Renders the chat (with tools) and tokenizes it as model.tokenizePrompt does; compiles the reply grammar. */
-export function prepareChat(model: BitnetModel, messages: readonly ChatMessage[], tools: ToolOptions, output: OutputSpec, toolsParam = 'tools'): PreparedChat {
+/**
+ * Renders the chat (with tools) and tokenizes it as model.tokenizePrompt does, within the input limits
+ * (input.ts: bytes checked before rendering and tokenizing, tokenization in slices stopping past the
+ * context); compiles the reply grammar.
+ */
+export async function prepareChat(
+  model: BitnetModel,
+  limits: InputLimits,
+  messages: readonly ChatMessage[],
+  tools: ToolOptions,
+  output: OutputSpec,
+  params: { messages: string; tools: string } = { messages: 'messages', tools: 'tools' },
+): Promise<PreparedChat> {
+  const toolsParam = params.tools;
+  let bytes = 0;
+  for (const m of messages) bytes += Buffer.byteLength(m.content);
+  limits.checkBytes(bytes, params.messages);
   const active = tools.tools.length > 0 && tools.choice !== 'none';
   if (active && output.spec && !output.reply) throw badRequest(output.param, `cannot be combined with ${toolsParam}: the tool-call grammar constrains the reply; use response_format for a structured text reply`);
+  // message content is text: only the template's (and the tool format's) markup makes special tokens
+  const tk = model.tokenizer;
+  const guard = new ChatContentGuard(tk);
   let setup;
   try {
-    setup = setupTools(model.chatFormat, messages, { ...tools, ...(active && output.reply ? { reply: output.reply } : {}) });
+    setup = setupTools(model.chatFormat, guard.messages(messages), { ...tools, tools: guard.tools(tools.tools), ...(active && output.reply ? { reply: output.reply } : {}) });
   } catch (e) {
     if (e instanceof BitnetError && e.code === 'INVALID_ARGUMENT') throw badRequest(e.subject ?? null, e.message.replace(/^[^:]+: /, ''));
     throw e;
   }
   const text = model.chatFormat.render(setup.messages, true, setup.templateTools ? { tools: setup.templateTools } : {});
-  const tk = model.tokenizer;
   const startsWithBos = tk.bos !== null && text.startsWith(tk.tokenText(tk.bos));
-  const tokens = tk.encode(text, { parseSpecial: true, addBos: tk.addBos && !startsWithBos });
+  const tokens = await limits.encode(guard.segments(text), { addBos: tk.addBos && !startsWithBos, param: params.messages });
   const spec = setup.grammar ?? output.spec;
   const grammar = spec ? compileFor(spec, setup.grammar ? toolsParam : output.param) : undefined;
   return { tokens, grammar, toolFormat: setup.parse ? setup.format : undefined };

@@ -98,8 +98,8 @@ type OutputItem =
 
 export async function responsesHandler(c: Context, ctx: RouteContext): Promise<Response> {
   const t0 = performance.now();
-  const { model, scheduler } = ctx.ready();
-  const r = await readBody(c, responsesRequest, 'responses');
+  const { model, scheduler, limits } = ctx.ready();
+  const r = await readBody(c, responsesRequest, 'responses', (m) => (limits.checkMessages(m.items, 'input'), limits.checkBytes(Math.max(m.chatTextBytes, m.largestPromptBytes), 'input')));
   ctx.checkModel(r.model);
   const choice: ToolChoice | undefined = r.tool_choice == null ? undefined : typeof r.tool_choice === 'string' ? r.tool_choice : { name: r.tool_choice.name };
   const tools = toolOptions(r.tools ?? [], choice, r.parallel_tool_calls);
@@ -108,7 +108,7 @@ export async function responsesHandler(c: Context, ctx: RouteContext): Promise<R
     { response_format: f?.type === 'json_schema' ? { type: 'json_schema', json_schema: { schema: f.schema } } : f ? { type: f.type } : undefined },
     'text.format',
   );
-  const prepared = prepareChat(model, inputMessages(r, ctx.state.responseItems as Map<string, OutputItem>), tools, output);
+  const prepared = await prepareChat(model, limits, inputMessages(r, ctx.state.responseItems as Map<string, OutputItem>), tools, output, { messages: 'input', tools: 'tools' });
   const opts: GenerateOptions = samplingOptions(r);
   if (r.max_output_tokens != null) opts.maxTokens = r.max_output_tokens;
   if (prepared.grammar) opts.grammar = prepared.grammar;

@@ -42,7 +42,7 @@ const baseName = (p: string): string => p.replace(/[\\/]+$/, '').split(/[\\/]/).
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const state = new ServerState();
   const modelId = opts.modelId ?? (typeof opts.model === 'string' ? baseName(opts.model) : baseName(opts.model.path));
-  const app = createApp(state, { ...opts, modelId });
+  const app = createApp(state, { boundHost: opts.host ?? '127.0.0.1', ...opts, modelId });
   const log = opts.log;
   const fetch = log
     ? async (req: Request): Promise<Response> => {

@@ -4,6 +4,7 @@ import type { BitnetModel } from '../engine/model.js';
 import type { Pooling } from '../model/pooling.js';
 import type { Scheduler } from '../generate/scheduler.js';
 import { ApiError } from './errors.js';
+import { InputLimits } from './input.js';
 import type { ServerCounters } from './metrics.js';
 
 export interface AppOptions {
@@ -13,6 +14,12 @@ export interface AppOptions {
   aliases?: readonly string[];
   /** required as `Authorization: Bearer KEY` on everything but /health */
   apiKey?: string;
+  /** browser origins accepted besides loopback pages (`*`: any); others get 403 (origin.ts) */
+  corsOrigins?: readonly string[];
+  /** Host names accepted besides localhost, IP literals and the bound host (`*`: any); others get 403 */
+  allowedHosts?: readonly string[];
+  /** the address the server listens on: bound to a non-loopback one, any Host is accepted */
+  boundHost?: string;
   /** request bodies above this get 413; default 4 MiB */
   maxBodyBytes?: number;
   /** serve /metrics */
@@ -33,7 +40,7 @@ export class ServerState {
   scheduler: Scheduler | undefined;
   loadProgress = 0;
   draining = false;
-  readonly counters: ServerCounters = { http: new Map(), ttftSeconds: { sum: 0, count: 0 }, startedAt: Date.now() };
+  readonly counters: ServerCounters = { http: new Map(), refused: new Map(), ttftSeconds: { sum: 0, count: 0 }, startedAt: Date.now() };
   /** /v1/responses output items by id, the most recent few thousand, for item_reference inputs */
   readonly responseItems = new Map<string, unknown>();
 }
@@ -44,7 +51,7 @@ export interface RouteContext {
   fingerprint: string;
   pingMs: number;
   /** the loaded model and scheduler, or 503 while loading / shutting down */
-  ready(): { model: BitnetModel; scheduler: Scheduler };
+  ready(): { model: BitnetModel; scheduler: Scheduler; limits: InputLimits };
   /** 404 unless `name` is absent or names the served model */
   checkModel(name: string | null | undefined): void;
   log(line: string): void;
@@ -54,6 +61,7 @@ export interface RouteContext {
 
 export function routeContext(state: ServerState, opts: AppOptions): RouteContext {
   const names = new Set([opts.modelId, ...(opts.aliases ?? [])]);
+  let limits: InputLimits | undefined;
   return {
     state,
     opts,
@@ -62,7 +70,9 @@ export function routeContext(state: ServerState, opts: AppOptions): RouteContext
     ready() {
       if (state.draining) throw new ApiError(503, 'the server is shutting down', 'unavailable_error', null, 'shutting_down');
       if (!state.model || !state.scheduler) throw new ApiError(503, 'Loading model', 'unavailable_error', null, 'model_loading');
-      return { model: state.model, scheduler: state.scheduler };
+      const s = state.scheduler;
+      limits ??= new InputLimits(state.model, s.contextSize, s.stats().slots + s.maxQueue, (reason) => countRefused(state, reason));
+      return { model: state.model, scheduler: s, limits };
     },
     checkModel(name) {
       if (name != null && name !== '' && !names.has(name)) {
@@ -75,4 +85,9 @@ export function routeContext(state: ServerState, opts: AppOptions): RouteContext
       state.counters.ttftSeconds.count++;
     },
   };
+}
+
+/** Counts a request refused for its size or for load, by reason (bitnet_requests_refused_total). */
+export function countRefused(state: ServerState, reason: string): void {
+  state.counters.refused.set(reason, (state.counters.refused.get(reason) ?? 0) + 1);
 }

@@ -41,19 +41,26 @@ const PRE_TOKENIZER_REGEX: Record<PreTokenizerKind, RegExp> = {
  * (HF `Split` behaviour "Isolated"); both patterns match every character, so there is none.
  */
 export function pretokenize(text: string, kind: PreTokenizerKind = 'llama3'): string[] {
+  return [...pretokenizeEach(text, kind)];
+}
+
+/** The pieces of pretokenize(), one at a time (a tokenization can stop early or pause between pieces). */
+export function* pretokenizeEach(text: string, kind: PreTokenizerKind = 'llama3'): Generator<string, void, undefined> {
   const re = PRE_TOKENIZER_REGEX[kind];
-  const pieces: string[] = [];
   let last = 0;
-  re.lastIndex = 0;
-  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-    if (m.index > last) pieces.push(text.slice(last, m.index));
+  let pos = 0;
+  for (;;) {
+    // the regex is shared: set its position before every exec, another tokenization may run between pieces
+    re.lastIndex = pos;
+    const m = re.exec(text);
+    if (m === null) break;
+    if (m.index > last) yield text.slice(last, m.index);
     if (m[0] === '') {
-      re.lastIndex++;
+      pos = re.lastIndex + 1;
       continue;
     }
-    pieces.push(m[0]);
-    last = re.lastIndex;
+    pos = last = re.lastIndex;
+    yield m[0];
   }
-  if (last < text.length) pieces.push(text.slice(last));
-  return pieces;
+  if (last < text.length) yield text.slice(last);
 }

@@ -4,7 +4,7 @@
 import { BitnetError } from '../errors.js';
 import { BYTE_TO_CHAR, bytesToTokenString, textToTokenString, tokenStringToBytes, utf8Encode } from './byte-unicode.js';
 import { Heap } from './heap.js';
-import { pretokenize } from './pretokenize.js';
+import { pretokenizeEach } from './pretokenize.js';
 import { TokenType, type BpeVocab } from './vocab.js';
 
 export interface EncodeOptions {
@@ -17,6 +17,21 @@ export interface EncodeOptions {
    * tokenizes such text as plain text. USER_DEFINED tokens are split out either way, as in HF and llama.cpp.
    */
   parseSpecial?: boolean;
+  /**
+   * stop once the output is longer than this many tokens (it then has maxTokens + 1 ids): a caller that
+   * refuses prompts longer than its context pays for context + 1 tokens, not for the whole text
+   */
+  maxTokens?: number;
+}
+
+/**
+ * Part of a text to encode: `special` false is text even where it spells a CONTROL token (chat message
+ * content); true parses CONTROL token texts (a chat template's own markup). Tokenizing segments joins them:
+ * BPE runs across segment boundaries as over one text, and only special tokens split it.
+ */
+export interface TextSegment {
+  text: string;
+  special: boolean;
 }
 
 export interface DecodeOptions {
@@ -34,6 +49,8 @@ export interface StreamDecoder {
 /** Pieces longer than this are not cached; the cache keeps 2 generations of CACHE_SIZE pieces. */
 const CACHE_MAX_PIECE = 256;
 const CACHE_SIZE = 1 << 16;
+/** Pieces between the pauses of an incremental tokenization. */
+const STEP_PIECES = 256;
 const STOP_TEXTS = ['<|end_of_text|>', '<|eot_id|>', '<|endoftext|>'];
 
 export class Tokenizer {
@@ -102,30 +119,106 @@ export class Tokenizer {
   // encoding
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
+    return this.encodeSegments([{ text, special: opts.parseSpecial ?? false }], opts);
+  }
+
+  /** Tokenizes text segments, each with its own special-token parsing (TextSegment); parseSpecial is ignored. */
+  encodeSegments(segments: readonly TextSegment[], opts: EncodeOptions = {}): number[] {
+    const run = this.encodeSteps(segments, opts);
+    for (;;) {
+      const r = run.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * encodeSegments() in slices of about `sliceMs` (default 5) of work, giving the event loop a turn between
+   * them: a server tokenizing a long prompt keeps answering others meanwhile.
+   */
+  async encodeSegmentsAsync(segments: readonly TextSegment[], opts: EncodeOptions & { sliceMs?: number; signal?: AbortSignal } = {}): Promise<number[]> {
+    const sliceMs = opts.sliceMs ?? 5;
+    const run = this.encodeSteps(segments, opts);
+    let t0 = performance.now();
+    for (;;) {
+      const r = run.next();
+      if (r.done) return r.value;
+      if (performance.now() - t0 < sliceMs) continue;
+      // a macrotask: I/O and timers run (browsers have no setImmediate)
+      await new Promise<void>((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+      opts.signal?.throwIfAborted();
+      t0 = performance.now();
+    }
+  }
+
+  /** The encoder, pausing (yielding) every STEP_PIECES pieces; returns the ids. */
+  private *encodeSteps(segments: readonly TextSegment[], opts: EncodeOptions): Generator<void, number[], undefined> {
     const out: number[] = [];
+    const max = opts.maxTokens ?? Infinity;
     if (opts.addBos ?? this.addBos) {
       if (this.bos === null) throw new BitnetError('TOKENIZER', 'addBos requested but the vocabulary has no BOS token', { name: 'bos' });
       out.push(this.bos);
     }
-    // USER_DEFINED tokens are always split out (HF added tokens with special=false, llama.cpp); CONTROL ones on request.
-    const re = this.splitter(opts.parseSpecial ?? false);
-    if (re === null) this.encodeText(text, out);
-    else {
-      let last = 0;
-      re.lastIndex = 0;
-      for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-        if (m.index > last) this.encodeText(text.slice(last, m.index), out);
-        out.push(this.specialIds.get(m[0])!);
-        last = re.lastIndex;
+    // text between special tokens, which may span segments: BPE runs over it as one text
+    let pending = '';
+    let steps = 0;
+    const flush = function* (this: Tokenizer): Generator<void, void, undefined> {
+      if (pending === '') return;
+      const text = pending;
+      pending = '';
+      for (const piece of pretokenizeEach(text, this.vocab.preTokenizer)) {
+        const ids = this.pieceIds(piece);
+        for (let k = 0; k < ids.length; k++) out.push(ids[k]!);
+        if (out.length > max) return;
+        if (++steps % STEP_PIECES === 0) yield;
       }
-      if (last < text.length) this.encodeText(text.slice(last), out);
+    };
+    for (const seg of segments) {
+      // USER_DEFINED tokens are always split out (HF added tokens with special=false, llama.cpp); CONTROL ones on request.
+      const re = this.splitter(seg.special);
+      const text = seg.text;
+      let last = 0;
+      if (re !== null) {
+        for (;;) {
+          re.lastIndex = last; // shared regex: an async tokenization may have moved it
+          const m = re.exec(text);
+          if (m === null) break;
+          pending += text.slice(last, m.index);
+          yield* flush.call(this);
+          if (out.length > max) return out.slice(0, max + 1);
+          out.push(this.specialIds.get(m[0])!);
+          last = m.index + m[0].length;
+        }
+      }
+      pending += last === 0 ? text : text.slice(last);
     }
+    yield* flush.call(this);
+    if (out.length > max) return out.slice(0, max + 1);
     if (opts.addEos ?? this.addEos) {
       if (this.eos === null) throw new BitnetError('TOKENIZER', 'addEos requested but the vocabulary has no EOS token', { name: 'eos' });
       out.push(this.eos);
     }
     return out;
   }
+
+  /**
+   * The literal texts of CONTROL tokens (those parseSpecial turns into ids), longest first: a chat renderer
+   * keeps them out of message content.
+   */
+  get controlTexts(): readonly string[] {
+    return (this.controlTextList ??= [...this.specialIds].filter(([, id]) => this.vocab.tokenTypes[id] === TokenType.CONTROL).map(([t]) => t).sort((x, y) => y.length - x.length || (x < y ? -1 : x > y ? 1 : 0)));
+  }
+  private controlTextList: string[] | undefined;
+
+  /** The most UTF-8 bytes one token stands for (text of any length above n * this makes more than n tokens). */
+  get maxTokenBytes(): number {
+    if (this.maxTokenBytesValue === undefined) {
+      let max = 1;
+      for (let id = 0; id < this.vocabSize; id++) max = Math.max(max, this.bytesOf(id).length);
+      this.maxTokenBytesValue = max;
+    }
+    return this.maxTokenBytesValue;
+  }
+  private maxTokenBytesValue: number | undefined;
 
   /** Leftmost-longest matcher for the literal text of USER_DEFINED (and with parseSpecial, CONTROL) tokens. */
   private splitter(parseSpecial: boolean): RegExp | null {
@@ -142,13 +235,6 @@ export class Tokenizer {
       this.splitters.set(parseSpecial, re);
     }
     return re;
-  }
-
-  private encodeText(text: string, out: number[]): void {
-    for (const piece of pretokenize(text, this.vocab.preTokenizer)) {
-      const ids = this.pieceIds(piece);
-      for (let k = 0; k < ids.length; k++) out.push(ids[k]!);
-    }
   }
 
   private pieceIds(piece: string): readonly number[] {

@@ -16,6 +16,8 @@ const OPTIONS: OptionSpec[] = [
   { name: 'max-queue', type: 'string', env: 'BITNET_MAX_QUEUE', arg: 'N', help: 'requests that may wait for a slot; beyond it 429', default: '64' },
   { name: 'api-key', type: 'string', env: 'BITNET_API_KEY', arg: 'KEY', help: 'require "Authorization: Bearer KEY" (not on /health)' },
   { name: 'alias', short: 'a', type: 'string', env: 'BITNET_ALIAS', arg: 'NAME', help: 'model id in /v1/models', default: 'the file name, or the repo / URL given to -m' },
+  { name: 'cors-origins', type: 'string', env: 'BITNET_CORS_ORIGINS', arg: 'LIST', help: "browser origins allowed besides loopback pages, comma-separated ('*': any); others get 403", default: 'http(s)://localhost, 127.0.0.1, [::1], any port' },
+  { name: 'allowed-hosts', type: 'string', env: 'BITNET_ALLOWED_HOSTS', arg: 'LIST', help: "Host names accepted besides localhost, IP addresses and --host, comma-separated ('*': any); others get 403. Bound to a non-loopback address, any Host is accepted", default: 'localhost, IP addresses, the --host' },
   { name: 'metrics', type: 'boolean', env: 'BITNET_METRICS', help: 'serve Prometheus metrics at /metrics' },
   { name: 'max-body', type: 'string', env: 'BITNET_MAX_BODY', arg: 'BYTES', help: 'largest request body', default: '4194304' },
   { name: 'shutdown-grace', type: 'string', env: 'BITNET_SHUTDOWN_GRACE', arg: 'S', help: 'seconds in-flight requests get to finish on SIGINT/SIGTERM', default: '10' },
@@ -47,6 +49,9 @@ export const serveCommand = {
     const alias = str(v, 'alias') ?? refName;
     const grace = num(v, 'shutdown-grace', { min: 0 }) ?? 10;
     const pooling = str(v, 'pooling');
+    const list = (name: string): string[] | undefined => str(v, name)?.split(',').map((x) => x.trim()).filter((x) => x !== '');
+    const corsOrigins = list('cors-origins');
+    const allowedHosts = list('allowed-hosts');
     if (pooling !== undefined && !POOLINGS.includes(pooling as Pooling)) throw new UsageError(`--pooling must be one of ${POOLINGS.join(', ')}, got "${pooling}"`);
     const server = await startServer({
       model,
@@ -61,6 +66,8 @@ export const serveCommand = {
       ...(load.contextSize !== undefined ? { contextSize: load.contextSize } : {}),
       ...(load.kvType !== undefined ? { kvType: load.kvType } : {}),
       ...(apiKey ? { apiKey } : {}),
+      ...(corsOrigins ? { corsOrigins } : {}),
+      ...(allowedHosts ? { allowedHosts } : {}),
       ...(pooling !== undefined ? { pooling: pooling as Pooling } : {}),
       ...(alias ? { modelId: alias } : {}),
       ...(v['log-requests'] === true ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),

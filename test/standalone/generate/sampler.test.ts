@@ -246,3 +246,17 @@ test('invalid options throw INVALID_ARGUMENT naming the option', () => {
   // undefined means default, not invalid
   assert.doesNotThrow(() => new Sampler({ temperature: undefined, minP: undefined } as unknown as SamplerOptions));
 });
+
+test('settings that would overflow the logits stay finite: a tiny repeat penalty ties the penalised tokens at the top, a tiny temperature is greedy', () => {
+  const logits = new Float32Array([1, 2, 3, -1]);
+  // tokens 0 and 1 divided by 1e-300: both the largest finite logit, a tie the draw splits between them
+  const seen = new Set<number>();
+  for (let seed = 0; seed < 40; seed++) seen.add(new Sampler({ repeatPenalty: 1e-300, temperature: 1, topK: 0, topP: 1, minP: 0, seed }).sample(logits, [0, 1]));
+  assert.deepEqual([...seen].sort(), [0, 1]);
+  for (let seed = 0; seed < 10; seed++) assert.equal(new Sampler({ temperature: 1e-320, topK: 0, topP: 1, minP: 0, seed }).sample(logits, []), 2);
+  // every field at its extreme still gives a token of the row
+  for (const o of [{ repeatPenalty: 1e300 }, { repeatPenalty: 5e-324 }, { frequencyPenalty: 1e308, presencePenalty: -1e308 }, { temperature: 1e308 }, { minP: 1, topP: 0 }] as SamplerOptions[]) {
+    const id = new Sampler({ ...o, seed: 1 }).sample(logits, [0, 1, 3, 3]);
+    assert.ok(id >= 0 && id < logits.length, `${JSON.stringify(o)} -> ${id}`);
+  }
+});

@@ -46,7 +46,8 @@ const cases: Array<[string, () => Promise<{ status: number; json: any }>, number
   ['thousands of stop strings', () => postJson(chat, { ...ok, stop: Array.from({ length: 5000 }, (_, i) => `s${i}`) }), 400, 'stop'],
   ['unknown model', () => postJson(chat, { ...ok, model: 'gpt-7' }), 404, 'model', /gpt-7/],
   ['10 MB body', () => postJson(chat, JSON.stringify({ ...ok, pad: 'x'.repeat(10 * 1024 * 1024) })), 413, null],
-  ['1 MB prompt', () => postJson(chat, { messages: [{ role: 'user', content: 'Lily '.repeat(200_000) }] }), 400, null, /tokens but the context size is 128/],
+  // refused on its size, before it is tokenized (input.ts)
+  ['1 MB prompt', () => postJson(chat, { messages: [{ role: 'user', content: 'Lily '.repeat(200_000) }] }), 400, 'messages', /more than the context of 128 tokens can hold/],
   ['invalid UTF-8', () => postJson(chat, new Uint8Array([...new TextEncoder().encode('{"messages":[{"role":"user","content":"'), 0xff, 0xfe, ...new TextEncoder().encode('"}]}')])), 400, null, /UTF-8/],
   ['an out-of-range token id prompt', () => postJson(`${server.url}/v1/completions`, { prompt: [1, 2, 999999], max_tokens: 2 }), 400, 'tokens'],
   ['an unknown route', () => postJson(`${server.url}/v1/nothing`, { input: 'x' }), 404, null],
@@ -83,7 +84,7 @@ test('tokenize and detokenize round-trip; bad ids are refused', async () => {
 });
 
 test('an API key guards everything but /health', async () => {
-  const guarded = await serve({ parallel: 1, apiKey: 'sekrit' });
+  const guarded = await serve({ parallel: 1, apiKey: 'sekrit', corsOrigins: ['http://example.com'] });
   try {
     assert.equal((await fetch(`${guarded.url}/health`)).status, 200);
     assertError(await postJson(`${guarded.url}/v1/chat/completions`, ok), 401, null, /missing API key/);
@@ -91,10 +92,10 @@ test('an API key guards everything but /health', async () => {
     assert.equal((await fetch(`${guarded.url}/v1/models`)).status, 401);
     const r = await postJson(`${guarded.url}/v1/chat/completions`, ok, { authorization: 'Bearer sekrit' });
     assert.equal(r.status, 200);
-    // CORS preflight from a browser needs no key
+    // CORS preflight from a browser needs no key (example.com is allowed by corsOrigins here)
     const pre = await fetch(`${guarded.url}/v1/chat/completions`, { method: 'OPTIONS', headers: { origin: 'http://example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
     assert.ok(pre.status === 204 || pre.status === 200);
-    assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+    assert.equal(pre.headers.get('access-control-allow-origin'), 'http://example.com');
     assert.match(pre.headers.get('access-control-allow-headers') ?? '', /authorization/i);
   } finally {
     await guarded.close();
