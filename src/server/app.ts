@@ -92,7 +92,7 @@ export function createApp(state: ServerState, opts: AppOptions): Hono {
   app.get('/metrics', (c) => {
     if (!opts.metrics) throw new ApiError(404, 'metrics are off: start the server with --metrics', 'not_found_error', null, 'metrics_disabled');
     c.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
-    return c.body(renderMetrics(state.counters, state.scheduler?.stats(), state.model !== undefined));
+    return c.body(renderMetrics(state.counters, state.scheduler?.stats(), state.model !== undefined, { connections: state.connections, liveHandlers: state.handlers.live }));
   });
 
   // under the prompts' limits (input.ts): at most a context's worth of tokens, so the answer is bounded too

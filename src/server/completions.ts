@@ -176,17 +176,19 @@ export async function completionHandler(c: Context, ctx: RouteContext, kind: 'ch
       : await readBody(c, completionRequest, 'completions', (m) => limits.checkBytes(m.largestPromptBytes, 'prompt'));
   ctx.checkModel(r.model);
   const job = kind === 'chat' ? await chatJob(model, limits, r as ChatRequest) : await textJob(model, limits, r as CompletionRequest);
-  // the client going away cancels the generations (their slots are free by the next step)
-  const abort = new AbortController();
-  const onGone = (): void => abort.abort();
-  c.req.raw.signal.addEventListener('abort', onGone, { once: true });
+  // one lifetime for everything this request holds: the client going away (or the handler returning)
+  // cancels the generations (their slots are free by the next step), stops the pings, unblocks the writer
+  const life = ctx.life(c.req.raw.signal);
   let choices: Choice[];
   try {
-    choices = launch(scheduler, job.prompts, { ...job.opts, signal: abort.signal }, job.n);
+    choices = launch(scheduler, job.prompts, { ...job.opts, signal: life.signal }, job.n);
   } catch (e) {
-    c.req.raw.signal.removeEventListener('abort', onGone);
+    life.end();
     throw e;
   }
+  life.defer(() => {
+    for (const ch of choices) ch.handle.cancel();
+  });
   const states = choices.map((ch) => new ChoiceState(ch, job, model));
   const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomId()}`;
   const base = { id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: created(), model: ctx.opts.modelId, system_fingerprint: ctx.fingerprint };
@@ -224,13 +226,13 @@ export async function completionHandler(c: Context, ctx: RouteContext, kind: 'ch
         if (chunk.stats) st.stats = chunk.stats;
       }
     } catch (e) {
-      if (c.req.raw.signal.aborted && !ctx.state.draining) {
+      if (life.clientGone && !ctx.state.draining) {
         ctx.log(`bitnet serve: ${c.req.method} ${c.req.path}: the client disconnected before the reply (499)`);
         return c.body(null, 499 as 200);
       }
       throw e;
     } finally {
-      c.req.raw.signal.removeEventListener('abort', onGone);
+      life.end();
     }
     const body = states.map((s) => {
       s.reply.finish(s.stats!.finishReason);
@@ -252,16 +254,15 @@ export async function completionHandler(c: Context, ctx: RouteContext, kind: 'ch
       lastWrite = performance.now();
       await stream.writeSSE({ data: typeof data === 'string' ? data : JSON.stringify(data) });
     };
-    stream.onAbort(() => abort.abort());
-    const ping = setInterval(
-      () => {
-        if (performance.now() - lastWrite >= ctx.pingMs && !stream.closed) {
-          lastWrite = performance.now();
-          stream.write(': ping\n\n').catch(() => abort.abort());
-        }
-      },
-      Math.max(1, Math.min(ctx.pingMs, 1000)),
-    );
+    stream.onAbort(() => life.leave());
+    // a write blocked on a client that stopped reading returns (and fails) once the life has ended
+    life.defer(() => stream.abort());
+    life.every(Math.max(1, Math.min(ctx.pingMs, 1000)), () => {
+      if (performance.now() - lastWrite >= ctx.pingMs && !stream.closed && !stream.aborted) {
+        lastWrite = performance.now();
+        void stream.write(': ping\n\n');
+      }
+    });
     try {
       if (kind === 'chat') {
         for (const s of states) await send({ ...base, choices: [{ index: s.choice.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
@@ -301,14 +302,12 @@ export async function completionHandler(c: Context, ctx: RouteContext, kind: 'ch
       await send('[DONE]');
     } catch (e) {
       // a client that left is not told anything; anyone still listening gets the error as an event
-      if (!abort.signal.aborted || ctx.state.draining) {
+      if (!life.clientGone || ctx.state.draining) {
         const err = toApiError(e);
-        if (!stream.closed) await send(errorBody(err)).catch(() => {});
+        if (!stream.closed && !stream.aborted) await send(errorBody(err)).catch(() => {});
       }
     } finally {
-      clearInterval(ping);
-      c.req.raw.signal.removeEventListener('abort', onGone);
-      for (const ch of choices) ch.handle.cancel();
+      life.end();
     }
   });
 }

@@ -9,11 +9,20 @@ export interface ServerCounters {
   refused: Map<string, number>;
   ttftSeconds: { sum: number; count: number };
   startedAt: number;
+  /** connections cut off by the transport (write timeout, unsent-bytes cap) */
+  cutOff: number;
+}
+
+/** The transport's gauges. */
+export interface TransportGauges {
+  connections: number;
+  /** generation handlers that have not returned */
+  liveHandlers: number;
 }
 
 const esc = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
-export function renderMetrics(c: ServerCounters, s: SchedulerStats | undefined, loaded: boolean): string {
+export function renderMetrics(c: ServerCounters, s: SchedulerStats | undefined, loaded: boolean, t?: TransportGauges): string {
   const out: string[] = [];
   const metric = (name: string, type: 'counter' | 'gauge' | 'summary', help: string, samples: Array<[string, number]>): void => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -29,6 +38,11 @@ export function renderMetrics(c: ServerCounters, s: SchedulerStats | undefined, 
     }),
   );
   metric('bitnet_requests_refused_total', 'counter', 'Requests refused before any work: too large for the context, too many messages, body too large, busy.', [...c.refused].map(([reason, v]) => [`{reason="${esc(reason)}"}`, v]));
+  if (t) {
+    metric('bitnet_http_connections', 'gauge', 'Open HTTP connections.', [['', t.connections]]);
+    metric('bitnet_http_live_handlers', 'gauge', 'Generation handlers (JSON and streams) still running.', [['', t.liveHandlers]]);
+  }
+  metric('bitnet_http_cut_off_total', 'counter', 'Connections cut off for not reading (write timeout, unsent-bytes cap).', [['', c.cutOff]]);
   metric('bitnet_model_loaded', 'gauge', '1 once the model is loaded.', [['', loaded ? 1 : 0]]);
   metric('bitnet_uptime_seconds', 'gauge', 'Seconds since the server started.', [['', (Date.now() - c.startedAt) / 1000]]);
   if (s) {

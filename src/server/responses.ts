@@ -113,16 +113,18 @@ export async function responsesHandler(c: Context, ctx: RouteContext): Promise<R
   if (r.max_output_tokens != null) opts.maxTokens = r.max_output_tokens;
   if (prepared.grammar) opts.grammar = prepared.grammar;
 
-  const abort = new AbortController();
-  const onGone = (): void => abort.abort();
-  c.req.raw.signal.addEventListener('abort', onGone, { once: true });
+  // one lifetime for everything this request holds (completions.ts has the same)
+  const life = ctx.life(c.req.raw.signal);
   let choices;
   try {
-    choices = launch(scheduler, [prepared.tokens], { ...opts, signal: abort.signal }, 1);
+    choices = launch(scheduler, [prepared.tokens], { ...opts, signal: life.signal }, 1);
   } catch (e) {
-    c.req.raw.signal.removeEventListener('abort', onGone);
+    life.end();
     throw e;
   }
+  life.defer(() => {
+    for (const ch of choices) ch.handle.cancel();
+  });
   const reply = new Reply(prepared.toolFormat);
   const id = `resp_${randomId()}`;
   const createdAt = Math.floor(Date.now() / 1000);
@@ -177,13 +179,13 @@ export async function responsesHandler(c: Context, ctx: RouteContext): Promise<R
         if (chunk.stats) stats = chunk.stats;
       }
     } catch (e) {
-      if (c.req.raw.signal.aborted && !ctx.state.draining) {
+      if (life.clientGone && !ctx.state.draining) {
         ctx.log(`bitnet serve: ${c.req.method} ${c.req.path}: the client disconnected before the reply (499)`);
         return c.body(null, 499 as 200);
       }
       throw e;
     } finally {
-      c.req.raw.signal.removeEventListener('abort', onGone);
+      life.end();
     }
     if (stats) reply.finish(stats.finishReason);
     const text = reply.messageContent();
@@ -200,7 +202,9 @@ export async function responsesHandler(c: Context, ctx: RouteContext): Promise<R
     const emit = async (type: string, payload: Record<string, unknown>): Promise<void> => {
       await stream.writeSSE({ event: type, data: JSON.stringify({ type, sequence_number: seq++, ...payload }) });
     };
-    stream.onAbort(() => abort.abort());
+    stream.onAbort(() => life.leave());
+    // a write blocked on a client that stopped reading returns (and fails) once the life has ended
+    life.defer(() => stream.abort());
     // the item being written: a message (its text so far) or a function call (its arguments so far)
     let open: { index: number; item: OutputItem; text: string } | undefined;
     const close = async (): Promise<void> => {
@@ -258,13 +262,12 @@ export async function responsesHandler(c: Context, ctx: RouteContext): Promise<R
       keep();
       await emit(status === 'completed' ? 'response.completed' : 'response.incomplete', { response: response(status) });
     } catch (e) {
-      if (!abort.signal.aborted || ctx.state.draining) {
+      if (!life.clientGone || ctx.state.draining) {
         const err = toApiError(e);
-        if (!stream.closed) await emit('error', { code: err.code, message: err.message, param: err.param }).catch(() => {});
+        if (!stream.closed && !stream.aborted) await emit('error', { code: err.code, message: err.message, param: err.param }).catch(() => {});
       }
     } finally {
-      c.req.raw.signal.removeEventListener('abort', onGone);
-      for (const ch of choices) ch.handle.cancel();
+      life.end();
     }
   });
 }

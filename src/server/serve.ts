@@ -2,14 +2,15 @@
 // loads the model and starts the scheduler. close() drains: stop accepting, let in-flight generations
 // finish within a grace period, cancel the rest, close connections, free the model.
 import type { AddressInfo } from 'node:net';
-import { createAdaptorServer } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { loadModel, type LoadOptions } from '../engine/load.js';
 import type { BitnetModel } from '../engine/model.js';
 import { prepareGrammarVocabulary } from '../grammar/index.js';
 import type { KvType } from '../model/kv-cache.js';
 import { createApp, ServerState, type AppOptions } from './app.js';
+import { createTransport, type TransportOptions } from './transport.js';
 
-export interface ServeOptions extends Omit<AppOptions, 'modelId'> {
+export interface ServeOptions extends Omit<AppOptions, 'modelId'>, TransportOptions {
   /** model path (or a BitnetModel already loaded, which close() does not dispose) */
   model: string | BitnetModel;
   /** id in /v1/models; default the model file's name */
@@ -52,14 +53,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         return res;
       }
     : app.fetch;
-  const server = createAdaptorServer({ fetch, hostname: opts.host ?? '127.0.0.1' });
   // a forward step blocks the event loop for up to seconds; with Node's 5 s keep-alive, a client reusing a
-  // connection near that limit has it reset (the timer runs before the waiting request is read). Keep idle
-  // connections well past the longest step, as servers behind load balancers do.
-  if ('keepAliveTimeout' in server) {
-    server.keepAliveTimeout = 65_000;
-    server.headersTimeout = 66_000;
-  }
+  // connection near that limit has it reset (the timer runs before the waiting request is read). So idle
+  // connections are kept 65 s by default, well past the longest step, as servers behind load balancers do.
+  const transport = createTransport(getRequestListener(fetch, { hostname: opts.host ?? '127.0.0.1' }), state, opts, opts.log ?? ((line) => console.warn(line)));
+  const server = transport.server;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 8080, opts.host ?? '127.0.0.1', () => {
@@ -95,7 +93,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     (closing ??= (async () => {
       state.draining = true;
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      if ('closeIdleConnections' in server) server.closeIdleConnections();
+      // idle keep-alive connections close now, busy ones as their last response ends
+      transport.drain();
       const sched = state.scheduler;
       if (sched) {
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -106,7 +105,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         // let the streams write their last events before the sockets go
         await new Promise((r) => setTimeout(r, 50));
       }
-      if ('closeAllConnections' in server) server.closeAllConnections();
+      server.closeAllConnections();
+      transport.stop();
       await stopped;
       await sched?.dispose();
       if (ownModel) {

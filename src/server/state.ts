@@ -5,6 +5,7 @@ import type { Pooling } from '../model/pooling.js';
 import type { Scheduler } from '../generate/scheduler.js';
 import { ApiError } from './errors.js';
 import { InputLimits } from './input.js';
+import { RequestLife } from './lifetime.js';
 import type { ServerCounters } from './metrics.js';
 
 export interface AppOptions {
@@ -40,7 +41,11 @@ export class ServerState {
   scheduler: Scheduler | undefined;
   loadProgress = 0;
   draining = false;
-  readonly counters: ServerCounters = { http: new Map(), refused: new Map(), ttftSeconds: { sum: 0, count: 0 }, startedAt: Date.now() };
+  readonly counters: ServerCounters = { http: new Map(), refused: new Map(), ttftSeconds: { sum: 0, count: 0 }, startedAt: Date.now(), cutOff: 0 };
+  /** generation handlers (JSON and streams) that have not returned yet */
+  readonly handlers = { live: 0 };
+  /** open HTTP connections (set by the transport, serve.ts) */
+  connections = 0;
   /** /v1/responses output items by id, the most recent few thousand, for item_reference inputs */
   readonly responseItems = new Map<string, unknown>();
 }
@@ -57,6 +62,8 @@ export interface RouteContext {
   log(line: string): void;
   /** records a request's time to first token */
   firstToken(t0: number): void;
+  /** a generation request's lifetime, ended by the client leaving (`request` aborted) or by the handler */
+  life(request: AbortSignal): RequestLife;
 }
 
 export function routeContext(state: ServerState, opts: AppOptions): RouteContext {
@@ -80,6 +87,7 @@ export function routeContext(state: ServerState, opts: AppOptions): RouteContext
       }
     },
     log: opts.log ?? ((line) => console.warn(line)),
+    life: (request) => new RequestLife(request, state.handlers),
     firstToken(t0) {
       state.counters.ttftSeconds.sum += (performance.now() - t0) / 1000;
       state.counters.ttftSeconds.count++;
