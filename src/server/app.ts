@@ -8,7 +8,7 @@ import { cors } from 'hono/cors';
 import { completionHandler } from './completions.js';
 import { embeddingsHandler } from './embeddings.js';
 import { ApiError, errorBody } from './errors.js';
-import { errorResponse, json, readBody } from './http.js';
+import { bodyReadError, errorResponse, json, readBody } from './http.js';
 import { hostPolicy, originPolicy } from './origin.js';
 import { renderMetrics } from './metrics.js';
 import { responsesHandler } from './responses.js';
@@ -60,11 +60,20 @@ export function createApp(state: ServerState, opts: AppOptions): Hono {
     return next();
   });
   const maxBody = opts.maxBodyBytes ?? 4 * 1024 * 1024;
-  app.use(
-    '*',
-    bodyLimit({ maxSize: maxBody, onError: (c) => (countRefused(state, 'request_too_large'), errorResponse(c, new ApiError(413, `the request body is larger than ${maxBody} bytes`, 'invalid_request_error', null, 'request_too_large'))) }),
-  );
-  app.onError((e, c) => errorResponse(c, e));
+  const limit = bodyLimit({ maxSize: maxBody, onError: (c) => (countRefused(state, 'request_too_large'), errorResponse(c, new ApiError(413, `the request body is larger than ${maxBody} bytes`, 'invalid_request_error', null, 'request_too_large'))) });
+  // the limit reads chunked bodies itself: a client that aborts or breaks the framing fails here
+  // (the routes' own errors never reach this catch: they become responses in onError below)
+  app.use('*', async (c, next) => {
+    try {
+      return await limit(c, next);
+    } catch (e) {
+      throw bodyReadError(c, e);
+    }
+  });
+  app.onError((e, c) => {
+    if (e instanceof ApiError && (e.code === 'client_closed_request' || e.code === 'bad_body')) ctx.log(`bitnet serve: ${c.req.method} ${c.req.path}: ${e.message} (${e.status})`);
+    return errorResponse(c, e);
+  });
   app.notFound((c) => errorResponse(c, new ApiError(404, `no route ${c.req.method} ${c.req.path}`, 'not_found_error', null, 'not_found')));
 
   const health = (c: Context): Response => {

@@ -42,11 +42,30 @@ export function badRequest(param: string | null, message: string, code = 'invali
 }
 
 /**
+ * A request body that could not be read: the client went away mid-upload (499, as nginx counts it), or its
+ * framing broke (a malformed chunked body; Node has already answered 400 and closed). A client error either
+ * way, never a 500. ApiErrors (the body limit's 413) pass through.
+ */
+export function bodyReadError(c: Context, e: unknown): ApiError {
+  if (e instanceof ApiError) return e;
+  const code = (e as { code?: string } | null)?.code;
+  const gone = code === 'ECONNRESET' || c.req.raw.signal.aborted || /aborted|closed/i.test(e instanceof Error ? e.message : String(e));
+  return gone
+    ? new ApiError(499, 'the client closed the connection before sending the whole body', 'invalid_request_error', null, 'client_closed_request')
+    : new ApiError(400, 'the request body could not be read (malformed framing)', 'invalid_request_error', null, 'bad_body');
+}
+
+/**
  * Reads the body as strict UTF-8 JSON, refuses the fields this server cannot honour (fields.ts) and
  * validates the rest; every error names the offending field.
  */
 export async function readBody<T extends z.ZodType>(c: Context, schema: T, endpoint?: Endpoint, bounds?: (m: BodyMeasure) => void): Promise<z.infer<T>> {
-  let body = await c.req.arrayBuffer();
+  let body: ArrayBuffer;
+  try {
+    body = await c.req.arrayBuffer();
+  } catch (e) {
+    throw bodyReadError(c, e);
+  }
   // a large body is measured off the event loop first, and refused from the numbers if it cannot fit
   if (bounds && body.byteLength > OFF_THREAD_BYTES) {
     const { measure, bytes } = await measureBody(body);

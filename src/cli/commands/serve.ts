@@ -7,6 +7,7 @@ import { resolveRef } from '../common.js';
 import { loadProgress, warn } from '../progress.js';
 import type { Pooling } from '../../model/pooling.js';
 import { startServer } from '../../server/serve.js';
+import { RESERVE } from '../../server/transport.js';
 import { version } from '../version.js';
 
 const OPTIONS: OptionSpec[] = [
@@ -20,6 +21,12 @@ const OPTIONS: OptionSpec[] = [
   { name: 'allowed-hosts', type: 'string', env: 'BITNET_ALLOWED_HOSTS', arg: 'LIST', help: "Host names accepted besides localhost, IP addresses and --host, comma-separated ('*': any); others get 403. Bound to a non-loopback address, any Host is accepted", default: 'localhost, IP addresses, the --host' },
   { name: 'metrics', type: 'boolean', env: 'BITNET_METRICS', help: 'serve Prometheus metrics at /metrics' },
   { name: 'max-body', type: 'string', env: 'BITNET_MAX_BODY', arg: 'BYTES', help: 'largest request body', default: '4194304' },
+  { name: 'max-connections', type: 'string', env: 'BITNET_MAX_CONNECTIONS', arg: 'N', help: `open connections; one more evicts the oldest idle one, else gets 503 (${RESERVE} more may still ask /health)`, default: '256' },
+  { name: 'timeout-idle', type: 'string', env: 'BITNET_TIMEOUT_IDLE', arg: 'S', help: 'seconds an idle keep-alive connection is kept', default: '65' },
+  { name: 'timeout-headers', type: 'string', env: 'BITNET_TIMEOUT_HEADERS', arg: 'S', help: 'seconds a client has to send the request headers (408 after)', default: '10' },
+  { name: 'timeout-request', type: 'string', env: 'BITNET_TIMEOUT_REQUEST', arg: 'S', help: 'seconds a client has to send the whole request, body included (408 after)', default: '60' },
+  { name: 'timeout-write', type: 'string', env: 'BITNET_TIMEOUT_WRITE', arg: 'S', help: 'a client that reads nothing for this long while output waits is cut off (its generations cancelled)', default: '60' },
+  { name: 'max-unsent', type: 'string', env: 'BITNET_MAX_UNSENT', arg: 'BYTES', help: 'unsent output a connection may hold; above it, a client that reads nothing for 1 s is cut off', default: '8388608' },
   { name: 'shutdown-grace', type: 'string', env: 'BITNET_SHUTDOWN_GRACE', arg: 'S', help: 'seconds in-flight requests get to finish on SIGINT/SIGTERM', default: '10' },
   { name: 'pooling', type: 'string', env: 'BITNET_POOLING', arg: 'TYPE', help: 'embeddings pooling: mean, last, cls or none (one vector per token, /embeddings only)', default: "the model's pooling_type, else mean" },
   { name: 'log-requests', type: 'boolean', env: 'BITNET_LOG_REQUESTS', help: 'one line per request on stderr (method, path, status, time)' },
@@ -60,6 +67,12 @@ export const serveCommand = {
       parallel,
       maxQueue: num(v, 'max-queue', { int: true, min: 0 }) ?? 64,
       maxBodyBytes: num(v, 'max-body', { int: true, min: 1024 }) ?? 4 * 1024 * 1024,
+      maxConnections: num(v, 'max-connections', { int: true, min: 1 }) ?? 256,
+      idleTimeoutMs: (num(v, 'timeout-idle', { min: 0.001 }) ?? 65) * 1000,
+      headersTimeoutMs: (num(v, 'timeout-headers', { min: 0.001 }) ?? 10) * 1000,
+      requestTimeoutMs: (num(v, 'timeout-request', { min: 0.001 }) ?? 60) * 1000,
+      writeTimeoutMs: (num(v, 'timeout-write', { min: 0.001 }) ?? 60) * 1000,
+      maxUnsentBytes: num(v, 'max-unsent', { int: true, min: 1024 }) ?? 8 * 1024 * 1024,
       metrics: v.metrics === true,
       version: version(),
       load: { ...load, onProgress: progress.onProgress, onWarning: warn },
