@@ -71,7 +71,7 @@ export function createApp(state: ServerState, opts: AppOptions): Hono {
     }
   });
   app.onError((e, c) => {
-    if (e instanceof ApiError && (e.code === 'client_closed_request' || e.code === 'bad_body')) ctx.log(`bitnet serve: ${c.req.method} ${c.req.path}: ${e.message} (${e.status})`);
+    if (e instanceof ApiError && (e.code === 'client_closed_request' || e.code === 'bad_body' || e.code === 'request_timeout')) ctx.log(`bitnet serve: ${c.req.method} ${c.req.path}: ${e.message} (${e.status})`);
     return errorResponse(c, e);
   });
   app.notFound((c) => errorResponse(c, new ApiError(404, `no route ${c.req.method} ${c.req.path}`, 'not_found_error', null, 'not_found')));

@@ -1,6 +1,7 @@
 // Small HTTP pieces every route of the server shares: JSON responses, OpenAI-shaped error responses, strict
 // body decoding (UTF-8, JSON, the field table, then zod with messages that name the field), ids.
 import { Buffer, isUtf8 } from 'node:buffer';
+import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { measureBody, OFF_THREAD_BYTES, type BodyMeasure } from './body-measure.js';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -8,6 +9,7 @@ import type { z } from 'zod';
 import { ApiError, errorBody, toApiError } from './errors.js';
 import { checkFields, type Endpoint } from './fields.js';
 import { describeIssue } from './issues.js';
+import { framingError } from './transport.js';
 
 export const created = (): number => Math.floor(Date.now() / 1000);
 
@@ -48,9 +50,10 @@ export function badRequest(param: string | null, message: string, code = 'invali
  */
 export function bodyReadError(c: Context, e: unknown): ApiError {
   if (e instanceof ApiError) return e;
-  const code = (e as { code?: string } | null)?.code;
-  const gone = code === 'ECONNRESET' || c.req.raw.signal.aborted || /aborted|closed/i.test(e instanceof Error ? e.message : String(e));
-  return gone
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  const broke = incoming && framingError(incoming);
+  if ((broke as { code?: string } | undefined)?.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new ApiError(408, 'the request took too long to arrive (--timeout-request)', 'invalid_request_error', null, 'request_timeout');
+  return !broke
     ? new ApiError(499, 'the client closed the connection before sending the whole body', 'invalid_request_error', null, 'client_closed_request')
     : new ApiError(400, 'the request body could not be read (malformed framing)', 'invalid_request_error', null, 'bad_body');
 }

@@ -7,6 +7,8 @@
 //
 // `counter.live` counts handlers that have not returned yet (end() is called in their `finally`): zero when
 // no stream is left behind, which the hostile-transport tests check after each attack.
+import { setMaxListeners } from 'node:events';
+
 export class RequestLife {
   private readonly ctrl = new AbortController();
   private readonly cleanups: Array<() => void> = [];
@@ -20,6 +22,8 @@ export class RequestLife {
     private readonly counter: { live: number },
   ) {
     counter.live++;
+    // one listener per choice (n <= 16) and scheduler request on this signal
+    setMaxListeners(64, this.ctrl.signal);
     const onGone = (): void => this.leave();
     request.addEventListener('abort', onGone, { once: true });
     this.defer(() => request.removeEventListener('abort', onGone));

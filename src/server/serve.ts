@@ -46,9 +46,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const app = createApp(state, { boundHost: opts.host ?? '127.0.0.1', ...opts, modelId });
   const log = opts.log;
   const fetch = log
-    ? async (req: Request): Promise<Response> => {
+    ? async (req: Request, env: unknown): Promise<Response> => {
         const t0 = performance.now();
-        const res = await app.fetch(req);
+        // env carries Node's request (the transport's framing errors are looked up by it)
+        const res = await app.fetch(req, env);
         log(`${req.method} ${new URL(req.url).pathname} ${res.status} ${(performance.now() - t0).toFixed(0)} ms`);
         return res;
       }

@@ -41,6 +41,8 @@ interface Conn {
   open: Set<ServerResponse>;
   /** past the cap: /health only, then closed */
   reserve: boolean;
+  /** the last request: the one whose body may be arriving */
+  last: IncomingMessage | undefined;
   /** bytes the client has taken, and when that last grew (or nothing waited) */
   taken: number;
   lastProgress: number;
@@ -53,6 +55,11 @@ export interface Transport {
   /** stops the watchdog */
   stop(): void;
 }
+
+const broken = new WeakMap<IncomingMessage, Error>();
+
+/** The client error that broke off this request's body (a malformed chunked body, --timeout-request), if any. */
+export const framingError = (req: IncomingMessage): Error | undefined => broken.get(req);
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -92,6 +99,7 @@ export function createTransport(listener: Listener, state: ServerState, opts: Tr
     (req, res) => {
       const conn = conns.get(req.socket);
       if (conn) {
+        conn.last = req;
         conn.open.add(res);
         res.once('close', () => {
           conn.open.delete(res);
@@ -133,7 +141,7 @@ export function createTransport(listener: Listener, state: ServerState, opts: Tr
         return;
       }
     }
-    const conn: Conn = { socket, open: new Set(), reserve, taken: 0, lastProgress: performance.now() };
+    const conn: Conn = { socket, open: new Set(), reserve, last: undefined, taken: 0, lastProgress: performance.now() };
     conns.set(socket, conn);
     state.connections = conns.size;
     // a reserve connection gets a short while to ask /health
@@ -155,10 +163,14 @@ export function createTransport(listener: Listener, state: ServerState, opts: Tr
   // a client error (bad request line, malformed chunked body, headers timeout): Node's answer (400, 408,
   // 431) and a close, without the stack Node would otherwise leave to an 'error' listener
   server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    // the client left (a reset, or the connection closed in the middle of a request)
+    if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || !socket.writable) return void socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
     const conn = conns.get(socket);
+    // a request whose body broke (malformed chunked): its reader sees "aborted" as the socket closes, and
+    // asks framingError() whether that was the framing
+    if (conn?.last && !conn.last.complete) broken.set(conn.last, err);
     // once a response has begun on this socket, nothing more can be said on it
     if (conn && [...conn.open].some((r) => r.headersSent)) return void socket.destroy();
     rawRefusal(socket, status, reason, new ApiError(status, status === 408 ? 'the request took too long to arrive' : `malformed request (${err.code ?? err.message})`, 'invalid_request_error', null, 'bad_request'));
@@ -172,7 +184,9 @@ export function createTransport(listener: Listener, state: ServerState, opts: Tr
       const s = conn.socket;
       let unsent = s.writableLength;
       for (const res of conn.open) if (!res.socket) unsent += res.writableLength;
-      const taken = s.bytesWritten - s.writableLength;
+      // what the kernel has taken: whole chunks done, and libuv's queue shrinking inside a big one (a
+      // JSON answer is one chunk; Node's own socket timeout watches the same queue)
+      const taken = s.bytesWritten - s.writableLength - ((s as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0);
       if (unsent === 0 || taken !== conn.taken) {
         conn.taken = taken;
         conn.lastProgress = now;
