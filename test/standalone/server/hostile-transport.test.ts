@@ -130,7 +130,14 @@ test('a client that never reads a 30 MB JSON answer is cut off within seconds', 
   let cut = before.cutOff;
   for (let i = 0; i < 150 && cut === before.cutOff; i++) cut = ((await sleep(50)), (await sample()).cutOff);
   assert.equal(cut, before.cutOff + 1, 'cut off');
+  // the connection is closed, with only part of the answer sent
+  let got = 0;
+  s.on('data', (d: Buffer) => (got += d.length));
+  s.resume();
+  const closed = await Promise.race([new Promise((r) => s.once('close', () => r(true))), sleep(3000).then(() => false)]);
   s.destroy();
+  assert.ok(closed, 'closed by the server');
+  assert.ok(got < 20e6, `${got} bytes reached the client`);
   await assertRecovered(before);
 });
 
