@@ -106,11 +106,13 @@ async function assertRecovered(before: Sample): Promise<Sample> {
 
 test('pipelined streaming requests, never read, then a reset (3 times): every stream ends with the connection', async () => {
   const before = await sample();
-  const req = post('/v1/chat/completions', chatBody({ max_tokens: 60, stream: true }));
+  // chat completion streams and Responses event streams, alternating
+  const chat = post('/v1/chat/completions', chatBody({ max_tokens: 60, stream: true }));
+  const responses = post('/v1/responses', JSON.stringify({ input: 'Hello', max_output_tokens: 60, stream: true }));
   for (let rep = 0; rep < 3; rep++) {
     const s = await open();
     s.pause();
-    s.write(req.repeat(100));
+    s.write((chat + responses).repeat(50));
     // until the server has taken requests in (some streaming, some queued behind them)
     for (let i = 0; i < 100 && (await sample()).live < 8; i++) await sleep(20);
     assert.ok((await sample()).live >= 8);
