@@ -98,24 +98,24 @@ export function createTransport(listener: Listener, state: ServerState, opts: Tr
     },
     (req, res) => {
       const conn = conns.get(req.socket);
-      if (conn) {
-        conn.last = req;
-        conn.open.add(res);
-        res.once('close', () => {
-          conn.open.delete(res);
-          if (draining && conn.open.size === 0) conn.socket.destroySoon();
-        });
-      }
+      // a connection refused at the cap (its 503 already written) is never served
+      if (!conn) return void req.socket.destroy();
+      conn.last = req;
+      conn.open.add(res);
+      res.once('close', () => {
+        conn.open.delete(res);
+        if (draining && conn.open.size === 0) conn.socket.destroySoon();
+      });
       if (req.httpVersionMajor !== 1) {
         return refuse(req, res, new ApiError(400, `HTTP/${req.httpVersion} is not served here: this server speaks HTTP/1.1`, 'invalid_request_error', null, 'bad_http_version'));
       }
       let hosts = 0;
       for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') hosts++;
       if (hosts > 1) return refuse(req, res, new ApiError(400, 'more than one Host header', 'invalid_request_error', null, 'bad_host'));
-      if (conn?.reserve && !HEALTH.has((req.url ?? '').split('?')[0]!)) {
+      if (conn.reserve && !HEALTH.has((req.url ?? '').split('?')[0]!)) {
         return refuse(req, res, new ApiError(503, `too many connections (--max-connections ${maxConnections}); retry later`, 'unavailable_error', null, 'too_many_connections', { 'Retry-After': '1' }));
       }
-      if (conn?.reserve || draining) res.setHeader('connection', 'close');
+      if (conn.reserve || draining) res.setHeader('connection', 'close');
       listener(req, res);
     },
   );
