@@ -144,14 +144,15 @@ test('a client that never reads a 30 MB JSON answer is cut off within seconds', 
 });
 
 test('a client that stops reading its stream is cut off, and its handler ends', async () => {
-  // a stream of ~6 MB (16 choices with 20 logprobs per token), more than loopback buffers (~4 MB); read
-  // once first, so that the memory 16 choices take the first time counts as the level before
+  // two pipelined streams of ~6 MB each (16 choices with 20 logprobs per token), more than loopback buffers
+  // take (~4 MB with Linux's default tcp_wmem); read once first, so that the memory 16 choices take the
+  // first time counts as the level before
   const body = chatBody({ max_tokens: 250, n: 16, logprobs: true, top_logprobs: 20, ignore_eos: true, stream: true });
   await (await fetch(`${base}/v1/chat/completions`, { method: 'POST', body })).text();
   const before = await sample();
   const s = await open();
   s.pause();
-  s.write(post('/v1/chat/completions', body));
+  s.write(post('/v1/chat/completions', body).repeat(2));
   let cut = before.cutOff;
   for (let i = 0; i < 300 && cut === before.cutOff; i++) cut = ((await sleep(50)), (await sample()).cutOff);
   assert.equal(cut, before.cutOff + 1, 'cut off');
