@@ -42,9 +42,19 @@ export async function embeddingsHandler(c: Context, ctx: RouteContext, openai: b
   const abort = new AbortController();
   const onGone = (): void => abort.abort();
   c.req.raw.signal.addEventListener('abort', onGone, { once: true });
-  let vectors: Float32Array[];
+  // up to 2048 inputs, at most one per slot in flight: the scheduler batches them in its steps, and one
+  // request never fills the queue (which would be a 429 for its own inputs) nor stacks a listener per input
+  const vectors: Float32Array[] = new Array(tokens.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tokens.length && !abort.signal.aborted) {
+      const i = next++;
+      vectors[i] = await scheduler.embed(tokens[i]!, { pooling, normalize: true, signal: abort.signal });
+    }
+  };
   try {
-    vectors = await Promise.all(tokens.map((t) => scheduler.embed(t, { pooling, normalize: true, signal: abort.signal })));
+    await Promise.all(Array.from({ length: Math.min(tokens.length, scheduler.parallel) }, worker));
+    if (abort.signal.aborted) throw new ApiError(499, 'the client disconnected', 'invalid_request_error');
   } catch (e) {
     abort.abort();
     if (c.req.raw.signal.aborted && !ctx.state.draining) {

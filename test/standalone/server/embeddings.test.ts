@@ -55,3 +55,27 @@ test('--pooling none: one row per token on /embeddings, refused by name on /v1/e
     await server.close();
   }
 });
+
+test('many inputs in one request (more than slots + queue) all come back, in order, without a warning', async () => {
+  const server = await serve({ parallel: 2, maxQueue: 4, pooling: 'mean' });
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.name);
+  process.on('warning', onWarning);
+  try {
+    const model = await server.ready;
+    const texts = Array.from({ length: 40 }, (_, i) => `The cat number ${i} sat on the mat.`);
+    const r = await postJson(`${server.url}/v1/embeddings`, { input: texts });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.data.length, 40);
+    for (const i of [0, 17, 39]) {
+      const want = await model.embed(texts[i]!, { pooling: 'mean' });
+      assert.equal(r.json.data[i].index, i);
+      r.json.data[i].embedding.forEach((x: number, k: number) => assert.ok(Math.abs(x - want[k]!) < 1e-6, `input ${i} component ${k}`));
+    }
+    await new Promise((res) => setImmediate(res));
+    assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+  } finally {
+    process.off('warning', onWarning);
+    await server.close();
+  }
+});
