@@ -9,7 +9,7 @@ import type { BitnetModel } from '../engine/model.js';
 import type { ToolChoice } from '../engine/tools.js';
 import type { GenerateOptions, GenerationStats, TokenLogprob } from '../generate/generate.js';
 import { errorBody, toApiError } from './errors.js';
-import { badRequest, created, json, randomId, readBody } from './http.js';
+import { badRequest, clientGone, created, json, randomId, readBody } from './http.js';
 import { chatLogprob, LegacyLogprobsBuilder, type ChatTokenLogprob } from './logprobs.js';
 import { compileFor, outputSpec, prepareChat, type PreparedChat } from './prompt.js';
 import type { InputLimits } from './input.js';
@@ -227,8 +227,7 @@ export async function completionHandler(c: Context, ctx: RouteContext, kind: 'ch
       }
     } catch (e) {
       if (life.clientGone && !ctx.state.draining) {
-        ctx.log(`bitnet serve: ${c.req.method} ${c.req.path}: the client disconnected before the reply (499)`);
-        return c.body(null, 499 as 200);
+        return clientGone(c, ctx.log);
       }
       throw e;
     } finally {

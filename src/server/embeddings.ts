@@ -5,7 +5,7 @@
 import type { Context } from 'hono';
 import type { Pooling } from '../model/pooling.js';
 import { ApiError } from './errors.js';
-import { badRequest, json, readBody } from './http.js';
+import { badRequest, clientGone, json, readBody } from './http.js';
 import { embeddingsRequest } from './schemas.js';
 import type { RouteContext } from './state.js';
 
@@ -58,8 +58,7 @@ export async function embeddingsHandler(c: Context, ctx: RouteContext, openai: b
   } catch (e) {
     abort.abort();
     if (c.req.raw.signal.aborted && !ctx.state.draining) {
-      ctx.log(`bitnet serve: ${c.req.method} ${c.req.path}: the client disconnected before the reply (499)`);
-      return c.body(null, 499 as 200);
+      return clientGone(c, ctx.log);
     }
     throw e;
   } finally {

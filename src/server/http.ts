@@ -99,3 +99,9 @@ export async function readBody<T extends z.ZodType>(c: Context, schema: T, endpo
   }
   return r.data;
 }
+
+/** The answer to a non-streamed request whose client left before the reply: logged, and 499 in /metrics. */
+export function clientGone(c: Context, log: (line: string) => void): Response {
+  log(`bitnet serve: ${c.req.method} ${c.req.path}: the client disconnected before the reply (499)`);
+  return c.body(null, 499 as 200);
+}

@@ -11,7 +11,7 @@ import type { ToolChoice } from '../engine/tools.js';
 import type { GenerateOptions, GenerationStats } from '../generate/generate.js';
 import { toolOptions } from './completions.js';
 import { toApiError } from './errors.js';
-import { badRequest, json, randomId, readBody } from './http.js';
+import { badRequest, clientGone, json, randomId, readBody } from './http.js';
 import { outputSpec, prepareChat } from './prompt.js';
 import { Reply } from './reply.js';
 import { launch, merged } from './run.js';
@@ -180,8 +180,7 @@ export async function responsesHandler(c: Context, ctx: RouteContext): Promise<R
       }
     } catch (e) {
       if (life.clientGone && !ctx.state.draining) {
-        ctx.log(`bitnet serve: ${c.req.method} ${c.req.path}: the client disconnected before the reply (499)`);
-        return c.body(null, 499 as 200);
+        return clientGone(c, ctx.log);
       }
       throw e;
     } finally {
