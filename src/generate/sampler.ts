@@ -117,8 +117,11 @@ export class Sampler {
       logits = logits.filter((_, k) => keep[k]);
     }
     const scaled = logits.map((l) => l / this.temperature);
-    // a temperature so small that the scaled logits overflow (1e-320) is greedy, which it tends to
-    if (!scaled.every(Number.isFinite)) return ids[0]!;
+    // a temperature so small that the largest scaled logit overflows (1e-320) is greedy, which it tends to;
+    // -Infinity (banned or masked tokens, or small logits scaled past range) is simply probability 0
+    let top = -Infinity;
+    for (const x of scaled) if (!(x <= top)) top = x;
+    if (!Number.isFinite(top)) return ids[0]!;
     const p = softmax(scaled);
     let r = this.rng.next();
     for (let i = 0; i < ids.length; i++) {

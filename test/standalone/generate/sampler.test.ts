@@ -260,3 +260,11 @@ test('settings that would overflow the logits stay finite: a tiny repeat penalty
     assert.ok(id >= 0 && id < logits.length, `${JSON.stringify(o)} -> ${id}`);
   }
 });
+
+test('a banned (-Infinity) candidate leaves the draw random over the others (only an overflowing temperature is greedy)', () => {
+  const row = logitsOf([0, 0.1, 0.2, -Infinity]);
+  const seen = new Set<number>();
+  for (let seed = 0; seed < 200; seed++) seen.add(new Sampler({ ...PLAIN, seed }).sample(row, []));
+  assert.deepEqual([...seen].sort(), [0, 1, 2]);
+  assert.equal(new Sampler({ ...PLAIN, temperature: 1e-320, seed: 1 }).sample(row, []), 2);
+});
