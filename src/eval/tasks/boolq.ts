@@ -15,5 +15,5 @@ export const boolq: TaskSpec = {
   docToTarget: (doc) => int(doc, 'label', 'boolq'),
   docToChoice: () => ['no', 'yes'],
   metrics: [ACC],
-  doc: 'lm-eval main super_glue/boolq/default.yaml (v2.0); acc only (aggregation mean, higher is better by default)',
+  doc: 'lm-eval main super_glue/boolq/default.yaml (v2.0), on aps/super_glue (moved from super_glue in 2026-01); acc only (aggregation mean, higher is better by default)',
 };

@@ -32,5 +32,5 @@ export const gsm8k: TaskSpec = {
     { name: 'strict-match', steps: [{ function: 'regex', regexPattern: '#### (\\-?[0-9\\.\\,]+)' }, { function: 'take_first' }] },
     { name: 'flexible-extract', steps: [{ function: 'regex', groupSelect: -1, regexPattern: '(-?[$0-9.,]{2,})|(-?[0-9]+)' }, { function: 'take_first' }] },
   ],
-  doc: 'lm-eval main gsm8k.yaml (v3.0): the full answer (with its reasoning and "#### N") as few-shot target; examples drawn by the default seeded sampler (no first_n), the doc not excluded (fewshot_split train != test); max_gen_toks is lm-eval\'s default 256',
+  doc: 'lm-eval main gsm8k.yaml (v3.0, on openai/gsm8k since 2026-01; v3 added flexible-extract and the "Question:" stop): the full answer (with its reasoning and "#### N") as few-shot target; examples drawn by the default seeded sampler (no first_n), the doc not excluded (fewshot_split train != test); max_gen_toks is lm-eval\'s default 256',
 };

@@ -102,7 +102,7 @@ export function mmluTask(subject: string): TaskSpec {
     docToChoice: () => ['A', 'B', 'C', 'D'],
     metrics: [ACC],
     groups: [`mmlu_${category}`],
-    doc: 'lm-eval main mmlu/default (task v1.0): 0-shot by default; few-shot is the dev split\'s first n in order (first_n), never excluding the doc (dev != test)',
+    doc: 'lm-eval main mmlu/default (task v1.0; cais/mmlu since 2025-04, formerly hails/mmlu_no_train; the description keeps its trailing blank line since 2024-08): 0-shot by default; few-shot is the dev split\'s first n in order (first_n), never excluding the doc (dev != test)',
   };
 }
 

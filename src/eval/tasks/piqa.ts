@@ -15,5 +15,5 @@ export const piqa: TaskSpec = {
   docToTarget: (doc) => int(doc, 'label', 'piqa'),
   docToChoice: (doc) => [str(doc, 'sol1', 'piqa'), str(doc, 'sol2', 'piqa')],
   metrics: [ACC, ACC_NORM],
-  doc: 'lm-eval main piqa.yaml (v1.0): the baber/piqa parquet mirror; no fewshot_split and no test split, so few-shot draws (from train) sample n + 1 and drop the evaluated doc',
+  doc: 'lm-eval main piqa.yaml (v1.0): the baber/piqa parquet mirror (lm-eval moved off the `piqa` loading script in 2025-03); no fewshot_split and no test split, so few-shot draws (from train) sample n + 1 and drop the evaluated doc',
 };

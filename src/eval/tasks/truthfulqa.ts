@@ -33,7 +33,7 @@ function truthfulqa(task: string, targets: 'mc1_targets' | 'mc2_targets', versio
     docToTarget: () => 0,
     docToChoice: (doc: Doc) => strList(obj(doc, targets, task)['choices'], `${targets}.choices`, task),
     metrics: targets === 'mc1_targets' ? [ACC] : [{ metric: 'mc2', as: 'acc', aggregation: 'mean', higherIsBetter: true }],
-    doc: `lm-eval main ${task}.yaml (v${version}); no training split: few-shot (0 by default) would come from validation, n + 1 drawn and the doc dropped`,
+    doc: `lm-eval main ${task}.yaml (v${version}), on truthfulqa/truthful_qa (full dataset path since 2026-01); no training split: few-shot (0 by default) would come from validation, n + 1 drawn and the doc dropped`,
   };
 }
 
