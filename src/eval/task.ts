@@ -10,6 +10,8 @@ export type MetricName = 'acc' | 'acc_norm' | 'mc2' | 'exact_match';
 
 export interface MetricSpec {
   metric: MetricName;
+  /** the key lm-eval reports the value under when it is not `metric` (truthfulqa_mc2 reports mc2 as "acc") */
+  as?: string;
   /** every metric here aggregates as the mean over documents */
   aggregation: 'mean';
   higherIsBetter: boolean;
@@ -52,7 +54,12 @@ export interface TaskSpec {
   trainingSplit?: string;
   validationSplit?: string;
   testSplit?: string;
-  /** default: the training split, else validation (lm-eval's fewshot_docs) */
+  /**
+   * lm-eval's fewshot_split exactly as the task configures it; leave it unset when the task does not set one.
+   * Unset, few-shot examples come from the training split, else validation, else test (fewshotSplitOf() in
+   * context.ts). lm-eval drops the evaluated document from the draw (sampling n + 1) when
+   * fewshot_split == test_split, both unset included (piqa, hellaswag, winogrande ... do so).
+   */
   fewshotSplit?: string;
   outputType: 'multiple_choice' | 'generate_until' | 'loglikelihood';
   /** preprocessing of a whole split (lm-eval's process_docs), applied to every split used */
@@ -105,7 +112,9 @@ export interface LoglikelihoodResult {
 /** A group of tasks aggregated together (lm-eval's group config): the mean over its tasks weighted by size or not. */
 export interface GroupSpec {
   group: string;
-  /** tasks or subgroups */
+  /** lm-eval's group_alias (mmlu_stem shows as "stem") */
+  alias?: string;
+  /** tasks or subgroups; the group's metric is computed over all LEAF tasks beneath it (lm-eval's Group.aggregate) */
   members: string[];
   weightBySize: boolean;
   version: number | string;
