@@ -1,6 +1,6 @@
 // Getting models: `resolveModel(REF)` turns a local path, an http(s) URL or a Hugging Face reference into a
 // local path (downloading into the shared HF cache or bitnet's URL cache when needed), plus the cache
-// listing and removal behind `bitnet ls` / `bitnet rm`. Node-only.
+// listing and removal behind `bitnet ls` / `bitnet rm`; dataset repos for `bitnet eval` (dataset.ts). Node-only.
 import { BitnetError } from '../errors.js';
 import { cachedRepoIds, inspectRepo, removeFiles, removeRepo, type CachedRepo } from './cache.js';
 import { hubConfig, type HubConfig } from './config.js';
@@ -11,6 +11,21 @@ import { listUrlDownloads, removeUrl, resolveUrl, type UrlDownload } from './url
 export { hubConfig, parseModelRef, formatRef, selectFiles };
 export type { HubConfig, ModelRef, Resolved, CachedRepo, UrlDownload };
 export type { DownloadProgress } from './download.js';
+export {
+  DATA_FILE,
+  PARQUET_REVISION,
+  formatDatasetRef,
+  parseDatasetRef,
+  pullCommandFor,
+  pullDataset,
+  readmeConfigs,
+  resolveDatasetSplit,
+  selectSplitFiles,
+  type DatasetRef,
+  type DatasetSplitFiles,
+  type DatasetSplitRef,
+  type PulledDataset,
+} from './dataset.js';
 
 export type ResolveOptions = Omit<HubOptions, 'cfg'> & { cfg?: HubConfig };
 
