@@ -4,8 +4,8 @@
 // JSON means JSON Lines or one JSON array, optionally gzipped. Unreadable or empty data is BAD_DATA naming the file.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
+import * as zlib from 'node:zlib';
+import { asyncBufferFromFile, parquetReadObjects, type Compressors } from 'hyparquet';
 import { BitnetError } from '../errors.js';
 import { DATA_FILE, PARQUET_REVISION, hubConfig, pullCommandFor, resolveDatasetSplit, type DownloadProgress, type HubConfig } from '../hub/index.js';
 import type { DatasetSpec, Doc } from './task.js';
@@ -35,13 +35,22 @@ function plain(v: unknown): unknown {
   return v;
 }
 
+/** hyparquet reads snappy itself; gzip and brotli (and zstd where this Node has it) come from node:zlib. */
+const zstd = (zlib as unknown as { zstdDecompressSync?: (b: Uint8Array) => Buffer }).zstdDecompressSync;
+const COMPRESSORS: Compressors = {
+  GZIP: (input) => zlib.gunzipSync(input),
+  BROTLI: (input) => zlib.brotliDecompressSync(input),
+  ...(zstd ? { ZSTD: (input: Uint8Array) => zstd(input) } : {}),
+};
+
 async function readParquet(file: string): Promise<Doc[]> {
   let rows: Array<Record<string, unknown>>;
   try {
-    rows = await parquetReadObjects({ file: await asyncBufferFromFile(file) });
+    rows = await parquetReadObjects({ file: await asyncBufferFromFile(file), compressors: COMPRESSORS });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BitnetError('FILE_NOT_FOUND', 'no such data file', { file, cause: e });
-    throw bad(file, `not a readable parquet file (${(e as Error).message})`, e);
+    const codec = /unsupported compression codec/.test((e as Error).message) ? '; convert it to snappy or uncompressed parquet, or JSON Lines' : '';
+    throw bad(file, `not a readable parquet file (${(e as Error).message})${codec}`, e);
   }
   return rows.map((r) => plain(r) as Doc);
 }
@@ -55,7 +64,7 @@ async function readJson(file: string): Promise<Doc[]> {
   }
   let text: string;
   try {
-    text = (/\.gz$/i.test(file) ? gunzipSync(raw) : raw).toString('utf8').replace(/^\uFEFF/, '');
+    text = (/\.gz$/i.test(file) ? zlib.gunzipSync(raw) : raw).toString('utf8').replace(/^\uFEFF/, '');
   } catch (e) {
     throw bad(file, `not a readable gzip file (${(e as Error).message})`, e);
   }

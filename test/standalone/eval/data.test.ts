@@ -190,13 +190,14 @@ test('choosing files: README configs (list, mapping, data_dir, default), convent
   assert.throws(() => parseDatasetRef('piqa'), codeOf('INVALID_ARGUMENT', /org\/name/));
 });
 
-test('local data_files (lm-eval\'s json / parquet loaders): JSON Lines, a JSON array, gzip, parquet, lists of files', async () => {
+test('local data_files (lm-eval\'s json / parquet loaders): JSON Lines, a JSON array, gzip, parquet (gzip pages too), lists of files', async () => {
   const dir = tempDir('localdata');
   mkdirSync(join(dir, 'sub'));
   writeFileSync(join(dir, 'sub', 'a.jsonl'), '{"q":"one","label":0}\n\n{"q":"two","label":1}\n');
   writeFileSync(join(dir, 'b.json'), JSON.stringify([{ q: 'three', label: 2 }]));
   writeFileSync(join(dir, 'c.jsonl.gz'), gzipSync('{"q":"four","label":3}\n'));
   writeFileSync(join(dir, 'd.parquet'), writeParquet(ARC, arcRows('local', 2)));
+  writeFileSync(join(dir, 'e.parquet'), writeParquet(ARC, arcRows('gz', 3), { gzip: true }));
   const spec = { path: 'json', dataFiles: { test: ['sub/a.jsonl', 'b.json', 'c.jsonl.gz'], validation: 'b.json' } };
   assert.deepEqual(await loadSplit(spec, 'test', { baseDir: dir }), [
     { q: 'one', label: 0 },
@@ -206,6 +207,9 @@ test('local data_files (lm-eval\'s json / parquet loaders): JSON Lines, a JSON a
   ]);
   assert.deepEqual(await loadSplit(spec, 'validation', { baseDir: dir }), [{ q: 'three', label: 2 }]);
   assert.deepEqual(await loadSplit({ path: 'parquet', dataFiles: { test: join(dir, 'd.parquet') } }, 'test'), arcRows('local', 2));
+  assert.deepEqual(await loadSplit({ path: 'parquet', dataFiles: { test: ['d.parquet', 'e.parquet'] } }, 'test', { baseDir: dir }), [...arcRows('local', 2), ...arcRows('gz', 3)]);
+  writeFileSync(join(dir, 'big.parquet'), writeParquet([{ name: 'n', type: 'int64' }, { name: 'ends', list: 'int64' }], [{ n: 2n ** 60n, ends: [1n, -2n] }]));
+  assert.deepEqual(await readDataFile(join(dir, 'big.parquet')), [{ n: String(2n ** 60n), ends: [1, -2] }]); // BigInt: numbers where exact
   await assert.rejects(loadSplit(spec, 'train', { baseDir: dir }), codeOf('INVALID_ARGUMENT', /no data_files for split "train" \(it has: test, validation\)/));
   await assert.rejects(loadSplit({ path: 'json', dataFiles: { test: 'missing.jsonl' } }, 'test', { baseDir: dir }), codeOf('FILE_NOT_FOUND', /missing\.jsonl/));
 });
