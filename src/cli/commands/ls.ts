@@ -12,7 +12,7 @@ const OPTIONS: OptionSpec[] = [
 
 export const lsCommand = {
   name: 'ls',
-  summary: 'list cached models (Hugging Face cache and URL downloads)',
+  summary: 'list cached models and datasets (Hugging Face cache and URL downloads)',
   help: () => helpText('bitnet ls [--json] [-a]', 'Lists what bitnet pull (or any Hugging Face tool) downloaded; the "model" path of each snapshot is what -m loads.', [['options', OPTIONS]]),
   async run(argv: string[]): Promise<void> {
     const { values: v } = parseCommand(argv, OPTIONS, 0);

@@ -7,13 +7,13 @@ import { helpText, parseCommand, UsageError, type OptionSpec } from '../args.js'
 import { downloadProgress, mb, warn } from '../progress.js';
 
 const OPTIONS: OptionSpec[] = [
-  { name: 'dataset', type: 'string', multiple: true, arg: 'ORG/NAME[:CONFIG][@REV]', help: 'download a dataset (for bitnet eval): every config, or the one named' },
+  { name: 'dataset', type: 'string', multiple: true, arg: 'ORG/NAME', help: 'download a dataset for bitnet eval (ORG/NAME[:CONFIG][@REV]): every config, or the one named' },
   { name: 'no-progress', type: 'boolean', env: 'BITNET_NO_PROGRESS', help: 'no progress on stderr' },
 ];
 
 export const pullCommand = {
   name: 'pull',
-  summary: 'download a model from the Hugging Face hub or a URL into the cache',
+  summary: 'download a model (or with --dataset a dataset) from the Hugging Face hub or a URL into the cache',
   help: () =>
     helpText(
       'bitnet pull REF...',

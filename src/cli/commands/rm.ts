@@ -9,7 +9,7 @@ const OPTIONS: OptionSpec[] = [{ name: 'dataset', type: 'string', multiple: true
 
 export const rmCommand = {
   name: 'rm',
-  summary: 'remove a cached model (a Hugging Face repo, one of its files, or a URL download)',
+  summary: 'remove a cached model (a Hugging Face repo, one of its files, or a URL download) or dataset',
   help: () => helpText('bitnet rm REF...', 'REF: org/repo (everything cached for it), org/repo:FILE-or-QUANT (that file), or a URL. Refuses what is not cached.', [['options', OPTIONS]]),
   async run(argv: string[]): Promise<void> {
     const { values: v, positionals } = parseCommand(argv, OPTIONS, 64);
