@@ -26,7 +26,8 @@ export type BitnetErrorCode =
   | 'NETWORK' // a download could not reach its server or was cut off (a partial download is kept to resume)
   | 'UNAUTHORIZED' // the model hub refused the request (401/403): no token, or a token without access
   | 'REMOTE_NOT_FOUND' // the repository, revision or file does not exist on the hub / server (404)
-  | 'OFFLINE' // offline mode (HF_HUB_OFFLINE) is on and the model is not in the cache
+  | 'OFFLINE' // offline mode (HF_HUB_OFFLINE) is on and the model or dataset is not in the cache
+  | 'BAD_DATA' // a dataset file is unreadable, or a split is empty or lacks a field the task needs
   | 'GRAMMAR'; // a grammar or JSON schema is invalid, unsupported or too large, or a token breaks it
 
 export interface BitnetErrorDetails {

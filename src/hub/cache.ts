@@ -1,12 +1,16 @@
 // The Hugging Face hub cache, in huggingface_hub's exact layout so files are shared with other HF tools
 // both ways: models--org--repo/{blobs/<etag>, refs/<revision> (a commit hash), snapshots/<commit>/<path> ->
-// relative symlink to ../../blobs/<etag>}, downloads in progress in blobs/<etag>.incomplete.
+// relative symlink to ../../blobs/<etag>}, downloads in progress in blobs/<etag>.incomplete; dataset repos
+// the same under datasets--org--name.
 import { copyFile, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { isCommit } from './ref.js';
 
-export const repoFolderName = (repo: string): string => `models--${repo.split('/').join('--')}`;
-export const repoDir = (cacheDir: string, repo: string): string => join(cacheDir, repoFolderName(repo));
+/** What kind of hub repository: models (the default everywhere) or datasets. */
+export type RepoType = 'model' | 'dataset';
+
+export const repoFolderName = (repo: string, type: RepoType = 'model'): string => `${type}s--${repo.split('/').join('--')}`;
+export const repoDir = (cacheDir: string, repo: string, type: RepoType = 'model'): string => join(cacheDir, repoFolderName(repo, type));
 export const blobPath = (dir: string, etag: string): string => join(dir, 'blobs', etag);
 export const snapshotDir = (dir: string, commit: string): string => join(dir, 'snapshots', commit);
 
@@ -132,8 +136,8 @@ async function readRefs(dir: string): Promise<Map<string, string>> {
 }
 
 /** What `bitnet ls` shows for one cached repo folder. */
-export async function inspectRepo(cacheDir: string, repo: string, pickModel: (files: string[]) => string | undefined): Promise<CachedRepo | undefined> {
-  const dir = repoDir(cacheDir, repo);
+export async function inspectRepo(cacheDir: string, repo: string, pickModel: (files: string[]) => string | undefined, type: RepoType = 'model'): Promise<CachedRepo | undefined> {
+  const dir = repoDir(cacheDir, repo, type);
   if (!(await exists(dir))) return undefined;
   const refs = await readRefs(dir);
   const snapshots: CachedSnapshot[] = [];
@@ -178,8 +182,8 @@ export async function inspectRepo(cacheDir: string, repo: string, pickModel: (fi
   return { repo, dir, snapshots, sizeOnDisk, incomplete };
 }
 
-/** Repo ids (org/repo) of the model folders in the cache. */
-export async function cachedRepoIds(cacheDir: string): Promise<string[]> {
+/** Repo ids (org/repo) of the model (or dataset) folders in the cache. */
+export async function cachedRepoIds(cacheDir: string, type: RepoType = 'model'): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(cacheDir);
@@ -187,17 +191,17 @@ export async function cachedRepoIds(cacheDir: string): Promise<string[]> {
     return [];
   }
   return names
-    .filter((n) => n.startsWith('models--'))
-    .map((n) => n.slice('models--'.length).split('--').join('/'))
+    .filter((n) => n.startsWith(`${type}s--`))
+    .map((n) => n.slice(`${type}s--`.length).split('--').join('/'))
     .sort();
 }
 
 /** Removes a whole repo folder; returns the bytes freed. */
-export async function removeRepo(cacheDir: string, repo: string): Promise<number> {
-  const info = await inspectRepo(cacheDir, repo, () => undefined);
+export async function removeRepo(cacheDir: string, repo: string, type: RepoType = 'model'): Promise<number> {
+  const info = await inspectRepo(cacheDir, repo, () => undefined, type);
   if (!info) return 0;
   await rm(info.dir, { recursive: true, force: true });
-  await rm(join(cacheDir, '.locks', repoFolderName(repo)), { recursive: true, force: true });
+  await rm(join(cacheDir, '.locks', repoFolderName(repo, type)), { recursive: true, force: true });
   return info.sizeOnDisk;
 }
 

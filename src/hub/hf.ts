@@ -2,10 +2,11 @@
 // GET /api/models/{repo}[/revision/{rev}], then per file HEAD /{repo}/resolve/{commit}/{file} (not following
 // the CDN redirect) for X-Repo-Commit, X-Linked-Etag / ETag and X-Linked-Size, then the verified download
 // into blobs/<etag>, the snapshot link and refs/<revision>. Cache first for -m; `bitnet pull` checks the hub.
+// listRepo / fetchFiles serve dataset repos too (dataset.ts).
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BitnetError } from '../errors.js';
-import { blobPath, cachedCommit, linkSnapshot, repoDir, repoFolderName, snapshotDir, snapshotFiles, writeRef } from './cache.js';
+import { blobPath, cachedCommit, linkSnapshot, repoDir, repoFolderName, snapshotDir, snapshotFiles, writeRef, type RepoType } from './cache.js';
 import type { HubConfig } from './config.js';
 import { download, type DownloadProgress } from './download.js';
 import { hubFetch, httpError } from './http.js';
@@ -104,31 +105,68 @@ export async function resolveHf(ref: HfRef, o: HubOptions): Promise<Resolved> {
 }
 
 async function fetchFromHub(ref: HfRef, dir: string, o: HubOptions): Promise<Resolved> {
-  const { cfg } = o;
-  const tokenSent = cfg.token !== undefined;
   let commit: string | undefined;
   let sel: Selection;
   if (looksLikeFile(ref.select) && !ref.select!.includes('*')) {
     // a named file needs no listing (and works against mirrors without the /api routes)
     sel = selectFiles(ref.repo, [ref.select!], ref.select);
   } else {
-    const url = `${cfg.endpoint}/api/models/${ref.repo}${ref.revision !== 'main' ? `/revision/${encodeURIComponent(ref.revision)}` : ''}`;
-    const res = await hubFetch(cfg, url, { redirects: 'follow', signal: o.signal, headers: { accept: 'application/json' } });
-    if (!res.ok) throw await httpError(res, { repo: ref.repo, url }, tokenSent);
-    const info = (await res.json()) as { sha?: unknown; siblings?: Array<{ rfilename?: unknown }> };
-    if (!Array.isArray(info.siblings)) throw new BitnetError('NETWORK', `${url}: the answer has no "siblings" file list`);
-    if (typeof info.sha === 'string' && isCommit(info.sha)) commit = info.sha;
-    sel = selectFiles(ref.repo, info.siblings.map((s) => s.rfilename).filter((f): f is string => typeof f === 'string'), ref.select);
+    const listing = await listRepo({ type: 'model', repo: ref.repo, revision: ref.revision }, o);
+    commit = listing.commit;
+    sel = selectFiles(ref.repo, listing.files, ref.select);
   }
+  const got = await fetchFiles({ type: 'model', repo: ref.repo, revision: ref.revision }, commit, sel.files, o);
+  const path = sel.kind === 'folder' ? snapshotDir(dir, got.commit) : join(snapshotDir(dir, got.commit), ...sel.file!.split('/'));
+  return { path, repo: ref.repo, revision: ref.revision, commit: got.commit, files: got.files, fromCache: false };
+}
+
+/** A repository at a revision, of either kind. */
+export interface RepoAt {
+  type: RepoType;
+  /** org/name */
+  repo: string;
+  /** branch, tag, commit, or a ref such as refs/convert/parquet */
+  revision: string;
+}
+
+const apiUrl = (cfg: HubConfig, r: RepoAt): string =>
+  `${cfg.endpoint}/api/${r.type}s/${r.repo}${r.revision !== 'main' ? `/revision/${encodeURIComponent(r.revision)}` : ''}`;
+const resolveUrlOf = (cfg: HubConfig, r: RepoAt, rev: string, file: string): string =>
+  `${cfg.endpoint}${r.type === 'dataset' ? '/datasets' : ''}/${r.repo}/resolve/${encodeURIComponent(rev)}/${encodePath(file)}`;
+
+/** GET /api/{models|datasets}/{repo}[/revision/{rev}]: the commit and the file list. */
+export async function listRepo(r: RepoAt, o: HubOptions): Promise<{ commit: string | undefined; files: string[] }> {
+  const { cfg } = o;
+  const url = apiUrl(cfg, r);
+  const res = await hubFetch(cfg, url, { redirects: 'follow', signal: o.signal, headers: { accept: 'application/json' } });
+  if (!res.ok) throw await httpError(res, { repo: r.repo, url }, cfg.token !== undefined);
+  const info = (await res.json()) as { sha?: unknown; siblings?: Array<{ rfilename?: unknown }> };
+  if (!Array.isArray(info.siblings)) throw new BitnetError('NETWORK', `${url}: the answer has no "siblings" file list`);
+  return {
+    commit: typeof info.sha === 'string' && isCommit(info.sha) ? info.sha : undefined,
+    files: info.siblings.map((s) => s.rfilename).filter((f): f is string => typeof f === 'string'),
+  };
+}
+
+/**
+ * Downloads files of a repo at a revision into the cache (blobs that are there already are kept), then links
+ * them all into snapshots/<commit> and writes refs/<revision>: a snapshot never shows half of a set of files.
+ */
+export async function fetchFiles(r: RepoAt, knownCommit: string | undefined, names: string[], o: HubOptions): Promise<{ commit: string; files: ResolvedFile[] }> {
+  const { cfg } = o;
+  const tokenSent = cfg.token !== undefined;
+  const dir = repoDir(cfg.cacheDir, r.repo, r.type);
+  let commit = knownCommit;
   const files: ResolvedFile[] = [];
-  for (const file of sel.files) {
+  const links: Array<{ file: string; etag: string }> = [];
+  for (const file of names) {
     if (file.startsWith('/') || file.split(/[/\\]/).some((p) => p === '..' || p === '')) {
-      throw new BitnetError('INVALID_ARGUMENT', `${ref.repo}: refusing the file name "${file}" (it would leave the snapshot folder)`, { name: 'model' });
+      throw new BitnetError('INVALID_ARGUMENT', `${r.repo}: refusing the file name "${file}" (it would leave the snapshot folder)`, { name: r.type });
     }
-    const resolveUrl = `${cfg.endpoint}/${ref.repo}/resolve/${encodeURIComponent(commit ?? ref.revision)}/${encodePath(file)}`;
+    const resolveUrl = resolveUrlOf(cfg, r, commit ?? r.revision, file);
     const head = await hubFetch(cfg, resolveUrl, { method: 'HEAD', redirects: 'relative', signal: o.signal, headers: { 'accept-encoding': 'identity' } });
     const redirected = head.status >= 300 && head.status < 400;
-    if (!head.ok && !redirected) throw await httpError(head, { repo: ref.repo, file, url: resolveUrl }, tokenSent);
+    if (!head.ok && !redirected) throw await httpError(head, { repo: r.repo, file, url: resolveUrl }, tokenSent);
     const h = head.headers;
     const etagRaw = h.get('x-linked-etag') ?? h.get('etag');
     const sizeRaw = h.get('x-linked-size') ?? h.get('content-length');
@@ -136,7 +174,7 @@ async function fetchFromHub(ref: HfRef, dir: string, o: HubOptions): Promise<Res
     if (!etagRaw || !fileCommit) {
       throw new BitnetError('NETWORK', `${resolveUrl}: the server sent no ${!etagRaw ? 'ETag' : 'X-Repo-Commit'} header (is HF_ENDPOINT a Hugging Face hub?)`);
     }
-    if (commit !== undefined && fileCommit !== commit) throw new BitnetError('NETWORK', `${ref.repo}/${file}: the hub answered for commit ${fileCommit}, not ${commit}; retry`);
+    if (commit !== undefined && fileCommit !== commit) throw new BitnetError('NETWORK', `${r.repo}/${file}: the hub answered for commit ${fileCommit}, not ${commit}; retry`);
     commit = fileCommit;
     const etag = strip(etagRaw);
     if (!/^[A-Za-z0-9._-]+$/.test(etag)) throw new BitnetError('NETWORK', `${resolveUrl}: unusable ETag "${etagRaw}"`);
@@ -151,19 +189,19 @@ async function fetchFromHub(ref: HfRef, dir: string, o: HubOptions): Promise<Res
     if (!(await complete())) {
       await mkdir(join(dir, 'blobs'), { recursive: true });
       const location = redirected ? new URL(h.get('location')!, resolveUrl).href : resolveUrl;
-      const lock = join(cfg.cacheDir, '.locks', repoFolderName(ref.repo), `${etag}.bitnet.lock`);
+      const lock = join(cfg.cacheDir, '.locks', repoFolderName(r.repo, r.type), `${etag}.bitnet.lock`);
       await withLock(
         lock,
         async () => {
           if (await complete()) return; // the other process finished it
-          const r = await download({
+          const d = await download({
             url: location,
             dest: blob,
             incomplete: `${blob}.incomplete`,
             size,
             sha256: /^[0-9a-f]{64}$/.test(etag) ? etag : undefined,
             request: (u, headers) => hubFetch(cfg, u, { redirects: 'follow', headers, signal: o.signal }),
-            subject: { repo: ref.repo, file, url: location },
+            subject: { repo: r.repo, file, url: location },
             tokenSent,
             label: file,
             onProgress: o.onProgress,
@@ -171,16 +209,16 @@ async function fetchFromHub(ref: HfRef, dir: string, o: HubOptions): Promise<Res
             retryDelayMs: o.retryDelayMs,
             signal: o.signal,
           });
-          fetched = r.fetched;
+          fetched = d.fetched;
         },
         () => o.onLog?.(`${file}: another process is downloading it; waiting`),
       );
     }
-    await linkSnapshot(dir, commit, file, etag);
+    links.push({ file, etag });
     files.push({ path: file, size: (await fileSize(blob)) ?? 0, fetched });
   }
-  if (commit === undefined) throw new BitnetError('NETWORK', `${ref.repo}: no commit resolved`);
-  await writeRef(dir, ref.revision, commit);
-  const path = sel.kind === 'folder' ? snapshotDir(dir, commit) : join(snapshotDir(dir, commit), ...sel.file!.split('/'));
-  return { path, repo: ref.repo, revision: ref.revision, commit, files, fromCache: false };
+  if (commit === undefined) throw new BitnetError('NETWORK', `${r.repo}: no commit resolved`);
+  for (const l of links) await linkSnapshot(dir, commit, l.file, l.etag);
+  await writeRef(dir, r.revision, commit);
+  return { commit, files };
 }

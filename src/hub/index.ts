@@ -1,16 +1,32 @@
 // Getting models: `resolveModel(REF)` turns a local path, an http(s) URL or a Hugging Face reference into a
 // local path (downloading into the shared HF cache or bitnet's URL cache when needed), plus the cache
-// listing and removal behind `bitnet ls` / `bitnet rm`. Node-only.
+// listing and removal behind `bitnet ls` / `bitnet rm`; dataset repos for `bitnet eval` (dataset.ts). Node-only.
 import { BitnetError } from '../errors.js';
 import { cachedRepoIds, inspectRepo, removeFiles, removeRepo, type CachedRepo } from './cache.js';
 import { hubConfig, type HubConfig } from './config.js';
 import { resolveHf, type HubOptions, type Resolved } from './hf.js';
+import { parseDatasetRef } from './dataset.js';
 import { formatRef, parseModelRef, selectFiles, type ModelRef } from './ref.js';
 import { listUrlDownloads, removeUrl, resolveUrl, type UrlDownload } from './url.js';
 
 export { hubConfig, parseModelRef, formatRef, selectFiles };
 export type { HubConfig, ModelRef, Resolved, CachedRepo, UrlDownload };
 export type { DownloadProgress } from './download.js';
+export {
+  DATA_FILE,
+  PARQUET_REVISION,
+  formatDatasetRef,
+  parseDatasetRef,
+  pullCommandFor,
+  pullDataset,
+  readmeConfigs,
+  resolveDatasetSplit,
+  selectSplitFiles,
+  type DatasetRef,
+  type DatasetSplitFiles,
+  type DatasetSplitRef,
+  type PulledDataset,
+} from './dataset.js';
 
 export type ResolveOptions = Omit<HubOptions, 'cfg'> & { cfg?: HubConfig };
 
@@ -47,13 +63,26 @@ export function loadableIn(repo: string, files: string[]): string | undefined {
   }
 }
 
-export async function listCache(cfg: HubConfig = hubConfig()): Promise<{ repos: CachedRepo[]; urls: UrlDownload[] }> {
+export async function listCache(cfg: HubConfig = hubConfig()): Promise<{ repos: CachedRepo[]; datasets: CachedRepo[]; urls: UrlDownload[] }> {
   const repos: CachedRepo[] = [];
   for (const id of await cachedRepoIds(cfg.cacheDir)) {
     const r = await inspectRepo(cfg.cacheDir, id, (files) => loadableIn(id, files));
     if (r) repos.push(r);
   }
-  return { repos, urls: await listUrlDownloads(cfg) };
+  const datasets: CachedRepo[] = [];
+  for (const id of await cachedRepoIds(cfg.cacheDir, 'dataset')) {
+    const r = await inspectRepo(cfg.cacheDir, id, () => undefined, 'dataset');
+    if (r) datasets.push(r);
+  }
+  return { repos, datasets, urls: await listUrlDownloads(cfg) };
+}
+
+/** Removes a cached dataset repo (`org/name`, every snapshot); returns what was removed and the bytes freed. */
+export async function removeCachedDataset(repo: string, cfg: HubConfig = hubConfig()): Promise<{ what: string; freed: number }> {
+  const ref = parseDatasetRef(repo);
+  const info = await inspectRepo(cfg.cacheDir, ref.repo, () => undefined, 'dataset');
+  if (!info) throw new BitnetError('FILE_NOT_FOUND', `dataset ${ref.repo} is not in the Hugging Face cache (${cfg.cacheDir}); bitnet ls lists what is`);
+  return { what: `dataset ${ref.repo} (${info.snapshots.length} snapshot(s))`, freed: await removeRepo(cfg.cacheDir, ref.repo, 'dataset') };
 }
 
 /**

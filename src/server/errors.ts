@@ -49,6 +49,8 @@ const STATUS: Record<BitnetErrorCode, [number, ErrorType, string]> = {
   UNAUTHORIZED: [500, 'server_error', 'model_error'],
   REMOTE_NOT_FOUND: [500, 'server_error', 'model_error'],
   OFFLINE: [500, 'server_error', 'model_error'],
+  // evaluation data is read by `bitnet eval`, never by the server
+  BAD_DATA: [500, 'server_error', 'internal_error'],
 };
 
 /** Any thrown value -> ApiError (the BitnetError code decides the status; unknown errors are 500). */

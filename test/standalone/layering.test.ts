@@ -1,7 +1,7 @@
 // The layout rules of src/: imports flow one way (errors/util -> formats -> kernels | tokenizer -> model ->
-// generate -> engine -> server | train | eval -> cli), nothing below engine/ imports an npm package, nothing below cli/ imports node:
-// modules statically (the core loads in browsers), relative imports carry .js, and every file opens with
-// a header comment.
+// generate -> engine -> server | train | hub -> eval -> cli; eval reads its datasets through hub), nothing
+// below engine/ imports an npm package, nothing below cli/ imports node: modules statically (the core loads
+// in browsers), relative imports carry .js, and every file opens with a header comment.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
-const RANK: Record<string, number> = { util: 0, 'errors.ts': 0, formats: 1, kernels: 2, tokenizer: 2, model: 3, grammar: 3, generate: 4, engine: 5, server: 6, train: 6, hub: 6, eval: 6, cli: 7, 'index.ts': 7 };
+const RANK: Record<string, number> = { util: 0, 'errors.ts': 0, formats: 1, kernels: 2, tokenizer: 2, model: 3, grammar: 3, generate: 4, engine: 5, server: 6, train: 6, hub: 6, eval: 6.5, cli: 7, 'index.ts': 7 };
 
 /** TypeScript sources (not the AssemblyScript kernels in kernels/wasm/asm, nor generated modules). */
 function files(dir: string): string[] {

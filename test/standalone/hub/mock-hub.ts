@@ -2,6 +2,8 @@
 // /{repo}/resolve/{rev}/{file} with X-Repo-Commit / X-Linked-Etag / X-Linked-Size / ETag, LFS files behind a
 // 302 to a CDN-like path with Range support, repos that need a token, plain URLs with ETag; switches that
 // cut a response after N bytes, corrupt one byte or slow the body down; every request logged with its headers.
+// Dataset repos: /api/datasets/{repo}[/revision/{rev}] and /datasets/{repo}/resolve/{rev}/{file}, with an
+// optional parquet conversion served at revision refs/convert/parquet (its own commit).
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,8 +32,15 @@ export interface Logged {
 export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 export const gitSha1 = (b: Buffer): string => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
 
+export interface MockDataset {
+  main: MockRepo;
+  /** the refs/convert/parquet revision, if the dataset has one */
+  parquet: MockRepo | undefined;
+}
+
 export class MockHub {
   readonly repos = new Map<string, MockRepo>();
+  readonly datasets = new Map<string, MockDataset>();
   /** plain files at /files/<name> */
   readonly plain = new Map<string, { data: Buffer; etag: string }>();
   readonly log: Logged[] = [];
@@ -61,6 +70,18 @@ export class MockHub {
     return repo;
   }
 
+  /** A dataset repo (main) and, with `parquet`, its refs/convert/parquet revision. */
+  addDataset(id: string, files: Array<{ path: string; data: Buffer; lfs?: boolean }>, opts: { parquet?: Array<{ path: string; data: Buffer }> } = {}): MockDataset {
+    const mk = (salt: string, fs: Array<{ path: string; data: Buffer; lfs?: boolean }>): MockRepo => ({
+      id,
+      sha: createHash('sha1').update(`${salt}:${id}`).digest('hex'),
+      files: fs.map((f) => ({ path: f.path, data: f.data, lfs: f.lfs ?? f.path.endsWith('.parquet') })),
+    });
+    const ds: MockDataset = { main: mk('dataset', files), parquet: opts.parquet ? mk('parquet', opts.parquet) : undefined };
+    this.datasets.set(id, ds);
+    return ds;
+  }
+
   requests(filter: (l: Logged) => boolean = () => true): Logged[] {
     return this.log.filter(filter);
   }
@@ -80,6 +101,27 @@ export class MockHub {
       return repo;
     };
     const denied = (): void => (req.headers.authorization ? fail(403, 'GatedRepo', 'Access to this model is restricted') : fail(401, 'GatedRepo', 'Access to this model is restricted. You must be authenticated.'));
+    const datasetAt = (id: string, rev: string | undefined): MockRepo | 'no-repo' | 'no-rev' => {
+      const ds = this.datasets.get(id);
+      if (!ds) return 'no-repo';
+      if (rev === undefined || rev === 'main' || rev === ds.main.sha) return ds.main;
+      if (ds.parquet && (rev === 'refs/convert/parquet' || rev === ds.parquet.sha)) return ds.parquet;
+      return 'no-rev';
+    };
+    if (parts[0] === 'api' && parts[1] === 'datasets') {
+      const repo = datasetAt(`${parts[2]}/${parts[3]}`, parts[4] === 'revision' ? parts[5] : undefined);
+      if (repo === 'no-repo') return fail(401, 'RepoNotFound', 'Repository not found');
+      if (repo === 'no-rev') return fail(404, 'RevisionNotFound', 'Invalid rev id');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ _id: 'x', id: repo.id, sha: repo.sha, private: false, siblings: repo.files.map((f) => ({ rfilename: f.path })) }));
+      return;
+    }
+    if (parts[0] === 'datasets' && parts[3] === 'resolve') {
+      const repo = datasetAt(`${parts[1]}/${parts[2]}`, parts[4]);
+      if (repo === 'no-repo') return fail(401, 'RepoNotFound', 'Repository not found');
+      if (repo === 'no-rev') return fail(404, 'RevisionNotFound', 'Invalid rev id');
+      return this.serveResolve(req, res, repo, parts.slice(5).join('/'), fail);
+    }
     if (parts[0] === 'api' && parts[1] === 'models') {
       const repo = repoFor(parts[2], parts[3]);
       if (repo === 'denied') return denied();
@@ -90,7 +132,8 @@ export class MockHub {
       return;
     }
     if (parts[0] === 'cdn') {
-      const file = [...this.repos.values()].flatMap((r) => r.files).find((f) => sha256(f.data) === parts[1]);
+      const all = [...this.repos.values(), ...[...this.datasets.values()].flatMap((d) => [d.main, ...(d.parquet ? [d.parquet] : [])])];
+      const file = all.flatMap((r) => r.files).find((f) => sha256(f.data) === parts[1]);
       if (!file) return fail(404);
       return this.serveBody(req, res, file.data, { etag: `"${parts[1]}"` });
     }
@@ -104,25 +147,28 @@ export class MockHub {
       if (repo === 'denied') return denied();
       if (!repo) return fail(401, 'RepoNotFound', 'Repository not found');
       if (parts[3] !== 'main' && parts[3] !== repo.sha) return fail(404, 'RevisionNotFound', 'Invalid rev id');
-      const path = parts.slice(4).join('/');
-      const file = repo.files.find((f) => f.path === path);
-      if (!file) return fail(404, 'EntryNotFound', 'Entry not found');
-      if (file.lfs) {
-        const sum = sha256(file.data);
-        res.writeHead(302, {
-          location: `${this.url}/cdn/${sum}?repo=${encodeURIComponent(repo.id)}`,
-          'x-repo-commit': repo.sha,
-          'x-linked-etag': `"${sum}"`,
-          'x-linked-size': String(file.data.length),
-          etag: `"${gitSha1(Buffer.from(`lfs pointer ${sum}`))}"`,
-          'content-length': '0',
-        });
-        res.end();
-        return;
-      }
-      return this.serveBody(req, res, file.data, { etag: `"${gitSha1(file.data)}"`, 'x-repo-commit': repo.sha });
+      return this.serveResolve(req, res, repo, parts.slice(4).join('/'), fail);
     }
     fail(404);
+  }
+
+  private serveResolve(req: IncomingMessage, res: ServerResponse, repo: MockRepo, path: string, fail: (status: number, code?: string, message?: string) => void): void {
+    const file = repo.files.find((f) => f.path === path);
+    if (!file) return fail(404, 'EntryNotFound', 'Entry not found');
+    if (file.lfs) {
+      const sum = sha256(file.data);
+      res.writeHead(302, {
+        location: `${this.url}/cdn/${sum}?repo=${encodeURIComponent(repo.id)}`,
+        'x-repo-commit': repo.sha,
+        'x-linked-etag': `"${sum}"`,
+        'x-linked-size': String(file.data.length),
+        etag: `"${gitSha1(Buffer.from(`lfs pointer ${sum}`))}"`,
+        'content-length': '0',
+      });
+      res.end();
+      return;
+    }
+    this.serveBody(req, res, file.data, { etag: `"${gitSha1(file.data)}"`, 'x-repo-commit': repo.sha });
   }
 
   private serveBody(req: IncomingMessage, res: ServerResponse, data: Buffer, headers: Record<string, string>): void {
