@@ -6,6 +6,7 @@ import { UsageError } from './args.js';
 import { benchCommand } from './commands/bench.js';
 import { chatCommand } from './commands/chat.js';
 import { convertCommand } from './commands/convert.js';
+import { evalCommand } from './commands/eval.js';
 import { infoCommand } from './commands/info.js';
 import { logitsCommand } from './commands/logits.js';
 import { lsCommand } from './commands/ls.js';
@@ -25,7 +26,7 @@ interface Command {
   run(argv: string[]): Promise<void>;
 }
 
-const COMMANDS: Command[] = [runCommand, chatCommand, serveCommand, infoCommand, tokenizeCommand, logitsCommand, benchCommand, perplexityCommand, trainCommand, convertCommand, pullCommand, lsCommand, rmCommand];
+const COMMANDS: Command[] = [runCommand, chatCommand, serveCommand, infoCommand, tokenizeCommand, logitsCommand, benchCommand, perplexityCommand, evalCommand, trainCommand, convertCommand, pullCommand, lsCommand, rmCommand];
 
 function usage(): string {
   return [

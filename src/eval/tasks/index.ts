@@ -1,6 +1,6 @@
 // The built-in tasks, following lm-evaluation-harness's definitions (main branch, 2026):
 //   piqa, arc_easy, arc_challenge, hellaswag, winogrande, boolq, openbookqa, commonsense_qa,
-//   truthfulqa_mc1, truthfulqa_mc2, gsm8k, mmlu_<subject> x 57;
+//   truthfulqa_mc1, truthfulqa_mc2, gsm8k, mmlu_<subject> x 57; tinystories_next_sentence (our own, bundled);
 //   groups mmlu, mmlu_stem, mmlu_other, mmlu_social_sciences, mmlu_humanities; tag ai2_arc.
 // resolveTasks expands group and tag names into their leaf tasks, as lm-eval's task manager does.
 import { BitnetError } from '../../errors.js';
@@ -14,10 +14,13 @@ import { MMLU_GROUPS, MMLU_TASKS } from './mmlu.js';
 import { openbookqa } from './openbookqa.js';
 import { piqa } from './piqa.js';
 import { truthfulqaMc1, truthfulqaMc2 } from './truthfulqa.js';
+import { tinystoriesNextSentence } from './tinystories.js';
 import { winogrande } from './winogrande.js';
 
+export { bundledTask } from './tinystories.js';
+
 export const BUILTIN_TASKS: ReadonlyMap<string, TaskSpec> = new Map(
-  [piqa, arcEasy, arcChallenge, hellaswag, winogrande, boolq, openbookqa, commonsenseQa, truthfulqaMc1, truthfulqaMc2, gsm8k, ...MMLU_TASKS].map((t) => [t.task, t]),
+  [piqa, arcEasy, arcChallenge, hellaswag, winogrande, boolq, openbookqa, commonsenseQa, truthfulqaMc1, truthfulqaMc2, gsm8k, ...MMLU_TASKS, tinystoriesNextSentence].map((t) => [t.task, t]),
 );
 
 export const BUILTIN_GROUPS: readonly GroupSpec[] = MMLU_GROUPS;
