@@ -1,6 +1,7 @@
 // generate_until requests for `bitnet eval` (gsm8k and YAML tasks): greedy text after each context, cut at
 // the first stop string, as lm-eval's Hugging Face model does (context encoded with the model's BOS and
-// left-truncated to leave room for max_gen_toks; end-of-generation tokens stop too). Requests run through
+// left-truncated to leave room for max_gen_toks; end-of-generation tokens stop too, as lm-eval's `until` gets
+// the EOS text). Requests run through
 // the scheduler, several slots decoding together.
 import type { BitnetModel } from '../engine/model.js';
 import type { GenerationHandle } from '../generate/scheduler.js';
@@ -33,7 +34,9 @@ export async function generateUntil(model: BitnetModel, reqs: readonly GenerateR
   const one = async (i: number): Promise<void> => {
     const r = reqs[i]!;
     let prompt = model.tokenizer.encode(r.context, { parseSpecial: true, addEos: false });
-    const room = Math.max(1, model.contextSize - r.maxGenToks);
+    // lm-eval keeps max_length - max_gen_toks of the context; a context too small for that (the bundled
+    // model's 256) keeps its later half and generates into what is left
+    const room = Math.max(model.contextSize - r.maxGenToks, Math.ceil(model.contextSize / 2));
     const truncated = Math.max(0, prompt.length - room);
     if (truncated > 0) prompt = prompt.slice(truncated);
     const handle: GenerationHandle = scheduler.submit(prompt, { temperature: 0, maxTokens: r.maxGenToks, stop: r.until.filter((u) => u !== ''), ...(opts.signal ? { signal: opts.signal } : {}) });

@@ -104,6 +104,16 @@ function docError(task: TaskSpec, split: string, i: number, e: unknown): BitnetE
   return new BitnetError('BAD_DATA', `${task.task}: document ${i} of ${splitName(task, split)}: ${msg}`, { file: splitName(task, split), ...(name ? { name } : {}), cause: e });
 }
 
+/** A multiple-choice target must index a choice (lm-eval would score such a document as wrong, silently). */
+function checkTarget(task: TaskSpec, doc: Doc): void {
+  if (task.outputType !== 'multiple_choice' || !task.docToChoice || typeof task.docToText(doc) === 'number') return;
+  const n = task.docToChoice(doc).length;
+  const target = task.docToTarget(doc);
+  for (const t of Array.isArray(target) ? target : [target]) {
+    if (typeof t === 'number' && !(Number.isInteger(t) && t >= 0 && t < n)) throw new BitnetError('INVALID_ARGUMENT', `the answer index ${t} is not one of the ${n} choices`, { name: 'doc_to_target' });
+  }
+}
+
 async function docsOf(task: TaskSpec, split: string, opts: EvalOptions): Promise<Doc[]> {
   let docs = await loadSplit(task.dataset, split, opts.data ?? {});
   if (task.processDocs) docs = task.processDocs(docs);
@@ -135,6 +145,7 @@ async function runTask(model: BitnetModel, task: TaskSpec, index: number, opts: 
   const builder = new ContextBuilder(task, fewshotDocs, { seed: opts.seed ?? DEFAULT_FEWSHOT_SEED, numFewshot: nShot });
   const requests = docs.map((doc, i) => {
     try {
+      checkTarget(task, doc);
       return buildRequests(task, doc, builder.context(doc));
     } catch (e) {
       throw docError(task, split, i, e);
