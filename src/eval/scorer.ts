@@ -79,6 +79,8 @@ export interface ScorerOptions {
   reuse?: boolean;
   /** documents evaluated together (default 64) */
   maxInFlight?: number;
+  /** bytes of KV cache the documents in flight may hold together (default 512 MiB) */
+  kvBytes?: number;
   signal?: AbortSignal;
   /** after each pass: documents finished, rows evaluated so far */
   onProgress?: (p: { docs: number; rows: number }) => void;
@@ -129,13 +131,15 @@ function argmax(row: Float32Array): number {
  * next documents; `dispose()` frees its sequences.
  */
 export class LoglikelihoodScorer {
-  private readonly free: Sequence[] = [];
   /** recently finished prefixes, newest last, for the next documents to share */
   private readonly idle: Array<{ seq: Sequence; tokens: number[] }> = [];
   private readonly batchSize: number;
   private readonly logitRows: number;
   private readonly reuse: boolean;
   private readonly maxInFlight: number;
+  /** KV positions the live sequences may hold together (a backend allocates a sequence's whole context) */
+  private readonly kvBudget: number;
+  private livePositions = 0;
   rowsEvaluated = 0;
 
   constructor(
@@ -143,27 +147,33 @@ export class LoglikelihoodScorer {
     readonly opts: ScorerOptions = {},
   ) {
     this.batchSize = Math.max(4, opts.batchSize ?? 512);
-    const nVocab = model.hparams.nVocab;
-    this.logitRows = Math.max(2, Math.min(this.batchSize, opts.logitRows ?? Math.max(16, Math.floor((128 << 20) / 4 / nVocab))));
+    const hp = model.hparams;
+    this.logitRows = Math.max(4, Math.min(this.batchSize, opts.logitRows ?? Math.max(16, Math.floor((128 << 20) / 4 / hp.nVocab))));
     this.reuse = opts.reuse ?? true;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 64);
+    const bytesPerPosition = hp.nLayer * hp.nHeadKv * hp.headDim * 2 * (model.kvType === 'f32' ? 4 : 2);
+    this.kvBudget = Math.max(1024, Math.floor((opts.kvBytes ?? 512 * 2 ** 20) / bytesPerPosition));
   }
 
   dispose(): void {
-    for (const s of this.free) s.dispose();
-    for (const s of this.idle) s.seq.dispose();
-    this.free.length = 0;
+    for (const s of this.idle) this.give(s.seq);
     this.idle.length = 0;
   }
 
-  private take(): Sequence {
-    const s = this.free.pop() ?? this.model.createSequence();
-    s.truncate(0);
-    return s;
+  /** A sequence with room for `n` positions (its KV is allocated for exactly that many). */
+  private take(n: number): Sequence {
+    this.livePositions += n;
+    return this.model.createSequence({ contextSize: n });
   }
 
   private give(seq: Sequence): void {
-    this.free.push(seq);
+    this.livePositions -= seq.contextSize;
+    seq.dispose();
+  }
+
+  /** KV positions a document's sequences take: its prefix once, and every request whole. */
+  private need(doc: DocState): number {
+    return doc.reqs.reduce((a, r) => a + r.tokens.length, 0) + doc.reqs[0]!.tokens.length;
   }
 
   /** Scores every document's requests; results in the same order. */
@@ -177,11 +187,15 @@ export class LoglikelihoodScorer {
       throwIfAborted(this.opts.signal);
       // admit documents: their shared prefix first (or their requests at once when nothing is shared)
       while (admitted < states.length && inFlight < this.maxInFlight && this.rowsQueued(active) < this.batchSize) {
-        const doc = states[admitted++]!;
+        const doc = states[admitted]!;
         if (doc.reqs.length === 0) {
+          admitted++;
           finished++;
           continue;
         }
+        // within the KV budget (a document alone may exceed it: it runs by itself)
+        if (inFlight > 0 && this.livePositions + this.need(doc) > this.kvBudget) break;
+        admitted++;
         inFlight++;
         this.admit(doc, active);
       }
@@ -275,16 +289,13 @@ export class LoglikelihoodScorer {
         bestLen = n;
       }
     });
-    let seq: Sequence;
+    const seq = this.take(prefix);
     let start = 0;
     if (best >= 0 && bestLen >= 2) {
-      seq = this.idle.splice(best, 1)[0]!.seq;
-      start = bestLen;
+      start = Math.min(bestLen, prefix);
       if (prefix - start === 1) start--; // the rest must be two rows or none
       if (start < 2) start = 0;
-      seq.truncate(start);
-    } else {
-      seq = this.take();
+      if (start > 0) seq.copyFrom(this.idle[best]!.seq, start);
     }
     if (start === prefix) {
       this.startJobs(doc, seq, active, active.length);
@@ -297,7 +308,7 @@ export class LoglikelihoodScorer {
   /** The document's requests as streams after its prefix (copied from `base` when there is one). */
   private startJobs(doc: DocState, base: Sequence | undefined, active: Stream[], at: number): void {
     const jobs = doc.reqs.map((r, index): Stream => {
-      const seq = this.take();
+      const seq = this.take(r.tokens.length);
       if (base && doc.prefixLen > 0) seq.copyFrom(base, doc.prefixLen);
       return { seq, tokens: r.tokens, next: doc.prefixLen, end: r.tokens.length, first: r.contextLength - 1, last: r.tokens.length - 2, ll: 0, greedy: true, doc, index };
     });
@@ -305,7 +316,7 @@ export class LoglikelihoodScorer {
     active.splice(at, 0, ...jobs);
   }
 
-  /** Keeps a finished prefix for later documents (a few, the newest), returning older ones to the pool. */
+  /** Keeps a finished prefix for later documents (a few, the newest), freeing older ones. */
   private keepIdle(seq: Sequence, tokens: number[]): void {
     if (!this.reuse) return this.give(seq);
     this.idle.push({ seq, tokens });
