@@ -2,7 +2,8 @@
 // `npm run build` (and `prepare`): the WASM kernels, then tsc into dist/, then the bin's mode. Skips tsc when
 // dist/ is newer than every input (src/, the tsconfigs, package.json), so the `prepare` that npm and npx
 // re-run on an already built checkout (the first `npx bitnet` links the package and runs it) takes well under a
-// second; `--force` rebuilds.
+// second; `--force` rebuilds. Also writes the bundled eval task's documents (models/tinystories-next-sentence.jsonl,
+// derived from ../shared/data and so not committed) when that data is present and the file is missing or stale.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -27,6 +28,7 @@ function newest(p) {
 }
 
 run(process.execPath, [join(root, 'scripts/build-wasm.mjs'), ...(force ? ['--force'] : [])]);
+run(process.execPath, [join(root, 'scripts/make-tinystories-task.mjs'), ...(force ? [] : ['--if-stale'])]);
 const inputs = ['src', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'scripts/build.mjs'].map((p) => join(root, p));
 if (!force && existsSync(stamp) && statSync(stamp).mtimeMs > Math.max(...inputs.map(newest))) process.exit(0);
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json']);

@@ -39,6 +39,14 @@ test('the package ships the bundled default model', () => {
   assert.ok(existsSync(`${root}models/bitnet-b1.58-tinystories-1m.gguf`));
 });
 
+const heldOut = `${root}../shared/data/tinystories/tinystories_v1_valid_head.txt`;
+test("the build writes the bundled eval task's documents into models/ (shipped by files: models)", { skip: skip || (existsSync(heldOut) ? false : '../shared/data/tinystories is absent (the documents are made from it)') }, () => {
+  const file = `${root}models/tinystories-next-sentence.jsonl`;
+  assert.ok(existsSync(file), `${file} is missing: npm run build writes it (scripts/make-tinystories-task.mjs)`);
+  const first = JSON.parse(readFileSync(file, 'utf8').split('\n')[0]!) as { choices: string[]; label: number };
+  assert.equal(first.choices.length, 4);
+});
+
 test('every npm script names files that exist', () => {
   const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { scripts: Record<string, string> };
   for (const [name, cmd] of Object.entries(pkg.scripts)) {

@@ -31,10 +31,13 @@ export const tinystoriesNextSentence: TaskSpec = {
   doc: "bitnet.ts's own task (not lm-eval's): held-out TinyStories openings, the true next sentence among four; chance is 0.25",
 };
 
-/** The bundled task, or a clear error when this install lacks its documents. */
-export function bundledTask(): TaskSpec {
-  if (!existsSync(tinystoriesTaskPath())) {
-    throw new BitnetError('FILE_NOT_FOUND', "the bundled task's documents are not in this install (they are written from ../shared/data/tinystories by `node scripts/make-tinystories-task.mjs`, which `npm run build` runs when that folder exists); pass --tasks", { file: tinystoriesTaskPath() });
+/**
+ * The bundled task, or a clear error when this install lacks its documents. `file` reads the documents from
+ * another path (the same task otherwise).
+ */
+export function bundledTask(file: string = tinystoriesTaskPath()): TaskSpec {
+  if (!existsSync(file)) {
+    throw new BitnetError('FILE_NOT_FOUND', "the bundled task's documents are not in this install (they are written from ../shared/data/tinystories by `node scripts/make-tinystories-task.mjs`, which `npm run build` runs when that folder exists); pass --tasks", { file });
   }
-  return tinystoriesNextSentence;
+  return file === tinystoriesTaskPath() ? tinystoriesNextSentence : { ...tinystoriesNextSentence, dataset: { path: 'json', dataFiles: { test: file } } };
 }

@@ -27,6 +27,8 @@ test('every built-in task is defined as lm-eval defines it', () => {
     ['truthfulqa_mc1', 'truthfulqa/truthful_qa', 'multiple_choice', 'validation', 2, 0, 'acc'],
     ['truthfulqa_mc2', 'truthfulqa/truthful_qa', 'multiple_choice', 'validation', 3, 0, 'acc'],
     ['gsm8k', 'openai/gsm8k', 'main', 'test', 3, 5, 'exact_match'],
+    // bitnet.ts's own, not lm-eval's: the bundled offline task (models/tinystories-next-sentence.jsonl)
+    ['tinystories_next_sentence', 'json', null, 'test', 1, 0, 'acc,acc_norm'],
   ]);
   for (const t of BUILTIN_TASKS.values()) {
     assert.equal(t.targetDelimiter, ' ');
