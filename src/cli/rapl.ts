@@ -1,6 +1,7 @@
 // Measured energy for `bitnet bench --efficiency`: Linux RAPL package counters (/sys/class/powercap/
 // intel-rapl:N/energy_uj, microjoules, wrapping at max_energy_range_uj) read before and after the timed runs.
 // They count the whole package (every process on it), and are root-only on most kernels since 5.10.
+// BITNET_RAPL_ROOT points `bitnet bench --efficiency` at another folder (the tests' fake sysfs).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EnergyMeter } from '../engine/efficiency.js';

@@ -72,8 +72,10 @@ export interface CountOptions {
 
 const zero = (): OpCounts => ({ weightBytes: 0, kvBytes: 0, intAdd: 0, intMul: 0, floatAdd: 0, floatMul: 0, floatSpecial: 0, lookups: 0 });
 
+const KEYS = Object.keys(zero()) as Array<keyof OpCounts>;
+
 function addInto(a: OpCounts, b: Partial<OpCounts>, times = 1): OpCounts {
-  for (const k of Object.keys(b) as Array<keyof OpCounts>) a[k] += (b[k] ?? 0) * times;
+  for (const k of KEYS) a[k] += (b[k] ?? 0) * times;
   return a;
 }
 

@@ -68,7 +68,7 @@ function bandwidthLine(r: BenchRun): string {
 export const benchCommand = {
   name: 'bench',
   summary: 'benchmark prompt (pp) and generation (tg) speed, llama-bench style',
-  help: () => helpText('bitnet bench -m MODEL [-p 512] [-n 128] [-d 0,1024] [-t 1,2] [-r 5]', 'Measures tokens/s; results to stdout, progress to stderr.', [['options', OPTIONS]]),
+  help: () => helpText('bitnet bench -m MODEL [-p 512] [-n 128] [-d 0,1024] [-t 1,2] [-r 5] [--efficiency]', 'Measures tokens/s; results to stdout, progress to stderr.', [['options', OPTIONS]]),
   async run(argv: string[]): Promise<void> {
     const { values: v } = parseCommand(argv, OPTIONS, 0);
     let model = requireModel(v);

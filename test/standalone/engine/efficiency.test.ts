@@ -79,6 +79,7 @@ test('attention, norms and the lm_head by hand', () => {
 test('tg averages: keys attended per step after the 1-token (or depth) context', () => {
   assert.equal(tgAverageKeys(128), 65.5);
   assert.equal(tgAverageKeys(4, 6), 8.5);
+  assert.deepEqual(Object.keys(sumCounts(countDecode(hp, { keys: 1, kernel: 'lut', lmHead: 'int8' }))).sort(), ['floatAdd', 'floatMul', 'floatSpecial', 'intAdd', 'intMul', 'kvBytes', 'lookups', 'weightBytes']);
 });
 
 test('the energy formula, the reports convention and the FP16 comparison', () => {
