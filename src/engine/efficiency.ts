@@ -239,8 +239,14 @@ export interface EfficiencyRun {
   lmHead: 'int8' | 'exact';
   kvType: 'f16' | 'f32';
   tg: BenchResult;
-  /** decode latency: 1000 / tg tokens/s */
+  /** decode latency: 1000 / mean tg tokens/s, and of the fastest run */
   msPerToken: number;
+  bestMsPerToken: number;
+  /** the bench sequence's KV cache: positions it holds and bytes */
+  kvPositions: number;
+  kvCacheBytes: number;
+  /** the ternary matrices' weights (the reports' non-embedding parameters) */
+  ternaryWeights: number;
   /** keys attended per step, averaged over the tg test */
   keys: number;
   /** bytes of the file's tensors other than token_embd */
@@ -285,6 +291,7 @@ export async function benchEfficiency(path: string, opts: LoadOptions & { n: num
     const out = model.tensors.find((t) => t.name === TENSOR.output) ?? embd;
     const headElems = out ? out.shape.reduce((a, b) => a * b, 1) : hp.nVocab * hp.nEmbd;
     const keys = tgAverageKeys(opts.n, depth);
+    const kvPositions = depth + opts.n + 8; // runBenchTest's sequence
     const counts = countDecode(hp, {
       keys, kernel, lmHead, lmHeadBytesPerWeight: out ? out.bytes / headElems : 2, kvBytesPerValue: model.kvType === 'f16' ? 2 : 4,
       embdRowBytes: embd ? embd.bytes / embd.shape[1]! : 2 * hp.nEmbd,
@@ -295,7 +302,9 @@ export async function benchEfficiency(path: string, opts: LoadOptions & { n: num
     const perToken = (reps: number): number | undefined => (typeof joules === 'number' ? joules / (reps * opts.n) : undefined);
     return {
       model: path, backend: model.backend.name, threads: model.backend.threads, kernel, lmHead, kvType: model.kvType, tg,
-      msPerToken: 1000 / tg.mean, keys,
+      msPerToken: 1000 / tg.mean, bestMsPerToken: 1000 / Math.max(...tg.samples), keys,
+      kvPositions, kvCacheBytes: kvPositions * 2 * hp.nLayer * hp.nHeadKv * hp.headDim * (model.kvType === 'f16' ? 2 : 4),
+      ternaryWeights: nonEmbeddingWeights(hp),
       nonEmbeddingFileBytes: model.tensors.filter((t) => t.name !== TENSOR.tokEmbd).reduce((a, t) => a + t.bytes, 0),
       nonEmbeddingLoadedBytes: memory.weights - lmHeadLoadedBytes,
       lmHeadLoadedBytes, tiedLmHead, memory,

@@ -105,6 +105,9 @@ test('benchEfficiency: latency, memory and counts of a short tg run; the meter w
   assert.deepEqual(calls, ['start', 'stop']);
   assert.equal(r.measuredJoulesPerToken, 0.5 / 8);
   assert.equal(r.keys, 3.5);
+  assert.equal(r.ternaryWeights, 1_179_648);
+  assert.equal(r.kvCacheBytes, (4 + 8) * 2 * 2 * 128 * 2); // 12 positions x K and V x 2 layers x 128 f16 values
+  assert.ok(r.bestMsPerToken <= r.msPerToken + 1e-9);
   assert.ok(r.msPerToken > 0 && r.tg.samples.length === 2);
   assert.equal(r.tiedLmHead, true);
   assert.equal(r.lmHeadLoadedBytes, 400 * 256 + 1600);
