@@ -95,7 +95,7 @@ export async function runEfficiency(model: string, opts: LoadOptions & { n: numb
   const r = await benchEfficiency(model, { ...opts, meter });
   const e = energySummary(r);
   if (opts.format === 'json') {
-    process.stdout.write(`${JSON.stringify({ efficiency: { ...r, total: sumCounts(r.counts), fp16Total: sumCounts(r.fp16Counts), energy: e }, node: process.version }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ efficiency: { ...r, measuredJoulesPerToken: r.measuredJoulesPerToken ?? null, total: sumCounts(r.counts), fp16Total: sumCounts(r.fp16Counts), energy: e }, node: process.version }, null, 2)}\n`);
     return;
   }
   process.stdout.write(formatEfficiency(r, e));
