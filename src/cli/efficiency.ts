@@ -81,7 +81,7 @@ export function formatEfficiency(r: EfficiencyRun, e: EnergySummary): string {
     `  as the reports count (the ${n(e.paper.weights)} non-embedding matrix weights only):`,
     `    ternary, one INT8 add per weight:                  ${joules(e.paper.ternaryPj)} per token`,
     `    FP16, one FP16 multiply + one FP16 add per weight: ${joules(e.paper.fp16Pj)} per token (FP16 / ternary: ${e.ratioPaper.toFixed(1)}x)`,
-    `  our kernels execute ${r.kernel === 'lut' ? 'no multiplies in the ternary matmuls (table lookups of pair sums, int8 adds)' : `a multiply and an add per ternary weight (${r.kernel === 'mad' ? 'codes {0,1,2} x q, minus the activation sum' : '(code - 1) x q'})`}; the reports count an INT8 add per weight`,
+    `  our kernels execute ${r.kernel === 'lut' ? 'no multiplies in the ternary matmuls (table lookups of pair sums, int8 adds)' : r.kernel === 'mad' ? 'a multiply and an add per ternary weight (codes {0,1,2} x q, minus the activation sum per row)' : 'a subtraction, a multiply and an add per ternary weight ((code - 1) x q, the reference loop)'}; the reports count an INT8 add per weight`,
     `  FP16 model: ${n(fp16.floatMul)} float multiplies, ${n(fp16.floatAdd)} float adds, ${mb(fp16.weightBytes)} of weights per token`,
     ...e.assumptions.map((a) => `  assumption: ${a}`),
     `measured energy (RAPL): ${r.measuredJoulesPerToken !== undefined ? `${r.measuredJoulesPerToken.toFixed(4)} J per decoded token (${r.energyNote})` : r.energyNote}`,
