@@ -100,6 +100,7 @@ export const benchCommand = {
       const tg = tests.find((t) => t.kind === 'tg');
       if (!tg) throw new UsageError('--efficiency needs a tg test: give a positive -n');
       const threads = threadList[0];
+      if (threadList.length > 1 || backends.length > 1) warn('--efficiency runs the first backend and thread count only');
       process.stderr.write(`running ${backends[0]}${threads ? ` x${threads}` : ''}: tg${tg.n} x ${reps} for --efficiency ...\n`);
       await runEfficiency(model, { n: tg.n, depth: tg.depth, reps, format, backend: backends[0]!, lmHead: lmHead as 'int8' | 'exact', ternaryKernel: ternaryKernel as TernaryKernelChoice, ...(threads ? { threads } : {}) });
       return;
