@@ -97,8 +97,11 @@ function promptTokens(n: number, vocab: number, offset: number): number[] {
   return Array.from({ length: n }, (_, i) => 10 + ((i * 7919 + offset) % Math.max(1, Math.min(vocab, 32000) - 20)));
 }
 
-/** Runs one test `reps` times (after one warm-up run) and returns tokens/s per run. The depth is filled once. */
-export async function runBenchTest(model: BitnetModel, t: BenchTest, reps: number, profile = false): Promise<BenchResult> {
+/**
+ * Runs one test `reps` times (after one warm-up run) and returns tokens/s per run. The depth is filled once.
+ * `around.start` runs just before the first timed run and `around.stop` just after the last (energy meters).
+ */
+export async function runBenchTest(model: BitnetModel, t: BenchTest, reps: number, profile = false, around?: { start(): void; stop(): void }): Promise<BenchResult> {
   const vocab = model.tokenizer.vocabSize;
   const name = t.kind === 'pp' ? `pp${t.n}` : `tg${t.n}`;
   const label = t.depth ? `${name} @ d${t.depth}` : name;
@@ -110,6 +113,7 @@ export async function runBenchTest(model: BitnetModel, t: BenchTest, reps: numbe
     if (context.length) await seq.prefill(context);
     for (let r = -1; r < reps; r++) {
       if (r === 0 && profile) profiler = profileBackend(model.backend);
+      if (r === 0) around?.start();
       seq.truncate(context.length);
       if (t.kind === 'pp') {
         const tokens = [...context, ...promptTokens(t.n, vocab, 2 + r)];
@@ -124,6 +128,7 @@ export async function runBenchTest(model: BitnetModel, t: BenchTest, reps: numbe
         if (r >= 0) samples.push(t.n / ((performance.now() - t0) / 1000));
       }
     }
+    around?.stop();
   } finally {
     profiler?.stop();
     seq.dispose();

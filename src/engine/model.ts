@@ -133,17 +133,19 @@ export class BitnetModel {
   /**
    * Bytes the model holds: its matrices as the backend stores them (ternary codes, the lm_head), its vectors,
    * the KV cache of model.generate's sequence, and the backend's whole device memory where it reports one
-   * (the WASM heap: weights, caches and buffers together).
+   * (the WASM heap: weights, caches and buffers together). `lmHead`: the part of `weights` that is the lm_head
+   * (for a tied model, its own copy of the embedding: int8 rows, or the packed exact matrix).
    */
-  memoryUsage(): { weights: number; kvCache: number; device: number | undefined } {
+  memoryUsage(): { weights: number; kvCache: number; device: number | undefined; lmHead: number } {
     const w = this.weights.w;
     const b = this.backend;
-    let weights = b.matrixBytes(w.output) + 4 * w.outputNorm.length;
+    const lmHead = b.matrixBytes(w.output);
+    let weights = lmHead + 4 * w.outputNorm.length;
     for (const l of w.layers) {
       for (const m of [l.wq, l.wk, l.wv, l.wo, l.wgate, l.wup, l.wdown]) weights += b.matrixBytes(m);
       for (const v of [l.attnNorm, l.ffnNorm, l.attnSubNorm, l.ffnSubNorm]) weights += 4 * (v?.length ?? 0);
     }
-    return { weights, kvCache: this.shared?.kv.bytes() ?? 0, device: b.memoryBytes?.() };
+    return { weights, kvCache: this.shared?.kv.bytes() ?? 0, device: b.memoryBytes?.(), lmHead };
   }
 
   /** Number of parameters stored in the file. */

@@ -5,6 +5,7 @@ import { bench, resolveSyntheticModel, type BenchRun, type BenchTest } from '../
 import { BACKEND_KINDS, TERNARY_KERNELS, type BackendKind, type TernaryKernelChoice } from '../../kernels/index.js';
 import { helpText, parseCommand, requireModel, str, UsageError, type OptionSpec } from '../args.js';
 import { resolveRef } from '../common.js';
+import { runEfficiency } from '../efficiency.js';
 import { mb, warn } from '../progress.js';
 
 const OPTIONS: OptionSpec[] = [
@@ -19,6 +20,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'ternary-kernel', type: 'string', arg: 'auto|lut|mad', help: 'WASM ternary matmul kernel', default: 'auto' },
   { name: 'output', short: 'o', type: 'string', arg: 'md|json', help: 'output format', default: 'md' },
   { name: 'profile', type: 'boolean', help: 'time every backend op and print ms per token by op (adds a little overhead)' },
+  { name: 'efficiency', type: 'boolean', help: 'the efficiency row of the first tg test: weight bytes, memory, ms/token, ops and bytes per token, 7 nm energy estimate beside FP16, RAPL joules where readable' },
 ];
 
 function list(v: string | undefined, fallback: string, name: string): number[] {
@@ -66,7 +68,7 @@ function bandwidthLine(r: BenchRun): string {
 export const benchCommand = {
   name: 'bench',
   summary: 'benchmark prompt (pp) and generation (tg) speed, llama-bench style',
-  help: () => helpText('bitnet bench -m MODEL [-p 512] [-n 128] [-d 0,1024] [-t 1,2] [-r 5]', 'Measures tokens/s; results to stdout, progress to stderr.', [['options', OPTIONS]]),
+  help: () => helpText('bitnet bench -m MODEL [-p 512] [-n 128] [-d 0,1024] [-t 1,2] [-r 5] [--efficiency]', 'Measures tokens/s; results to stdout, progress to stderr.', [['options', OPTIONS]]),
   async run(argv: string[]): Promise<void> {
     const { values: v } = parseCommand(argv, OPTIONS, 0);
     let model = requireModel(v);
@@ -92,6 +94,16 @@ export const benchCommand = {
       model = await resolveSyntheticModel(model);
     } else {
       model = await resolveRef(model, v);
+    }
+    if (v.efficiency === true) {
+      // one backend and thread count, the first tg test (tg128 by default); -p is not used
+      const tg = tests.find((t) => t.kind === 'tg');
+      if (!tg) throw new UsageError('--efficiency needs a tg test: give a positive -n');
+      const threads = threadList[0];
+      if (threadList.length > 1 || backends.length > 1) warn('--efficiency runs the first backend and thread count only');
+      process.stderr.write(`running ${backends[0]}${threads ? ` x${threads}` : ''}: tg${tg.n} x ${reps} for --efficiency ...\n`);
+      await runEfficiency(model, { n: tg.n, depth: tg.depth, reps, format, backend: backends[0]!, lmHead: lmHead as 'int8' | 'exact', ternaryKernel: ternaryKernel as TernaryKernelChoice, ...(threads ? { threads } : {}) });
+      return;
     }
     const runs: BenchRun[] = [];
     for (const backend of backends) {
