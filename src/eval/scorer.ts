@@ -310,7 +310,9 @@ export class LoglikelihoodScorer {
     const jobs = doc.reqs.map((r, index): Stream => {
       const seq = this.take(r.tokens.length);
       if (base && doc.prefixLen > 0) seq.copyFrom(base, doc.prefixLen);
-      return { seq, tokens: r.tokens, next: doc.prefixLen, end: r.tokens.length, first: r.contextLength - 1, last: r.tokens.length - 2, ll: 0, greedy: true, doc, index };
+      // the last token predicts nothing scored: left out unless the item would then have a single row
+      const end = r.tokens.length - 1 - doc.prefixLen >= 2 ? r.tokens.length - 1 : r.tokens.length;
+      return { seq, tokens: r.tokens, next: doc.prefixLen, end, first: r.contextLength - 1, last: r.tokens.length - 2, ll: 0, greedy: true, doc, index };
     });
     doc.jobs = jobs;
     active.splice(at, 0, ...jobs);

@@ -5,6 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { resolveSyntheticModel } from '../../engine/bench.js';
 import { BUILTIN_GROUPS, BUILTIN_TASKS, bundledTask, resolveTasks } from '../../eval/tasks/index.js';
 import { resultsJson, resultsTable, samplesJsonl } from '../../eval/report.js';
 import { runEval, type EvalProgress } from '../../eval/runner.js';
@@ -143,6 +144,8 @@ export const evalCommand = {
     const controller = new AbortController();
     const onSigint = (): void => controller.abort();
     process.once('SIGINT', onSigint);
+    const ref = str(v, 'model');
+    if (ref?.startsWith('synthetic:')) v.model = await resolveSyntheticModel(ref); // 2B4T's shapes with random weights, for timing
     const model = await openModel(v, controller.signal);
     const progress = progressPrinter(v['no-progress'] !== true);
     const startedAt = Date.now();
