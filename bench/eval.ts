@@ -1,6 +1,7 @@
 // The speed of `bitnet eval` against the engine's prompt rate, side by side in one run on one loaded model:
 // `bitnet bench`'s pp512 (tokens/s through forward passes) and PIQA-shaped scoring (rows through forward
-// passes per second; requests' tokens per second, which prefix reuse raises), with and without prefix reuse.
+// passes per second; requests' tokens per second, which prefix reuse raises), with and without prefix reuse,
+// beside pp512 with every row's logits computed (what scoring needs: the lm_head on every scored row).
 // The PIQA-shaped documents (goal + two solutions of PIQA's lengths) are built from TinyStories sentences
 // (../shared/data) into a temporary --data-dir; the full validation time is estimated from Llama-3 token counts.
 // Run: `npm run bench:eval [-- -m synthetic:2b4t --threads 2 --docs 48 --lm-head exact]`
@@ -52,13 +53,24 @@ const line = (test: string, tokens: number, s: number, note: string): void => {
   rows.push(`| ${test} | ${tokens} | ${s.toFixed(1)} | ${(tokens / s).toFixed(2)} | ${(tokens / s / pp.mean).toFixed(2)}x | ${note} |`);
 };
 line('bench pp512', 512 * reps, (512 * reps) / pp.mean, `mean of ${reps}`);
+// the same prompts with the logits of every row (what scoring needs; pp computes the last row's only)
+{
+  const seq = model.createSequence({ contextSize: 512 });
+  const tokens = Array.from({ length: 512 }, (_, i) => 10 + ((i * 7919 + 3) % 30000));
+  await seq.prefill(tokens, { rows: () => {} }); // warm-up
+  const t0 = performance.now();
+  for (let r = 0; r < reps; r++) await seq.prefill(tokens, { rows: () => {} });
+  line('pp512, logits of every row', 512 * reps, (performance.now() - t0) / 1000, `mean of ${reps}`);
+  seq.dispose();
+}
 let requestTokens = 0;
 for (const d of docs) for (const c of [d.sol1, d.sol2]) requestTokens += encodeRequest(model, { context: `Question: ${d.goal}\nAnswer:`, continuation: ` ${c}` }).tokens.length;
 let secondsPerDoc = 0;
 for (const reuse of [true, false]) {
   const out = await runEval(model, { tasks: [piqa], data: { dataDir }, reuse });
   const t = out.tasks[0]!;
-  line(`eval piqa-shaped, ${reuse ? 'prefix reuse' : 'no reuse'}: rows`, t.tokens, t.seconds, `${nDocs} docs, ${(t.tokens / nDocs).toFixed(1)} rows/doc`);
+  const share = t.forwardSeconds !== undefined ? `, ${((100 * t.forwardSeconds) / t.seconds).toFixed(1)}% of the time in forward passes` : '';
+  line(`eval piqa-shaped, ${reuse ? 'prefix reuse' : 'no reuse'}: rows`, t.tokens, t.seconds, `${nDocs} docs, ${(t.tokens / nDocs).toFixed(1)} rows/doc${share}`);
   line(`eval piqa-shaped, ${reuse ? 'prefix reuse' : 'no reuse'}: request tokens`, requestTokens, t.seconds, 'context + continuation of every request');
   if (reuse) secondsPerDoc = t.seconds / nDocs;
 }
@@ -74,7 +86,7 @@ if (existsSync(lenml)) {
     const ctx = 1 + tok.encode(`Question: ${d.goal}\nAnswer:`, { addBos: false }).length; // BOS first
     llamaRows += ctx - 1 + [d.sol1, d.sol2].reduce((a, s) => a + tok.encode(` ${s}`, { addBos: false }).length + 1, 0);
   }
-  const reuseRate = Number(rows[1]!.split('|')[4]);
+  const reuseRate = Number(rows[2]!.split('|')[4]);
   estimate = `${((llamaRows / nDocs) * PIQA_VALIDATION_DOCS / reuseRate / 60).toFixed(0)} min (${(llamaRows / nDocs).toFixed(1)} rows/doc with the Llama-3 vocabulary, at the measured rows/s)`;
 }
 process.stdout.write(['| test | tokens | s | tokens/s | vs pp512 | note |', '| --- | ---: | ---: | ---: | ---: | --- |', ...rows].join('\n') + '\n');

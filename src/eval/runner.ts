@@ -73,6 +73,8 @@ export interface TaskOutcome {
   tokens: number;
   /** requests whose context was cut on the left to fit the context size */
   truncated: number;
+  /** log-likelihood tasks: seconds inside forward passes */
+  forwardSeconds?: number;
 }
 
 export interface GroupOutcome {
@@ -154,6 +156,7 @@ async function runTask(model: BitnetModel, task: TaskSpec, index: number, opts: 
 
   let tokens = 0;
   let truncated = 0;
+  let forwardSeconds: number | undefined;
   const perDoc: Array<Record<string, Record<string, number>>> = [];
   const responses: unknown[] = [];
   const filtered: Array<Record<string, unknown>> = [];
@@ -193,6 +196,7 @@ async function runTask(model: BitnetModel, task: TaskSpec, index: number, opts: 
       scorer.dispose();
     }
     tokens = scorer.rowsEvaluated;
+    forwardSeconds = scorer.forwardSeconds;
     results.forEach((lls, i) => {
       try {
         perDoc.push(processResults(task, docs[i]!, lls, null));
@@ -210,6 +214,7 @@ async function runTask(model: BitnetModel, task: TaskSpec, index: number, opts: 
     for (const key of Object.keys(perDoc[0]![filter]!)) metrics[filter]![key] = aggregate(perDoc.map((d) => d[filter]![key]!));
   }
   const outcome: TaskOutcome = { task, nShot, nSamples: { original: all.length, effective: docs.length }, metrics, seconds: (performance.now() - t0) / 1000, tokens, truncated };
+  if (forwardSeconds !== undefined) outcome.forwardSeconds = forwardSeconds;
   if (opts.logSamples) outcome.samples = await samplesOf(task, docs, requests, responses, filtered, perDoc);
   return outcome;
 }

@@ -141,6 +141,8 @@ export class LoglikelihoodScorer {
   private readonly kvBudget: number;
   private livePositions = 0;
   rowsEvaluated = 0;
+  /** seconds spent inside forward passes (the rest is planning, copies and log-softmax) */
+  forwardSeconds = 0;
 
   constructor(
     readonly model: BitnetModel,
@@ -218,7 +220,9 @@ export class LoglikelihoodScorer {
         if (rows >= this.batchSize) break;
       }
       if (batch.length === 0) throw new Error('eval scorer: no work fits a pass (a bug)');
+      const t0 = performance.now();
       const out = await forwardBatch(active[0]!.seq.model, batch.map((b) => b.item));
+      this.forwardSeconds += (performance.now() - t0) / 1000;
       this.rowsEvaluated += rows;
       const nVocab = this.model.hparams.nVocab;
       for (let i = 0; i < batch.length; i++) {

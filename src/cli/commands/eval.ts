@@ -45,10 +45,11 @@ function listTasks(): string {
   const lines = ['Built-in tasks (lm-eval definitions; bitnet pull --dataset fetches their data):'];
   for (const [name, t] of BUILTIN_TASKS) {
     if (name.startsWith('mmlu_')) continue;
-    lines.push(`  ${name.padEnd(24)} ${t.dataset.path}${t.dataset.name ? `:${t.dataset.name}` : ''} (${t.testSplit ?? t.validationSplit}, ${t.numFewshot}-shot)`);
+    const data = t.dataset.dataFiles ? 'bundled with the package' : `${t.dataset.path}${t.dataset.name ? `:${t.dataset.name}` : ''}`;
+    lines.push(`  ${name.padEnd(26)} ${data} (${t.testSplit ?? t.validationSplit}, ${t.numFewshot}-shot)`);
   }
-  for (const g of BUILTIN_GROUPS) if (!BUILTIN_GROUPS.some((o) => o.members.includes(g.group))) lines.push(`  ${g.group.padEnd(24)} group of ${g.members.length}: ${g.members.join(', ')}`);
-  lines.push('  mmlu_<subject>            one MMLU subject (mmlu_anatomy, ...)');
+  for (const g of BUILTIN_GROUPS) if (!BUILTIN_GROUPS.some((o) => o.members.includes(g.group))) lines.push(`  ${g.group.padEnd(26)} group of ${g.members.length}: ${g.members.join(', ')}`);
+  lines.push('  mmlu_<subject>             one MMLU subject (mmlu_anatomy, ...)');
   return `${lines.join('\n')}\n`;
 }
 
