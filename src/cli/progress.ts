@@ -42,7 +42,8 @@ export function timingLine(s: GenerationStats): string {
   );
 }
 
-function duration(s: number): string {
+/** Seconds as 42s, 3m07s or 1h05m ('?' when unknown). */
+export function duration(s: number): string {
   if (!Number.isFinite(s)) return '?';
   const t = Math.round(s);
   return t >= 3600 ? `${Math.floor(t / 3600)}h${String(Math.floor((t % 3600) / 60)).padStart(2, '0')}m` : t >= 60 ? `${Math.floor(t / 60)}m${String(t % 60).padStart(2, '0')}s` : `${t}s`;

@@ -33,6 +33,13 @@ function higherOf(t: TaskOutcome): Record<string, boolean> {
   return out;
 }
 
+/** A group's metrics (every one we aggregate is higher-is-better). */
+function groupHigherOf(g: GroupOutcome): Record<string, boolean> {
+  const out: Record<string, boolean> = {};
+  for (const byMetric of Object.values(g.metrics)) for (const m of Object.keys(byMetric)) out[m] = true;
+  return out;
+}
+
 /** Tasks and groups in display order: each top-level group, its members beneath it, then lone tasks. */
 function entries(o: EvalOutcome): { results: Entry[]; groups: Entry[] } {
   const taskBy = new Map(o.tasks.map((t) => [t.task.task, t]));
@@ -40,11 +47,7 @@ function entries(o: EvalOutcome): { results: Entry[]; groups: Entry[] } {
   const member = new Set(o.groups.flatMap((g) => g.group.members));
   const results: Entry[] = [];
   const seen = new Set<string>();
-  const groupEntry = (g: GroupOutcome, alias: string): Entry => {
-    const higher: Record<string, boolean> = {};
-    for (const byMetric of Object.values(g.metrics)) for (const m of Object.keys(byMetric)) higher[m] = true;
-    return { name: g.group.group, alias, version: g.group.version, nShot: g.nShot ?? '', metrics: g.metrics, higher };
-  };
+  const groupEntry = (g: GroupOutcome, alias: string): Entry => ({ name: g.group.group, alias, version: g.group.version, nShot: g.nShot ?? '', metrics: g.metrics, higher: groupHigherOf(g) });
   const visit = (name: string, depth: number): void => {
     if (seen.has(name)) return;
     const shown = (alias: string): string => (depth === 0 ? alias : `${' '.repeat(depth)}- ${alias}`);
@@ -157,9 +160,7 @@ export function resultsJson(o: EvalOutcome, info: RunInfo, startedAt: number): R
   }
   for (const g of o.groups) {
     versions[g.group.group] = g.group.version;
-    const h: Record<string, boolean> = {};
-    for (const byMetric of Object.values(g.metrics)) for (const m of Object.keys(byMetric)) h[m] = true;
-    higher[g.group.group] = h;
+    higher[g.group.group] = groupHigherOf(g);
   }
   return {
     results: res,

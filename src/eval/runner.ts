@@ -2,6 +2,7 @@
 // by --limit), few-shot contexts built document by document in order, every request answered by the model
 // (log-likelihoods through the scorer, greedy text through the scheduler), per-document metrics, their
 // means and standard errors, and groups aggregated from their tasks. Optionally every sample, for logging.
+import { createHash } from 'node:crypto';
 import { BitnetError } from '../errors.js';
 import type { BitnetModel } from '../engine/model.js';
 import { buildRequests, ContextBuilder, DEFAULT_FEWSHOT_SEED, evalSplitOf, fewshotSplitOf } from './context.js';
@@ -123,10 +124,7 @@ async function docsOf(task: TaskSpec, split: string, opts: EvalOptions): Promise
   return docs;
 }
 
-const sha256 = async (text: string): Promise<string> => {
-  const { createHash } = await import('node:crypto');
-  return createHash('sha256').update(text).digest('hex');
-};
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /** Runs one task. */
 async function runTask(model: BitnetModel, task: TaskSpec, index: number, opts: EvalOptions): Promise<TaskOutcome> {
@@ -215,11 +213,11 @@ async function runTask(model: BitnetModel, task: TaskSpec, index: number, opts: 
   }
   const outcome: TaskOutcome = { task, nShot, nSamples: { original: all.length, effective: docs.length }, metrics, seconds: (performance.now() - t0) / 1000, tokens, truncated };
   if (forwardSeconds !== undefined) outcome.forwardSeconds = forwardSeconds;
-  if (opts.logSamples) outcome.samples = await samplesOf(task, docs, requests, responses, filtered, perDoc);
+  if (opts.logSamples) outcome.samples = samplesOf(task, docs, requests, responses, filtered, perDoc);
   return outcome;
 }
 
-async function samplesOf(task: TaskSpec, docs: Doc[], requests: Array<LoglikelihoodRequest[] | GenerateRequest>, responses: unknown[], filtered: Array<Record<string, unknown>>, perDoc: Array<Record<string, Record<string, number>>>): Promise<SampleLog[]> {
+function samplesOf(task: TaskSpec, docs: Doc[], requests: Array<LoglikelihoodRequest[] | GenerateRequest>, responses: unknown[], filtered: Array<Record<string, unknown>>, perDoc: Array<Record<string, Record<string, number>>>): SampleLog[] {
   const out: SampleLog[] = [];
   for (let i = 0; i < docs.length; i++) {
     const doc = docs[i]!;
@@ -234,6 +232,8 @@ async function samplesOf(task: TaskSpec, docs: Doc[], requests: Array<Loglikelih
       target = null;
     }
     const first = Array.isArray(r) ? r[0]?.context ?? '' : r.context;
+    // once per document, shared by its records (one per filter)
+    const hashes = { doc_hash: sha256(JSON.stringify(doc)), prompt_hash: sha256(first), target_hash: sha256(String(target)) };
     for (const [filter, values] of Object.entries(perDoc[i]!)) {
       const s: SampleLog = {
         doc_id: i,
@@ -244,9 +244,7 @@ async function samplesOf(task: TaskSpec, docs: Doc[], requests: Array<Loglikelih
         filtered_resps: task.outputType === 'generate_until' ? [filtered[i]?.[filter]] : (responses[i] as unknown[]),
         filter,
         metrics: Object.keys(values),
-        doc_hash: await sha256(JSON.stringify(doc)),
-        prompt_hash: await sha256(first),
-        target_hash: await sha256(String(target)),
+        ...hashes,
       };
       for (const [k, v] of Object.entries(values)) s[k] = v;
       out.push(s);

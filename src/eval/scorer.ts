@@ -6,6 +6,7 @@
 import { BitnetError, throwIfAborted } from '../errors.js';
 import type { BitnetModel } from '../engine/model.js';
 import { logSumExp } from '../generate/logprobs.js';
+import { argmax } from '../generate/sampler.js';
 import type { Sequence } from '../generate/sequence.js';
 import { forwardBatch, type BatchItem } from '../model/forward.js';
 import type { LoglikelihoodRequest, LoglikelihoodResult } from './task.js';
@@ -29,13 +30,17 @@ const TRAILING_SPACE = /[\s\u001c-\u001f\u0085]+$/u;
  */
 export function encodeRequest(model: BitnetModel, req: LoglikelihoodRequest): EncodedRequest {
   const tok = model.tokenizer;
-  const enc = (text: string, addBos: boolean): number[] => model.tokenize(text, { addBos, addEos: false, parseSpecial: true } as { addBos: boolean });
+  const enc = (text: string, addBos: boolean): number[] => tok.encode(text, { addBos, addEos: false, parseSpecial: true });
+  /** what an empty (or, without BOS, a blank) context starts from: lm-eval's prefix token */
+  const prefixToken = (): number => {
+    const prefix = tok.bos ?? tok.eos;
+    if (prefix === null) throw new BitnetError('INVALID_ARGUMENT', 'an empty or blank context needs a BOS or EOS token to start from, and the vocabulary has neither', { name: 'context' });
+    return prefix;
+  };
   let ctx: number[];
   let cont: number[];
   if (req.context === '') {
-    const prefix = tok.bos ?? tok.eos;
-    if (prefix === null) throw new BitnetError('INVALID_ARGUMENT', 'an empty context needs a BOS or EOS token to start from, and the vocabulary has neither', { name: 'context' });
-    ctx = [prefix];
+    ctx = [prefixToken()];
     cont = enc(req.continuation, false);
   } else {
     let context = req.context;
@@ -47,14 +52,9 @@ export function encodeRequest(model: BitnetModel, req: LoglikelihoodRequest): En
     }
     const addBos = tok.addBos;
     const whole = enc(context + continuation, addBos);
-    ctx = context === '' ? (addBos ? [tok.bos!] : []) : enc(context, addBos);
-    cont = whole.slice(ctx.length);
-    if (ctx.length === 0) {
-      // a context of only whitespace on a model without BOS: start from the prefix token
-      const prefix = tok.bos ?? tok.eos;
-      if (prefix === null) throw new BitnetError('INVALID_ARGUMENT', 'a blank context needs a BOS or EOS token to start from', { name: 'context' });
-      ctx = [prefix];
-    }
+    const own = context === '' ? (addBos ? [tok.bos!] : []) : enc(context, addBos);
+    cont = whole.slice(own.length);
+    ctx = own.length > 0 ? own : [prefixToken()];
   }
   if (cont.length === 0) throw new BitnetError('INVALID_ARGUMENT', `the continuation ${JSON.stringify(req.continuation.slice(0, 60))} has no tokens of its own after the context`, { name: 'continuation' });
   let tokens = [...ctx, ...cont];
@@ -117,13 +117,6 @@ function commonPrefix(a: readonly number[], b: readonly number[], max = Infinity
   const lim = Math.min(a.length, b.length, max);
   while (n < lim && a[n] === b[n]) n++;
   return n;
-}
-
-/** Index of the largest value (the first of ties, as torch.argmax). */
-function argmax(row: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
-  return best;
 }
 
 /**
@@ -208,12 +201,13 @@ export class LoglikelihoodScorer {
       for (const s of active) {
         const left = this.batchSize - rows;
         const remaining = s.end - s.next;
+        // a request's rows need logits from its first scored position on (a prefix's never do)
+        const scores = (n: number): boolean => s.index >= 0 && s.next + n - 1 >= s.first && s.next <= s.last;
         let n = Math.min(remaining, left);
-        const wantsLogits = s.index >= 0 && s.next + n - 1 >= s.first && s.next <= s.last;
-        if (wantsLogits) n = Math.min(n, this.logitRows - logitRows);
+        if (scores(n)) n = Math.min(n, this.logitRows - logitRows);
         if (remaining - n === 1) n--; // never leave a single row for later
         if (n < 2) continue;
-        const logits = s.index >= 0 && s.next + n - 1 >= s.first && s.next <= s.last ? 'all' : 'none';
+        const logits = scores(n) ? 'all' : 'none';
         batch.push({ s, n, item: { kv: s.seq.kv, tokens: s.tokens.slice(s.next, s.next + n), logits } });
         rows += n;
         if (logits === 'all') logitRows += n;

@@ -13,7 +13,7 @@ import type { GroupSpec, TaskSpec } from '../../eval/task.js';
 import { loadYamlTask } from '../../eval/yaml-task.js';
 import { CONTEXT_OPTIONS, helpText, MODEL_OPTIONS, num, parseCommand, str, UsageError, type OptionSpec, type Values } from '../args.js';
 import { openModel } from '../common.js';
-import { downloadProgress, warn } from '../progress.js';
+import { downloadProgress, duration, warn } from '../progress.js';
 import { version } from '../version.js';
 
 const OPTIONS: OptionSpec[] = [
@@ -71,7 +71,6 @@ async function pickTasks(list: string): Promise<{ tasks: TaskSpec[]; groups: Gro
   return { tasks, groups };
 }
 
-const clock = (s: number): string => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.floor(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`);
 
 /** Progress lines on stderr: one updating line on a terminal, a line every few seconds otherwise. */
 function progressPrinter(enabled: boolean): { update(p: EvalProgress): void; end(): void } {
@@ -86,8 +85,8 @@ function progressPrinter(enabled: boolean): { update(p: EvalProgress): void; end
       if (!final && now - last < (tty ? 250 : 5000)) return;
       last = now;
       const rate = p.seconds > 0 ? p.tokens / p.seconds : 0;
-      const eta = p.done > 0 && p.total > p.done ? ` ETA ${clock((p.seconds / p.done) * (p.total - p.done))}` : '';
-      const what = p.phase === 'data' ? 'loading data' : `${p.done}/${p.total} docs, ${rate.toFixed(0)} tokens/s ${p.phase === 'generate' ? 'generated' : 'scored'}, ${clock(p.seconds)}${eta}`;
+      const eta = p.done > 0 && p.total > p.done ? ` ETA ${duration((p.seconds / p.done) * (p.total - p.done))}` : '';
+      const what = p.phase === 'data' ? 'loading data' : `${p.done}/${p.total} docs, ${rate.toFixed(0)} tokens/s ${p.phase === 'generate' ? 'generated' : 'scored'}, ${duration(p.seconds)}${eta}`;
       const line = `[${p.index}/${p.tasks}] ${p.task}: ${what}`;
       if (tty) {
         process.stderr.write(`\r\x1b[K${line}`);

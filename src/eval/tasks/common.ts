@@ -2,6 +2,7 @@
 // mistyped field is an INVALID_ARGUMENT naming the task), lm-eval's TaskConfig defaults, the usual metrics,
 // and Python string semantics the templates rely on (str.strip, str.isdigit then literal_eval).
 import { BitnetError } from '../../errors.js';
+import { isDigits } from '../py-literal.js';
 import type { Doc, MetricSpec, TaskSpec } from '../task.js';
 
 export function field(doc: Doc, key: string, task: string): unknown {
@@ -41,7 +42,7 @@ export function int(doc: Doc, key: string, task: string): number {
  */
 export function digitTarget(v: unknown): number | string {
   const s = String(v);
-  return /^[0-9]+$/.test(s) ? Number(s) : s;
+  return isDigits(s) ? Number(s) : s;
 }
 
 /** list.index(x): the position, or a ValueError as an INVALID_ARGUMENT. */

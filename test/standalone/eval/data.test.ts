@@ -4,8 +4,6 @@
 // file and field; `bitnet pull --dataset` and `bitnet ls` through the CLI.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
@@ -16,7 +14,7 @@ import { parseDatasetRef, selectSplitFiles } from '../../../src/hub/index.js';
 import { runCli } from '../../fixtures/cli.js';
 import { writeParquet, type PqField } from '../../fixtures/parquet-writer.js';
 import { tempDir } from '../../fixtures/temp.js';
-import { MockHub } from '../hub/mock-hub.js';
+import { closedPort, MockHub } from '../hub/mock-hub.js';
 
 const ARC: PqField[] = [
   { name: 'id', type: 'string' },
@@ -59,13 +57,6 @@ let n = 0;
 function config(extra: Record<string, string> = {}): HubConfig {
   const home = tempDir(`data${n++}`);
   return hubConfig({ HF_HOME: join(home, 'hf'), XDG_CACHE_HOME: join(home, 'xdg'), HF_ENDPOINT: hub.url, ...extra });
-}
-async function closedPort(): Promise<string> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return `http://127.0.0.1:${port}`;
 }
 const offlineOf = async (cfg: HubConfig): Promise<HubConfig> => ({ ...cfg, offline: true, endpoint: await closedPort() });
 const codeOf =

@@ -30,6 +30,15 @@ export interface Logged {
 }
 
 export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+/** An http URL on which nothing listens (a hub that is down). */
+export async function closedPort(): Promise<string> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return `http://127.0.0.1:${port}`;
+}
+
 export const gitSha1 = (b: Buffer): string => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
 
 export interface MockDataset {

@@ -3,8 +3,6 @@
 // by hand in HF's layout, safetensors folders, plain URLs, and removal.
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +12,7 @@ import { hubConfig, type HubConfig } from '../../../src/hub/config.js';
 import { listCache, removeCached, resolveModel } from '../../../src/hub/index.js';
 import { makeFixture, TINY, writeHfFixture } from '../../fixtures/generate.js';
 import { tempDir } from '../../fixtures/temp.js';
-import { gitSha1, MockHub, sha256 } from './mock-hub.js';
+import { closedPort, gitSha1, MockHub, sha256 } from './mock-hub.js';
 
 const MODEL = readFileSync(fileURLToPath(new URL('../../../models/bitnet-b1.58-tinystories-1m.gguf', import.meta.url)));
 const README = Buffer.from('# tiny\nA test repo.\n');
@@ -29,14 +27,6 @@ function config(extra: Record<string, string> = {}): HubConfig {
 }
 const fast = { retryDelayMs: 5 };
 
-/** An http URL on which nothing listens. */
-async function closedPort(): Promise<string> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return `http://127.0.0.1:${port}`;
-}
 const repoDir = (cfg: HubConfig, repo: string): string => join(cfg.cacheDir, `models--${repo.replace('/', '--')}`);
 const codeOf = (code: string, re?: RegExp) => (e: unknown): boolean => e instanceof BitnetError && e.code === code && (!re || re.test(e.message));
 
