@@ -160,8 +160,8 @@ test('Q4_0: { f16 d; u8 qs[16] }, d = (largest-|x| element) / -8, element j low 
   assert.deepEqual([...out.subarray(0, 6)], [-16, 2, -2, 4, 2, 0]);
   assert.equal(out[16], 14);
   assert.equal(out[17], -4);
-  // a block of zeros: d = 0, every nibble 8
-  assert.deepEqual([...q4_0Codec.quantize(new Float32Array(32))], [0, 0, ...new Array(16).fill(0x88)]);
+  // a block of zeros: d = 0 / -8 = -0 (f16 0x8000, as the C code stores it), every nibble 8
+  assert.deepEqual([...q4_0Codec.quantize(new Float32Array(32))], [0x00, 0x80, ...new Array(16).fill(0x88)]);
 });
 
 test('Q6_K: ql[128] qh[64] scales[16] d, each 128-half as spec 4.5.6', () => {
