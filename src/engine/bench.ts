@@ -5,6 +5,7 @@
 import { BitnetError } from '../errors.js';
 import { TENSOR } from '../formats/names.js';
 import { TENSOR_TYPES } from '../formats/types.js';
+import { kvBytesPerPosition } from '../model/kv-cache.js';
 import { SHAPE_2B4T, writeSyntheticGguf, type SyntheticOptions, type SyntheticShape } from '../model/synthetic.js';
 import { loadModel, type LoadOptions } from './load.js';
 import type { Backend } from '../kernels/backend.js';
@@ -171,7 +172,7 @@ export function decodeBytes(model: BitnetModel, lmHead: 'int8' | 'exact'): { wei
     else weights += TENSOR_TYPES.get(t.type)?.ternary ? elements / 4 : t.bytes;
   }
   const h = model.hparams;
-  const kvPerPosition = 2 * h.nLayer * h.nHeadKv * h.headDim * (model.kvType === 'f16' ? 2 : 4);
+  const kvPerPosition = kvBytesPerPosition(model.kvTypes, h.nLayer, h.nHeadKv, h.headDim);
   return { weights, kvPerPosition };
 }
 

@@ -11,7 +11,7 @@ import { Sequence } from '../generate/sequence.js';
 import type { Backend } from '../kernels/backend.js';
 import type { LoadedWeights, TraceFn } from '../model/forward.js';
 import type { HParams } from '../model/hparams.js';
-import type { KvType } from '../model/kv-cache.js';
+import type { KvType, KvTypes } from '../model/kv-cache.js';
 import { checkPooling, poolingFromGguf, type Pooling } from '../model/pooling.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { ChatContentGuard } from './chat-guard.js';
@@ -37,7 +37,7 @@ export interface ModelInit {
   chatFormat: ChatFormatter;
   extraStopTokens: number[];
   contextSize: number;
-  kvType: KvType;
+  kvTypes: KvTypes;
   batchSize: number;
   warnings: string[];
   loadMs: number;
@@ -81,7 +81,8 @@ export class BitnetModel {
   readonly chatFormat: ChatFormatter;
   readonly backend: Backend;
   readonly contextSize: number;
-  readonly kvType: KvType;
+  /** the K and V storage types of the model's caches (default f16, bitnet.cpp's) */
+  readonly kvTypes: KvTypes;
   readonly warnings: readonly string[];
   readonly loadMs: number;
   /** the pooling the file declares for embeddings (GGUF `<arch>.pooling_type`), when it declares one */
@@ -107,7 +108,7 @@ export class BitnetModel {
     this.chatFormat = init.chatFormat;
     this.extraStopTokens = init.extraStopTokens;
     this.contextSize = init.contextSize;
-    this.kvType = init.kvType;
+    this.kvTypes = init.kvTypes;
     this.batchSize = init.batchSize;
     this.warnings = init.warnings;
     this.loadMs = init.loadMs;
@@ -199,10 +200,10 @@ export class BitnetModel {
   }
 
   /** A new sequence (its own KV cache) on this model, for sessions and servers. */
-  createSequence(opts: { contextSize?: number; kvType?: KvType } = {}): Sequence {
+  createSequence(opts: { contextSize?: number; kvType?: KvType | KvTypes } = {}): Sequence {
     const contextSize = opts.contextSize ?? this.contextSize;
     if (!Number.isInteger(contextSize) || contextSize < 1) throw new BitnetError('INVALID_ARGUMENT', `invalid context size ${contextSize}`, { name: 'contextSize' });
-    return new Sequence(this.weights, { contextSize, kvType: opts.kvType ?? this.kvType, batchSize: this.batchSize });
+    return new Sequence(this.weights, { contextSize, kvType: opts.kvType ?? this.kvTypes, batchSize: this.batchSize });
   }
 
   /**
@@ -279,7 +280,7 @@ export class BitnetModel {
     return new Scheduler(this.weights, this.tokenizer, {
       parallel: opts.parallel ?? 1,
       contextSize: opts.contextSize ?? this.contextSize,
-      kvType: opts.kvType ?? this.kvType,
+      kvType: opts.kvType ?? this.kvTypes,
       batchSize: opts.batchSize ?? this.batchSize,
       ...(opts.maxQueue !== undefined ? { maxQueue: opts.maxQueue } : {}),
       endOfGeneration: this.stopTokens,

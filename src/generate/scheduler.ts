@@ -7,7 +7,7 @@
 // final hidden states through the same steps.
 import { BitnetError } from '../errors.js';
 import { forwardBatch, type BatchItem, type LoadedWeights } from '../model/forward.js';
-import type { KvType } from '../model/kv-cache.js';
+import type { KvType, KvTypes } from '../model/kv-cache.js';
 import { checkPooling, Pooler, type Pooling } from '../model/pooling.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { GenerationState, now, type GenerateOptions, type GenerationChunk } from './generate.js';
@@ -20,7 +20,8 @@ export interface SchedulerOptions {
   parallel: number;
   /** context size of each slot */
   contextSize: number;
-  kvType: KvType;
+  /** each slot's K/V storage: one type for both, or a pair */
+  kvType: KvType | KvTypes;
   /** prompt tokens per forward step, over all slots (llama.cpp's n_ubatch); default 512 */
   batchSize?: number;
   /** requests that may wait for a slot; more get QUEUE_FULL. Default 64 */

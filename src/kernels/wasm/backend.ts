@@ -12,13 +12,14 @@ import { i2_sCodec, i2sReadScale } from '../../formats/quants/i2_s.js';
 import { tq2_0Codec } from '../../formats/quants/tq2_0.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, roundF16 } from '../../util/f16.js';
 import { uniformScale } from '../../formats/ternarize.js';
-import { PARALLEL_MIN_WORK, TERNARY_KERNELS, type AttentionParams, type Backend, type DenseMatrix, type KvLayer, type KvStorage, type QuantizedActs, type RopeParams, type TernaryMatrix } from '../backend.js';
+import { checkKvTypes, isQuantizedKv, PARALLEL_MIN_WORK, TERNARY_KERNELS, type AttentionParams, type Backend, type DenseMatrix, type KvLayer, type KvStorage, type KvTypes, type QuantizedActs, type RopeParams, type TernaryMatrix } from '../backend.js';
 import { refBackend } from '../ref/index.js';
 import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
 import { Heap, isSharedBuffer } from './heap.js';
 import { OP_ADD, OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_DENSE, OP_DENSE_PACK, OP_GATED_ACT, OP_GEMM_NN, OP_GEMM_NT, OP_GEMM_TN, OP_INT8, OP_LUT_REPACK, OP_LUT_TABLES, OP_QUANT_ACTS, OP_REQUANT, OP_RMS_NORM, OP_STREAM, OP_TERNARY, OP_TERNARY_LUT, OP_TRAIN_ATT_BWD, OP_TRAIN_ATT_FWD } from './jobs.js';
 import { LUT_SCRATCH, LUT_TOKENS, LutTableCache, lutBytes, lutTableBytes, pickTernaryKernel, type TernaryKernel } from './lut.js';
 import { device, type Device } from './device.js';
+import { WasmKvQuant } from './kv-quant.js';
 import type { KernelExports, KernelVariant } from './module.js';
 
 interface WasmTernary extends TernaryMatrix {
@@ -459,9 +460,23 @@ export class WasmBackend implements Backend {
     return out;
   }
 
-  createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, type: 'f16' | 'f32'): KvStorage {
-    // the attention kernel works on 32 dims at a time: other head sizes use the reference cache and attention
-    if (headDim % 32 !== 0) return refBackend.createKv(nLayer, nHeadKv, headDim, nCtx, type);
+  private kvqCache: WasmKvQuant | undefined;
+  /** the caches with a q8_0 / q4_0 K (kv-quant.ts) */
+  private get kvq(): WasmKvQuant {
+    this.kvqCache ??= new WasmKvQuant({
+      d: this.d, threads: this.threads, blockBytes: this.attentionBlockBytes,
+      alloc: (b) => this.alloc(b), release: (p) => this.release(p), ptr: (v) => this.ptr(v), par: (w) => this.par(w),
+    });
+    return this.kvqCache;
+  }
+
+  createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, types: KvTypes): KvStorage {
+    checkKvTypes(types, headDim);
+    if (isQuantizedKv(types.k)) return this.kvq.create(nLayer, nHeadKv, headDim, nCtx, types);
+    // the attention kernel works on 32 dims at a time and one type for K and V: other head sizes, and a float K
+    // beside another V type, use the reference cache and attention
+    if (headDim % 32 !== 0 || types.k !== types.v) return refBackend.createKv(nLayer, nHeadKv, headDim, nCtx, types);
+    const type = types.k;
     const es = type === 'f16' ? 2 : 4;
     const width = nHeadKv * headDim;
     // the whole context up front: pages the cache has not touched yet cost no physical memory
@@ -628,6 +643,7 @@ export class WasmBackend implements Backend {
   }
 
   kvStore(layer: KvLayer, k: Float32Array, v: Float32Array, T: number, pos0: number): void {
+    if (this.kvq.owns(layer)) return this.kvq.store(layer, k, v, T, pos0);
     const l = layer as WasmKvLayer;
     const s = this.kvShape.get(layer);
     if (!s) return refBackend.kvStore(layer, k, v, T, pos0);
@@ -637,14 +653,15 @@ export class WasmBackend implements Backend {
   private readonly kvShape = new WeakMap<object, { nHeadKv: number; headDim: number; nCtx: number; f16: boolean }>();
 
   attention(q: Float32Array, layer: KvLayer, out: Float32Array, p: AttentionParams): void {
+    if (this.kvq.owns(layer)) return this.kvq.attention(q, layer, out, p);
     const l = layer as WasmKvLayer;
     const s = this.kvShape.get(layer);
     if (!s) return refBackend.attention(q, layer, out, p);
     // three passes over shared scores: (query, kv head, 256-position chunk), (query, head) rows, and
     // (query, kv head, 8 dims), so both threads stay busy whatever the head counts; queries go in blocks
     // whose score rows fit in attentionBlockBytes
-    const f16 = p.f16 ? 1 : 0;
-    const roundP = p.f16 && p.T === 1 ? 1 : 0; // ggml rounds P to f16 only in single-token decode
+    const f16 = s.f16 ? 1 : 0;
+    const roundP = s.f16 && p.T === 1 ? 1 : 0; // ggml rounds P to f16 only in single-token decode
     const group = p.nHead / p.nHeadKv;
     const stride = Math.ceil((p.pos0 + p.T) / 8) * 32;
     const qBlock = Math.max(1, Math.min(p.T, Math.floor(this.attentionBlockBytes / (p.nHead * stride))));
