@@ -47,6 +47,8 @@ export interface ModelInit {
 
 export interface EvaluateOptions {
   trace?: TraceFn;
+  /** the cache's K/V types for this evaluation (default the model's) */
+  kvType?: KvType | KvTypes;
 }
 
 export interface EmbedOptions {
@@ -213,7 +215,7 @@ export class BitnetModel {
   async evaluate(tokens: ArrayLike<number>, opts: EvaluateOptions = {}): Promise<Float32Array[]> {
     const ids = this.tokenizePrompt({ tokens: Array.from(tokens) });
     if (ids.length === 0) return [];
-    const seq = this.createSequence({ contextSize: Math.max(ids.length, 1) });
+    const seq = this.createSequence({ contextSize: Math.max(ids.length, 1), ...(opts.kvType ? { kvType: opts.kvType } : {}) });
     try {
       return await seq.evaluateAll(ids, opts.trace);
     } finally {
