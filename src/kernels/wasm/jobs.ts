@@ -90,8 +90,7 @@ export function runRange(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Array
       k.kvq_scores(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), ctrlF[ARGS + 8]!, arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), r0, r1, arg(ctrl, 12) + tid * arg(ctrl, 13));
       break;
     case OP_KVQ_PV:
-      // 32 bytes of scratch per thread from arg 9
-      k.kvq_pv(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), r0, r1, arg(ctrl, 9) + tid * 32);
+      k.kvq_pv(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), r0, r1);
       break;
     case OP_STREAM:
       k.stream_read(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), r0, r1);

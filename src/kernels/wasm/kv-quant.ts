@@ -30,6 +30,8 @@ interface QuantLayerShape {
 interface QuantLayer {
   k: number;
   v: number;
+  /** an f16 V holds an inf or NaN: P·V widens it exactly (else the fast widening) */
+  vSpecial: boolean;
 }
 
 /** asm/attention-q.ts's type codes */
@@ -60,7 +62,7 @@ export class WasmKvQuant {
     // the whole context up front: pages the cache has not touched yet cost no physical memory
     const layers: QuantLayer[] = [];
     for (let l = 0; l < nLayer; l++) {
-      const layer = { k: this.host.alloc(nCtx * kRow + 16), v: this.host.alloc(nCtx * vRow + 16) };
+      const layer = { k: this.host.alloc(nCtx * kRow + 16), v: this.host.alloc(nCtx * vRow + 16), vSpecial: false };
       this.shapes.set(layer, shape);
       layers.push(layer);
     }
@@ -78,6 +80,7 @@ export class WasmKvQuant {
         layers.forEach((l, i) => {
           u8.copyWithin(l.k, from[i]!.k, from[i]!.k + n * kRow);
           u8.copyWithin(l.v, from[i]!.v, from[i]!.v + n * vRow);
+          l.vSpecial = from[i]!.vSpecial; // a set flag only selects the exact widening: the source's is always safe
         });
       },
       bytes: () => nLayer * nCtx * (kRow + vRow),
@@ -97,7 +100,7 @@ export class WasmKvQuant {
     const width = s.nHeadKv * s.headDim;
     const kx = this.host.d.k;
     kx.kvq_store(l.k, this.host.ptr(k), T, pos0, width, s.kType);
-    kx.kvq_store(l.v, this.host.ptr(v), T, pos0, width, s.vType);
+    if (kx.kvq_store(l.v, this.host.ptr(v), T, pos0, width, s.vType)) l.vSpecial = true;
   }
 
   attention(q: Float32Array, layer: KvLayer, out: Float32Array, p: AttentionParams): void {
@@ -108,11 +111,10 @@ export class WasmKvQuant {
     const group = p.nHead / p.nHeadKv;
     const stride = Math.ceil((p.pos0 + p.T) / 8) * 32;
     const qBlock = Math.max(1, Math.min(p.T, Math.floor(this.host.blockBytes / (p.nHead * stride))));
-    // per thread: each query head's q8_0 blocks (headDim * 3 + 8 per block bytes, asm headScratch) and a block
-    const scratchBytes = Math.ceil((group * (p.headDim * 3 + (p.headDim / 32) * 8) + 48) / 16) * 16;
-    const probs = this.host.alloc(qBlock * p.nHead * stride + (scratchBytes + 32) * threads);
+    // per thread: the query group's q8_0 blocks, their scales and sums
+    const scratchBytes = Math.ceil(this.host.d.k.kvq_scratch_bytes(group, p.headDim) / 16) * 16;
+    const probs = this.host.alloc(qBlock * p.nHead * stride + scratchBytes * threads);
     const scratch = probs + qBlock * p.nHead * stride;
-    const tmp = scratch + scratchBytes * threads;
     const rowBytes = p.nHead * p.headDim * 4;
     const roundP = s.vType === TYPE_CODE.f16 && p.T === 1 ? 1 : 0; // ggml rounds P to f16 only for an f16 V in decode
     // a multiply-add per (query, head, position, dim) in each of the two passes, the integer one cheaper
@@ -128,7 +130,8 @@ export class WasmKvQuant {
           qp, l.k, s.kType, p.nHead, p.nHeadKv, p.headDim, pos0, T, { f32: p.scale }, probs, stride, SCORE_CHUNK, scratch, scratchBytes,
         ]);
         pool.run(OP_ATT_SOFTMAX, T * p.nHead, 1, par, [probs, stride, p.nHead, pos0, roundP]);
-        pool.run(OP_KVQ_PV, (T * p.nHeadKv * p.headDim) / 8, 1, par, [probs, stride, l.v, s.vType, op, p.nHead, p.nHeadKv, p.headDim, pos0, tmp]);
+        const vType = s.vType === TYPE_CODE.f16 && !l.vSpecial ? 4 : s.vType; // 4: f16 without inf / NaN
+        pool.run(OP_KVQ_PV, (T * p.nHeadKv * p.headDim) / 8, 1, par, [probs, stride, l.v, vType, op, p.nHead, p.nHeadKv, p.headDim, pos0]);
       }
     } finally {
       this.host.release(probs);

@@ -141,7 +141,7 @@ for (const cfg of CONFIGS) {
 test('wasm: query blocks of a small score budget, and inf / NaN in K and V, as the reference', async () => {
   const be = await createWasmBackend({ kernels: relaxed ? 'relaxed' : 'simd', threads: 2, parallelMinWork: 0, attentionBlockBytes: 2048 });
   try {
-    for (const types of [{ k: 'q8_0', v: 'q4_0' }, { k: 'q4_0', v: 'q8_0' }] as const) {
+    for (const types of [{ k: 'q8_0', v: 'q4_0' }, { k: 'q4_0', v: 'q8_0' }, { k: 'q8_0', v: 'f16' }] as const) {
       const [headDim, nHead, nHeadKv, T] = [64, 4, 2, 13];
       const width = nHeadKv * headDim;
       const kvR = refBackend.createKv(1, nHeadKv, headDim, 32, types);
@@ -164,7 +164,8 @@ test('wasm: query blocks of a small score budget, and inf / NaN in K and V, as t
       refBackend.attention(q, kvR.layers[0]!, want, p);
       be.attention(qb, kvB.layers[0]!, out, p);
       same(out, want, `${types.k}/${types.v} query blocks`);
-      // one more position whose K holds an inf and V a NaN: the blocks hold what ggml's quantizers write
+      // one more position whose K holds an inf and V a NaN: the blocks hold what ggml's quantizers write (an f16 V:
+      // the exact widening from then on)
       const k1 = values(width);
       const v1 = values(width);
       k1[5] = Infinity;
