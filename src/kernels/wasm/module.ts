@@ -18,9 +18,9 @@ export interface KernelExports {
   gated_act(gate: number, up: number, n: number, silu: number): void;
   rope(x: number, T: number, nHead: number, headDim: number, nRot: number, neox: number, table: number): void;
   kv_store(kl: number, vl: number, k: number, v: number, T: number, pos0: number, nHeadKv: number, headDim: number, nCtx: number, f16: number): void;
-  attn_scores(q: number, kl: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, T: number, nCtx: number, scale: number, f16: number, probs: number, stride: number, chunk: number, i0: number, i1: number, scratch: number): void;
-  attn_softmax(probs: number, stride: number, nHead: number, pos0: number, roundP: number, r0: number, r1: number): void;
-  attn_pv(probs: number, stride: number, kl: number, vl: number, out: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, nCtx: number, f16: number, i0: number, i1: number): void;
+  attn_scores(q: number, kl: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, T: number, nCtx: number, scale: number, f16: number, probs: number, stride: number, chunk: number, qBlock: number, i0: number, i1: number, scratch: number): void;
+  attn_softmax(probs: number, stride: number, nHead: number, pos0: number, roundP: number, pscale: number, r0: number, r1: number): void;
+  attn_pv(probs: number, stride: number, kl: number, vl: number, out: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, nCtx: number, f16: number, T: number, qBlock: number, i0: number, i1: number): void;
   requant_f16_rows(src: number, cols: number, values: number, scales: number, r0: number, r1: number): void;
   tq2_to_i2s(src: number, dst: number, nBlocks: number): void;
   stream_read(base: number, itemBytes: number, out: number, i0: number, i1: number): void;
