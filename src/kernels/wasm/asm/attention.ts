@@ -1,10 +1,11 @@
 // AssemblyScript: the f16/f32 KV cache and attention of the WASM backend, the same float32 arithmetic as
 // kernels/ref/ops.ts attentionRef: Q (and P when T == 1) rounded to f16 for an f16 cache, dots summed in
 // index order, softmax as ggml (max, expf, float64 sum, 1/sum). Three passes over shared scores
-// (attn_scores, attn_softmax, attn_pv) split by query, kv head and position chunk / dims, in which the
-// query heads of a kv group share each K/V load and f16 widening; prompt batches and decode alike.
-import { f32ToF16, f16x4ToF32x4, f16x4Finite, roundF16 } from './half';
-import { expf, splatF16Mask, splatF16Scale } from './common';
+// (attn_scores, attn_softmax, attn_pv) split by (query block, kv head, position chunk), score rows, and
+// (query block, kv head, 32 dims), in which the query heads of a kv group share each K/V load and f16
+// widening and the queries of a block share each K block and V chunk from L1; prompt batches and decode alike.
+import { f32ToF16, f16x4ToF32x4, roundF16 } from './half';
+import { expf, splatF16Mask } from './common';
 
 // Layout per layer: K in blocks of 8 positions per kv head, [g][pos/8][d][8] (the 8 keys of a block and all
 // their dims are contiguous, so scores for 8 keys load 16 bytes per dim); V in slabs of 32 dims per kv head,
@@ -62,11 +63,11 @@ export function kv_store(kl: usize, vl: usize, k: usize, v: usize, T: i32, pos0:
 const F16_WIDE: f32 = reinterpret<f32>(0x77800000);
 
 // @ts-ignore: decorator
-@inline function widenLo(hv: v128, mode: i32, fm: v128, fs: v128): v128 {
+@inline function widenLo(hv: v128, mode: i32, fm: v128): v128 {
   return mode == 2 ? f16x4ToF32x4(i32x4.extend_low_i16x8_u(hv)) : v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(hv), 13), fm);
 }
 // @ts-ignore: decorator
-@inline function widenHi(hv: v128, mode: i32, fm: v128, fs: v128): v128 {
+@inline function widenHi(hv: v128, mode: i32, fm: v128): v128 {
   return mode == 2 ? f16x4ToF32x4(i32x4.extend_high_i16x8_u(hv)) : v128.and(i32x4.shl(i32x4.extend_high_i16x8_s(hv), 13), fm);
 }
 
@@ -81,7 +82,6 @@ const F16_WIDE: f32 = reinterpret<f32>(0x77800000);
 // @ts-ignore: decorator
 @inline function scoreBlock4(kb: usize, qh: usize, headDim: i32, mode: i32, dst: usize, stride: usize, vscale: v128): void {
   const fm = i32x4.splat(splatF16Mask);
-  const fs = f32x4.splat(splatF16Scale);
   let a0 = f32x4.splat(0), b0 = f32x4.splat(0), a1 = f32x4.splat(0), b1 = f32x4.splat(0);
   let a2 = f32x4.splat(0), b2 = f32x4.splat(0), a3 = f32x4.splat(0), b3 = f32x4.splat(0);
   const qs = <usize>headDim << 2;
@@ -95,8 +95,8 @@ const F16_WIDE: f32 = reinterpret<f32>(0x77800000);
       p += 32;
     } else {
       const hv = v128.load(p);
-      lo = widenLo(hv, mode, fm, fs);
-      hi = widenHi(hv, mode, fm, fs);
+      lo = widenLo(hv, mode, fm);
+      hi = widenHi(hv, mode, fm);
       p += 16;
     }
     const q0 = v128.load32_splat(qp);
@@ -119,7 +119,6 @@ const F16_WIDE: f32 = reinterpret<f32>(0x77800000);
 // @ts-ignore: decorator
 @inline function scoreBlock1(kb: usize, qh: usize, headDim: i32, mode: i32, dst: usize, vscale: v128): void {
   const fm = i32x4.splat(splatF16Mask);
-  const fs = f32x4.splat(splatF16Scale);
   let a = f32x4.splat(0), b = f32x4.splat(0);
   let p = kb;
   for (let d = 0; d < headDim; d++) {
@@ -130,8 +129,8 @@ const F16_WIDE: f32 = reinterpret<f32>(0x77800000);
       p += 32;
     } else {
       const hv = v128.load(p);
-      lo = widenLo(hv, mode, fm, fs);
-      hi = widenHi(hv, mode, fm, fs);
+      lo = widenLo(hv, mode, fm);
+      hi = widenHi(hv, mode, fm);
       p += 16;
     }
     const qd = v128.load32_splat(qh + (<usize>d << 2));
@@ -359,20 +358,18 @@ export function attn_softmax(probs: usize, stride: i32, nHead: i32, pos0: i32, r
 }
 
 // ---------------------------------------------------------------- pass 3: P·V
-// Items are (block of queries, kv head, 32 dims = one 64-byte line of an f16 V row). An item walks the keys
+// Items are (block of queries, kv head, 32-dim slab: 64 bytes per position in f16). An item walks the keys
 // in chunks of PV_CHUNK positions; for each chunk it runs every query of its block and the four 8-dim
 // slices of its 32 dims, so the chunk's V lines (PV_CHUNK lines, 16 KB in f16) come from memory once and
 // are reused from L1. Each output lane still adds its keys in index order (the accumulators wait in `out`
 // between chunks), so the sums are the reference's.
 
-let PV_CHUNK = 256;
-export function set_pv_chunk(n: i32): void { PV_CHUNK = n; }
+const PV_CHUNK = 256;
 
 /** acc[4 heads][8 dims] (from `o`, or zero when first) += P[j] V[j] for keys [j0, j1), stored back to `o`. */
 // @ts-ignore: decorator
 @inline function pvRange4(vp: usize, vStride: usize, pr: usize, stride: usize, j0: i32, j1: i32, mode: i32, o: usize, headDim: i32, first: bool): void {
   const fm = i32x4.splat(splatF16Mask);
-  const fs = f32x4.splat(splatF16Scale);
   const os = <usize>headDim << 2;
   let a0 = f32x4.splat(0), b0 = f32x4.splat(0), a1 = f32x4.splat(0), b1 = f32x4.splat(0);
   let a2 = f32x4.splat(0), b2 = f32x4.splat(0), a3 = f32x4.splat(0), b3 = f32x4.splat(0);
@@ -391,8 +388,8 @@ export function set_pv_chunk(n: i32): void { PV_CHUNK = n; }
       hi = v128.load(p, 16);
     } else {
       const hv = v128.load(p);
-      lo = widenLo(hv, mode, fm, fs);
-      hi = widenHi(hv, mode, fm, fs);
+      lo = widenLo(hv, mode, fm);
+      hi = widenHi(hv, mode, fm);
     }
     const p0 = v128.load32_splat(pj);
     const p1 = v128.load32_splat(pj + stride);
@@ -415,7 +412,6 @@ export function set_pv_chunk(n: i32): void { PV_CHUNK = n; }
 // @ts-ignore: decorator
 @inline function pvRange1(vp: usize, vStride: usize, pr: usize, j0: i32, j1: i32, mode: i32, o: usize, first: bool): void {
   const fm = i32x4.splat(splatF16Mask);
-  const fs = f32x4.splat(splatF16Scale);
   let a = f32x4.splat(0), b = f32x4.splat(0);
   if (!first) {
     a = v128.load(o);
@@ -430,8 +426,8 @@ export function set_pv_chunk(n: i32): void { PV_CHUNK = n; }
       hi = v128.load(p, 16);
     } else {
       const hv = v128.load(p);
-      lo = widenLo(hv, mode, fm, fs);
-      hi = widenHi(hv, mode, fm, fs);
+      lo = widenLo(hv, mode, fm);
+      hi = widenHi(hv, mode, fm);
     }
     const pv = v128.load32_splat(pj);
     a = f32x4.add(a, f32x4.mul(pv, lo));
