@@ -5,7 +5,18 @@
 import { BitnetError } from '../errors.js';
 import { ARCH_KEY, archKey } from '../formats/names.js';
 import type { RopeScaling } from '../kernels/math.js';
-import type { MetadataReader } from './hparams.js';
+
+type ArchKey = (typeof ARCH_KEY)[keyof typeof ARCH_KEY];
+
+/** What readRope needs of hparams.ts's MetadataReader (which imports this file). */
+export interface RopeMetadata {
+  readonly meta: ReadonlyMap<string, unknown>;
+  readonly file: string;
+  readonly arch: string;
+  archUint(key: ArchKey, fallback?: number): number;
+  archFloat(key: ArchKey, fallback?: number): number;
+  archString(key: ArchKey): string | undefined;
+}
 
 export const ROPE_SCALING_TYPES = ['none', 'linear', 'yarn'] as const;
 export type RopeScalingType = (typeof ROPE_SCALING_TYPES)[number];
@@ -58,13 +69,13 @@ export function checkRopeOptions(o: RopeOptions): void {
 }
 
 /** The RoPE base and scaling of a model: the file's keys, then the overrides, then llama.cpp's defaults. */
-export function readRope(r: MetadataReader, nCtxTrain: number, o: RopeOptions = {}): { freqBase: number; scaling: RopeConfig } {
+export function readRope(r: RopeMetadata, nCtxTrain: number, o: RopeOptions = {}): { freqBase: number; scaling: RopeConfig } {
   checkRopeOptions(o);
-  const key = (k: (typeof ARCH_KEY)[keyof typeof ARCH_KEY]) => archKey(r.arch, k);
-  const bad = (k: (typeof ARCH_KEY)[keyof typeof ARCH_KEY], why: string): never => {
+  const key = (k: ArchKey) => archKey(r.arch, k);
+  const bad = (k: ArchKey, why: string): never => {
     throw new BitnetError('BAD_METADATA', why, { file: r.file, name: key(k) });
   };
-  const positive = (k: (typeof ARCH_KEY)[keyof typeof ARCH_KEY], fallback: number): number => {
+  const positive = (k: ArchKey, fallback: number): number => {
     const x = r.archFloat(k, fallback);
     return x > 0 ? x : bad(k, `must be > 0, got ${x}`);
   };
