@@ -1,6 +1,6 @@
 // RoPE scaling end to end: a fixture with YaRN metadata (rope.scaling.*) loads with llama.cpp's resolved
 // parameters, its logits equal the float64 reference with the same scaling, and it generates past its training
-// context; LoadOptions.rope overrides the file; bad metadata and bad options are typed errors naming the key or
+// context, on WebGPU as on the CPU; LoadOptions.rope overrides the file; bad metadata and bad options are typed errors naming the key or
 // option; a context beyond what RoPE covers warns once per process.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { BitnetError, loadModel, type LoadOptions } from '../../../src/index.js'
 import { makeFixture, TINY, writeGgufFixture } from '../../fixtures/generate.js';
 import { tempDir } from '../../fixtures/temp.js';
 import { referenceLogits } from '../../reference/forward64.js';
+import { testGpu } from '../kernels/webgpu-gpu.js';
 
 const dir = tempDir('ropescale');
 const ARCH = 'bitnet-b1.58';
@@ -76,6 +77,23 @@ test('YaRN logits equal the float64 reference with the same scaling (and differ 
   assert.ok(relMax(got.slice(1), plain.slice(1)) > 100 * diff, 'scaled and plain RoPE give the same logits');
   assert.ok(relMax(got.slice(0, 1), plain.slice(0, 1)) < 1e-3);
   await m.dispose();
+});
+
+const probe = await testGpu();
+
+test('WebGPU applies the same YaRN table: logits equal the WASM backend\'s (bit for bit on a software adapter)', { skip: 'skip' in probe ? probe.skip : false }, async () => {
+  const path = await fixture(YARN_META);
+  const rows: Float32Array[][] = [];
+  for (const backend of ['cpu', 'webgpu'] as const) {
+    const m = await loadModel(path, { backend, lmHead: 'exact', contextSize: 128 });
+    rows.push(await m.evaluate(TOKENS));
+    await m.dispose();
+  }
+  const rel = 'skip' in probe || probe.hardware ? 5e-2 : 0; // a hardware GPU may fuse multiply-adds (webgpu-e2e.test.ts)
+  rows[0]!.forEach((row, t) => {
+    const amax = row.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    row.forEach((x, i) => assert.ok(rel === 0 ? Object.is(rows[1]![t]![i], x) : Math.abs(rows[1]![t]![i]! - x) <= rel * amax, `position ${t} logit ${i}`));
+  });
 });
 
 test('a YaRN model generates past its training context', async () => {
