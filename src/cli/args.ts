@@ -39,7 +39,7 @@ export const ROPE_OPTIONS: OptionSpec[] = [
   { name: 'rope-scale', type: 'string', env: 'BITNET_ROPE_SCALE', arg: 'N', help: 'RoPE context scaling factor: expands the context by N', default: 'the model\'s, else 1' },
   { name: 'rope-freq-scale', type: 'string', env: 'BITNET_ROPE_FREQ_SCALE', arg: 'X', help: 'RoPE frequency scaling factor (1/N of --rope-scale)' },
   { name: 'rope-freq-base', type: 'string', env: 'BITNET_ROPE_FREQ_BASE', arg: 'N', help: 'RoPE base frequency', default: 'the model\'s' },
-  { name: 'yarn-orig-ctx', type: 'string', env: 'BITNET_YARN_ORIG_CTX', arg: 'N', help: 'YaRN: the original context of the model (0: its training context)', default: '0' },
+  { name: 'yarn-orig-ctx', type: 'string', env: 'BITNET_YARN_ORIG_CTX', arg: 'N', help: 'YaRN: the original context of the model (0: the model\'s rope.scaling.original_context_length, else its training context)', default: '0' },
   { name: 'yarn-ext-factor', type: 'string', env: 'BITNET_YARN_EXT_FACTOR', arg: 'X', help: 'YaRN: extrapolation mix factor (0: full interpolation; -1: 1 for yarn, else 0)', default: '-1' },
   { name: 'yarn-attn-factor', type: 'string', env: 'BITNET_YARN_ATTN_FACTOR', arg: 'X', help: 'YaRN: scale sqrt(t), the attention magnitude', default: '1' },
   { name: 'yarn-beta-fast', type: 'string', env: 'BITNET_YARN_BETA_FAST', arg: 'X', help: 'YaRN: low correction dim (beta)', default: '32' },
