@@ -3,7 +3,7 @@
 // `-m synthetic:2b4t[:i2_s|tq2_0|tq1_0[:f16|q8_0|q6_k]]` benchmarks 2B4T's exact shapes with random weights.
 import { bench, resolveSyntheticModel, type BenchRun, type BenchTest } from '../../engine/bench.js';
 import { BACKEND_KINDS, TERNARY_KERNELS, type BackendKind, type TernaryKernelChoice } from '../../kernels/index.js';
-import { helpText, parseCommand, requireModel, str, UsageError, type OptionSpec } from '../args.js';
+import { helpText, parseCommand, requireModel, ROPE_OPTIONS, ropeOptions, str, UsageError, type OptionSpec } from '../args.js';
 import { resolveRef } from '../common.js';
 import { runEfficiency } from '../efficiency.js';
 import { mb, warn } from '../progress.js';
@@ -21,6 +21,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'output', short: 'o', type: 'string', arg: 'md|json', help: 'output format', default: 'md' },
   { name: 'profile', type: 'boolean', help: 'time every backend op and print ms per token by op (adds a little overhead)' },
   { name: 'efficiency', type: 'boolean', help: 'the efficiency row of the first tg test: weight bytes, memory, ms/token, ops and bytes per token, 7 nm energy estimate beside FP16, RAPL joules where readable' },
+  ...ROPE_OPTIONS,
 ];
 
 function list(v: string | undefined, fallback: string, name: string): number[] {
@@ -87,6 +88,7 @@ export const benchCommand = {
     if (!['int8', 'exact', 'f16'].includes(lmHead)) throw new UsageError('--lm-head must be int8 or exact');
     const ternaryKernel = str(v, 'ternary-kernel') ?? 'auto';
     if (!(TERNARY_KERNELS as readonly string[]).includes(ternaryKernel)) throw new UsageError(`--ternary-kernel must be one of ${TERNARY_KERNELS.join(', ')}`);
+    const rope = ropeOptions(v);
     const format = str(v, 'output') ?? 'md';
     if (format !== 'md' && format !== 'json') throw new UsageError('--output must be md or json');
     if (model.startsWith('synthetic:')) {
@@ -110,7 +112,7 @@ export const benchCommand = {
       for (const threads of threadList) {
         if (backend === 'ref' && threads !== undefined && threads > 1) warn('the ref backend runs on one thread');
         process.stderr.write(`running ${backend}${threads ? ` x${threads}` : ''}: ${tests.length} test(s) x ${reps} ...\n`);
-        runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', bandwidth: tests.some((t) => t.kind === 'tg'), profile: v.profile === true, ternaryKernel: ternaryKernel as TernaryKernelChoice, ...(threads ? { threads } : {}) }));
+        runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', bandwidth: tests.some((t) => t.kind === 'tg'), profile: v.profile === true, ternaryKernel: ternaryKernel as TernaryKernelChoice, ...(threads ? { threads } : {}), ...(rope ? { rope } : {}) }));
       }
     }
     const rss = Math.max(...runs.map((r) => r.peakRssBytes));
