@@ -6,6 +6,7 @@ import type { GenerateOptions } from '../generate/generate.js';
 import { compileGrammar, type CompiledGrammar, type GrammarSpec } from '../grammar/index.js';
 import type { LoadOptions } from '../engine/load.js';
 import { BACKEND_KINDS, KV_TYPES, TERNARY_KERNELS, type KvType } from '../kernels/index.js';
+import { ROPE_SCALING_TYPES, type RopeOptions } from '../model/rope-scaling.js';
 import { defaultModelPath } from './default-model.js';
 
 export class UsageError extends Error {
@@ -34,8 +35,21 @@ export const MODEL_OPTIONS: OptionSpec[] = [
   { name: 'no-progress', type: 'boolean', env: 'BITNET_NO_PROGRESS', help: 'no progress bar on stderr' },
 ];
 
+/** RoPE scaling beyond the training context, as llama.cpp's flags (part of the context group). */
+export const ROPE_OPTIONS: OptionSpec[] = [
+  { name: 'rope-scaling', type: 'string', env: 'BITNET_ROPE_SCALING', arg: 'none|linear|yarn', help: 'RoPE scaling method', default: 'the model\'s, else linear' },
+  { name: 'rope-scale', type: 'string', env: 'BITNET_ROPE_SCALE', arg: 'N', help: 'RoPE context scaling factor: expands the context by N', default: 'the model\'s, else 1' },
+  { name: 'rope-freq-scale', type: 'string', env: 'BITNET_ROPE_FREQ_SCALE', arg: 'X', help: 'RoPE frequency scaling factor (1/N of --rope-scale)' },
+  { name: 'rope-freq-base', type: 'string', env: 'BITNET_ROPE_FREQ_BASE', arg: 'N', help: 'RoPE base frequency', default: 'the model\'s' },
+  { name: 'yarn-orig-ctx', type: 'string', env: 'BITNET_YARN_ORIG_CTX', arg: 'N', help: 'YaRN: the original context of the model (0: the model\'s rope.scaling.original_context_length, else its training context)', default: '0' },
+  { name: 'yarn-ext-factor', type: 'string', env: 'BITNET_YARN_EXT_FACTOR', arg: 'X', help: 'YaRN: extrapolation mix factor (0: full interpolation; -1: 1 for yarn, else 0)', default: '-1' },
+  { name: 'yarn-attn-factor', type: 'string', env: 'BITNET_YARN_ATTN_FACTOR', arg: 'X', help: 'YaRN: scale sqrt(t), the attention magnitude', default: '1' },
+  { name: 'yarn-beta-fast', type: 'string', env: 'BITNET_YARN_BETA_FAST', arg: 'X', help: 'YaRN: low correction dim (beta)', default: '32' },
+  { name: 'yarn-beta-slow', type: 'string', env: 'BITNET_YARN_BETA_SLOW', arg: 'X', help: 'YaRN: high correction dim (alpha)', default: '1' },
+];
+
 export const CONTEXT_OPTIONS: OptionSpec[] = [
-  { name: 'ctx-size', short: 'c', type: 'string', env: 'BITNET_CTX_SIZE', arg: 'N', help: 'context size in tokens (0: the model\'s, at most 4096)', default: '0' },
+  { name: 'ctx-size', short: 'c', type: 'string', env: 'BITNET_CTX_SIZE', arg: 'N', help: 'context size in tokens (0: the model\'s, at most 4096; more than the model\'s warns: see --rope-scaling)', default: '0' },
   { name: 'batch-size', short: 'b', type: 'string', env: 'BITNET_BATCH_SIZE', arg: 'N', help: 'prompt tokens per forward pass', default: '512' },
   { name: 'cache-type', type: 'string', env: 'BITNET_CACHE_TYPE', arg: 'TYPE', help: 'KV cache storage type of K and V both (f32, f16, q8_0, q4_0)', default: 'f16' },
   { name: 'cache-type-k', aliases: ['-ctk'], type: 'string', env: 'BITNET_CACHE_TYPE_K', arg: 'TYPE', help: 'KV cache type of K (f32, f16, q8_0, q4_0; q8_0/q4_0 need head sizes that are multiples of 32)', default: '--cache-type' },
@@ -44,6 +58,7 @@ export const CONTEXT_OPTIONS: OptionSpec[] = [
   { name: 'backend', type: 'string', env: 'BITNET_BACKEND', arg: 'auto|cpu|webgpu|wasm|wasm-simd|wasm-relaxed|ref', help: 'compute backend (auto: WebGPU on a real GPU, else WASM SIMD; cpu: WASM SIMD)', default: 'auto' },
   { name: 'ternary-kernel', type: 'string', env: 'BITNET_TERNARY_KERNEL', arg: 'auto|lut|mad', help: 'WASM ternary matmul: table lookups, multiply-add, or whichever a one-time timing finds faster', default: 'auto' },
   { name: 'lm-head', type: 'string', env: 'BITNET_LM_HEAD', arg: 'int8|exact', help: 'lm_head as int8 rows (faster) or in its stored type (bitnet.cpp-exact logits; f16 = exact)', default: 'int8' },
+  ...ROPE_OPTIONS,
 ];
 
 export const SAMPLING_OPTIONS: OptionSpec[] = [
@@ -247,6 +262,34 @@ export function kvTypeOptions(v: Values): { k: KvType; v: KvType } | undefined {
   return { k: k ?? both ?? 'f16', v: vt ?? both ?? 'f16' };
 }
 
+function positive(v: Values, name: string): number | undefined {
+  const n = num(v, name);
+  if (n !== undefined && !(n > 0)) throw new UsageError(`--${name} must be a number > 0, got "${str(v, name)}"`);
+  return n;
+}
+
+/** RoPE overrides from the --rope-* and --yarn-* flags (undefined when none is given); errors name the flag. */
+export function ropeOptions(v: Values): RopeOptions | undefined {
+  const o: RopeOptions = {};
+  const scaling = oneOf(v, 'rope-scaling', ROPE_SCALING_TYPES);
+  if (scaling) o.scaling = scaling;
+  const scale = positive(v, 'rope-scale');
+  const freqScale = positive(v, 'rope-freq-scale');
+  if (scale !== undefined && freqScale !== undefined) throw new UsageError('--rope-scale and --rope-freq-scale cannot be used together (one is 1/the other)');
+  if (scale !== undefined) o.scale = scale;
+  if (freqScale !== undefined) o.scale = 1 / freqScale;
+  const set = (key: keyof RopeOptions, x: number | undefined) => {
+    if (x !== undefined) (o as Record<string, unknown>)[key] = x;
+  };
+  set('freqBase', positive(v, 'rope-freq-base'));
+  set('yarnOrigCtx', num(v, 'yarn-orig-ctx', { int: true, min: 0 }));
+  set('yarnExtFactor', num(v, 'yarn-ext-factor', { max: 1 }));
+  set('yarnAttnFactor', positive(v, 'yarn-attn-factor'));
+  set('yarnBetaFast', positive(v, 'yarn-beta-fast'));
+  set('yarnBetaSlow', positive(v, 'yarn-beta-slow'));
+  return Object.keys(o).length ? o : undefined;
+}
+
 /** Load options from the model and context groups. */
 export function loadOptions(v: Values): LoadOptions {
   const ctx = num(v, 'ctx-size', { int: true, min: 0 });
@@ -257,7 +300,9 @@ export function loadOptions(v: Values): LoadOptions {
   const backend = oneOf(v, 'backend', BACKEND_KINDS);
   const lmHead = oneOf(v, 'lm-head', ['int8', 'exact', 'f16'] as const);
   const ternaryKernel = oneOf(v, 'ternary-kernel', TERNARY_KERNELS);
+  const rope = ropeOptions(v);
   return {
+    ...(rope ? { rope } : {}),
     ...(threads ? { threads } : {}),
     ...(backend ? { backend } : {}),
     ...(lmHead ? { lmHead } : {}),

@@ -11,6 +11,7 @@ import { createBackend, type BackendKind } from '../kernels/index.js';
 import { readHparams } from '../model/arch.js';
 import type { HParams } from '../model/hparams.js';
 import { kvTypesOf, type KvType, type KvTypes } from '../model/kv-cache.js';
+import { ropeCoveredContext, ropeIsScaled, type RopeOptions } from '../model/rope-scaling.js';
 import { loadWeights } from '../model/weights.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { vocabFromGguf, vocabFromTokenizerJson } from '../tokenizer/vocab.js';
@@ -39,8 +40,10 @@ export interface LoadOptions {
   threads?: number;
   /** the WASM backend's ternary matmul: table lookups, multiply-add, or 'auto' (default: timed once per runtime) */
   ternaryKernel?: TernaryKernelChoice;
-  /** KV cache size in tokens; default min(training context, 4096) */
+  /** KV cache size in tokens; default min(training context, 4096); more than the training context warns */
   contextSize?: number;
+  /** RoPE base and scaling instead of the file's (linear / YaRN, as llama.cpp's --rope-* and --yarn-* flags) */
+  rope?: RopeOptions;
   /**
    * KV cache storage: one type for K and V, or a pair (llama.cpp's -ctk / -ctv: f32, f16, q8_0, q4_0); default
    * f16 (bitnet.cpp's). A type the backend cannot store (or q8_0/q4_0 with a head size not a multiple of 32) is
@@ -110,6 +113,16 @@ function generationStops(file: ModelFile): number[] {
   return list.filter((x): x is number => Number.isInteger(x));
 }
 
+const warnedOnce = new Set<string>();
+
+/** A warning kept in the model's warnings every time but passed to onWarning once per process per kind. */
+function warnOnce(kind: string, warnings: string[], onWarning: ((m: string) => void) | undefined, m: string): void {
+  warnings.push(m);
+  if (warnedOnce.has(kind)) return;
+  warnedOnce.add(kind);
+  onWarning?.(m);
+}
+
 export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Promise<BitnetModel> {
   const t0 = typeof performance !== 'undefined' ? performance.now() : Date.now();
   const warnings: string[] = [];
@@ -124,7 +137,7 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
   let backendCreated: Backend | undefined;
   try {
     for (const note of file.hf?.notes ?? []) warn(note);
-    const hp: HParams = readHparams(file, { warn, ...(opts.activation ? { activation: opts.activation } : {}) });
+    const hp: HParams = readHparams(file, { warn, ...(opts.activation ? { activation: opts.activation } : {}), ...(opts.rope ? { rope: opts.rope } : {}) });
     opts.onProgress?.({ phase: 'tokenizer', loaded: 0, total: 0, text: 'building tokenizer' });
     const tokenizer = buildTokenizer(file);
     if (tokenizer.vocabSize > hp.nVocab) {
@@ -145,10 +158,13 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
     backend.createKv(1, hp.nHeadKv, hp.headDim, 1, kvTypes).free(); // the backend takes these types (or says which flag it refuses)
     const contextSize = opts.contextSize ?? Math.min(hp.nCtxTrain || 4096, 4096);
     if (!Number.isInteger(contextSize) || contextSize < 1) throw new BitnetError('INVALID_ARGUMENT', `invalid context size ${contextSize}`, { name: 'contextSize' });
-    if (hp.nCtxTrain > 0 && contextSize > hp.nCtxTrain) {
+    const covered = ropeCoveredContext(hp.nCtxTrain, hp.ropeScaling);
+    if (hp.nCtxTrain > 0 && contextSize > Math.max(hp.nCtxTrain, covered)) {
       // allowed (benchmarks time long prompts on small models), but positions past the training context were
-      // never seen by the model: its text degrades there (llama.cpp warns the same)
-      warn(`context size ${contextSize} is more than the model's training context ${hp.nCtxTrain}: text past position ${hp.nCtxTrain} degrades`);
+      // never seen by the model: its text degrades there unless RoPE is scaled over them (llama.cpp warns too)
+      const factor = Math.ceil(contextSize / (hp.ropeScaling.origCtx || hp.nCtxTrain));
+      const scaled = ropeIsScaled(hp.ropeScaling) ? ` (RoPE is scaled to ${covered})` : '';
+      warnOnce('context', warnings, opts.onWarning, `context size ${contextSize} is more than the model's training context ${hp.nCtxTrain}${scaled}: text past position ${Math.max(hp.nCtxTrain, covered)} degrades; --rope-scaling yarn --rope-scale ${factor} stretches RoPE over it`);
     }
     const text = (id: number | null, fallback: string): string => (id === null ? fallback : tokenizer.tokenText(id));
     const template = file.metadata.get(KEY.chatTemplate);

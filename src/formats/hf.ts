@@ -29,7 +29,7 @@ interface HfConfig {
   vocab_size?: number;
   max_position_embeddings?: number;
   rope_theta?: number;
-  rope_scaling?: { type?: string; rope_type?: string } | null;
+  rope_scaling?: { type?: string; rope_type?: string; factor?: number; original_max_position_embeddings?: number; beta_fast?: number; beta_slow?: number; [key: string]: unknown } | null;
   rms_norm_eps?: number;
   hidden_act?: string;
   tie_word_embeddings?: boolean;
@@ -84,16 +84,37 @@ function chatTemplateOf(tokenizerConfig: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * config.json's rope_scaling as GGUF rope.scaling.* keys: linear and yarn (factor, original_max_position_embeddings,
+ * beta_fast / beta_slow), as llama.cpp's converter writes them. Other types, and YaRN's attention_factor / mscale
+ * (which replace llama.cpp's 1 + 0.1 ln(factor) magnitude), are refused.
+ */
+function ropeScalingMetadata(cfg: HfConfig, file: string, set: (key: (typeof ARCH_KEY)[keyof typeof ARCH_KEY], v: GgufTypedValue) => void): void {
+  const sc = cfg.rope_scaling;
+  const type = sc ? (sc.rope_type ?? sc.type ?? 'default') : 'default';
+  if (!sc || type === 'default') return;
+  const refuse = (why: string): never => {
+    throw new BitnetError('UNSUPPORTED_ARCHITECTURE', why, { file, name: 'rope_scaling' });
+  };
+  if (type !== 'linear' && type !== 'yarn') refuse(`rope_scaling type "${type}" is not supported (linear, yarn)`);
+  const num = (key: string, v: unknown, min: number): number => (typeof v === 'number' && Number.isFinite(v) && v > min ? v : refuse(`${key} must be a number > ${min}, got ${JSON.stringify(v)}`));
+  for (const key of ['attention_factor', 'mscale', 'mscale_all_dim']) if (type === 'yarn' && sc[key] !== undefined) refuse(`yarn's ${key} is not supported`);
+  set(ARCH_KEY.ropeScalingType, gv.str(type));
+  set(ARCH_KEY.ropeScalingFactor, gv.f32(num('factor', sc.factor, 0)));
+  if (type !== 'yarn') return;
+  const orig = sc.original_max_position_embeddings;
+  if (orig !== undefined) set(ARCH_KEY.ropeScalingOrigCtx, gv.u32(Number.isInteger(orig) ? num('original_max_position_embeddings', orig, 0) : refuse(`original_max_position_embeddings must be an integer, got ${JSON.stringify(orig)}`)));
+  if (sc.beta_fast !== undefined) set(ARCH_KEY.ropeScalingYarnBetaFast, gv.f32(num('beta_fast', sc.beta_fast, 0)));
+  if (sc.beta_slow !== undefined) set(ARCH_KEY.ropeScalingYarnBetaSlow, gv.f32(num('beta_slow', sc.beta_slow, 0)));
+}
+
 function hfMetadata(arch: ArchName, cfg: HfConfig, name: string, tokenizerConfig: unknown, file: string): Map<string, GgufTypedValue> {
   const nHead = need(cfg, 'num_attention_heads', file);
   const nEmbd = need(cfg, 'hidden_size', file);
   const headDim = cfg.head_dim ?? nEmbd / nHead;
-  const scaling = cfg.rope_scaling;
-  if (scaling && (scaling.rope_type ?? scaling.type ?? 'default') !== 'default') {
-    throw new BitnetError('UNSUPPORTED_ARCHITECTURE', `rope_scaling type "${scaling.rope_type ?? scaling.type}" is not supported`, { file, name: 'rope_scaling' });
-  }
   const m = new Map<string, GgufTypedValue>();
   const k = (key: (typeof ARCH_KEY)[keyof typeof ARCH_KEY]) => archKey(arch, key);
+  ropeScalingMetadata(cfg, file, (key, v) => m.set(k(key), v));
   m.set(KEY.architecture, gv.str(arch));
   m.set(KEY.name, gv.str(name));
   m.set(k(ARCH_KEY.vocabSize), gv.u32(need(cfg, 'vocab_size', file)));

@@ -46,8 +46,18 @@ export const ARCH_KEY = {
   rmsEps: 'attention.layer_norm_rms_epsilon',
   ropeDimensionCount: 'rope.dimension_count',
   ropeFreqBase: 'rope.freq_base',
+  /** RoPE scaling (llama.cpp's LLM_KV_ROPE_SCALING_*): type none|linear|yarn (absent: linear), factor = context multiple */
   ropeScalingType: 'rope.scaling.type',
   ropeScalingFactor: 'rope.scaling.factor',
+  /** the older name of rope.scaling.factor */
+  ropeScaleLinear: 'rope.scale_linear',
+  ropeScalingAttnFactor: 'rope.scaling.attn_factor',
+  ropeScalingOrigCtx: 'rope.scaling.original_context_length',
+  ropeScalingFinetuned: 'rope.scaling.finetuned',
+  ropeScalingYarnExtFactor: 'rope.scaling.yarn_ext_factor',
+  ropeScalingYarnAttnFactor: 'rope.scaling.yarn_attn_factor',
+  ropeScalingYarnBetaFast: 'rope.scaling.yarn_beta_fast',
+  ropeScalingYarnBetaSlow: 'rope.scaling.yarn_beta_slow',
   /** llama.cpp's LLM_KV_HIDDEN_ACT ("relu2" for 2B4T when written by mainline converters). */
   hiddenAct: 'hidden_activation',
   /** llama.cpp's LLM_KV_POOLING_TYPE (enum llama_pooling_type: 0 none, 1 mean, 2 cls, 3 last, 4 rank) */

@@ -4,6 +4,7 @@ import { BitnetError } from '../errors.js';
 import type { ModelFile } from '../formats/model-file.js';
 import { KEY, TENSOR } from '../formats/names.js';
 import { MetadataReader, type ArchOptions, type FileFacts, type HParams } from './hparams.js';
+import { readRope } from './rope-scaling.js';
 
 export type { ArchOptions } from './hparams.js';
 import { bitnetB158Hparams } from './bitnet-b158.js';
@@ -33,5 +34,9 @@ export function readHparams(file: ModelFile, opts: ArchOptions): HParams {
     });
   }
   const embd = file.tensors.get(TENSOR.tokEmbd);
-  return reader(new MetadataReader(file.metadata, file.path, arch), embd?.shape[1] ?? 0, opts, { hasTensor: (name) => file.tensors.has(name) });
+  const r = new MetadataReader(file.metadata, file.path, arch);
+  const hp = reader(r, embd?.shape[1] ?? 0, opts, { hasTensor: (name) => file.tensors.has(name) });
+  if (!opts.rope) return hp;
+  const rope = readRope(r, hp.nCtxTrain, opts.rope);
+  return { ...hp, ropeFreqBase: rope.freqBase, ropeScaling: rope.scaling };
 }

@@ -106,7 +106,7 @@ async function run(m: LoadedWeights, items: readonly BatchItem[], trace: TraceFn
   const xqFfn = be.allocActs(T, hp.nFf); //   int8 (T, nFf)
   const curIn = hp.inputNorms ? be.allocF32(T * nEmbd) : undefined; // (T, nEmbd) one projection's own normed input
   const table = new Float32Array(T * hp.nRot); // (T, nRot) cos/sin at each row's own position
-  items.forEach((it, i) => table.set(ropeTable(it.kv.length, it.tokens.length, hp.nRot, hp.ropeFreqBase, w.ropeFreqs), row0[i]! * hp.nRot));
+  items.forEach((it, i) => table.set(ropeTable(it.kv.length, it.tokens.length, hp.nRot, hp.ropeFreqBase, w.ropeFreqs, hp.ropeScaling), row0[i]! * hp.nRot));
   const ropeQ = { T, nHead: hp.nHead, headDim: hp.headDim, nRot: hp.nRot, style: hp.ropeStyle, table };
   const ropeK = { ...ropeQ, nHead: hp.nHeadKv };
   const scale = Math.fround(1 / Math.fround(Math.sqrt(hp.headDim)));

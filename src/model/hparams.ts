@@ -3,11 +3,14 @@
 import { BitnetError } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
 import { ARCH_KEY, archKey, type ArchName } from '../formats/names.js';
+import { readRope, type RopeConfig, type RopeOptions } from './rope-scaling.js';
 
 /** Options of the architectures' hyperparameter readers (arch.ts and the architecture files). */
 export interface ArchOptions {
   /** force the gate activation (for files whose metadata does not say) */
   activation?: 'relu2' | 'silu';
+  /** RoPE base and scaling overrides (the --rope-* and --yarn-* flags) */
+  rope?: RopeOptions;
   warn: (message: string) => void;
 }
 
@@ -30,6 +33,8 @@ export interface HParams {
   nRot: number;
   eps: number;
   ropeFreqBase: number;
+  /** RoPE scaling beyond the trained context (linear / YaRN; rope-scaling.ts) */
+  ropeScaling: RopeConfig;
   /** 'neox': pairs (i, i + n/2) (bitnet archs, HF layout); 'norm': adjacent pairs (llama GGUF, Q/K permuted) */
   ropeStyle: 'neox' | 'norm';
   /** gate activation: relu(g)^2 (BitNet b1.58 2B4T) or silu(g) */
@@ -119,9 +124,11 @@ export function readCommonHparams(r: MetadataReader, vocabFromTensor: number): O
   if (nHeadKv === 0 || nHead % nHeadKv !== 0) bad(ARCH_KEY.headCountKv, `head_count_kv ${nHeadKv} must divide head_count ${nHead}`);
   if (valueLength !== headDim) bad(ARCH_KEY.valueLength, `value_length ${valueLength} != key_length ${headDim} is not supported`);
   if (nRot > headDim || nRot % 2 !== 0) bad(ARCH_KEY.ropeDimensionCount, `rope dimension count ${nRot} must be even and at most the head size ${headDim}`);
+  const nCtxTrain = r.archUint(ARCH_KEY.contextLength, 2048);
+  const rope = readRope(r, nCtxTrain);
   return {
     nVocab: r.archUint(ARCH_KEY.vocabSize, vocabFromTensor),
-    nCtxTrain: r.archUint(ARCH_KEY.contextLength, 2048),
+    nCtxTrain,
     nEmbd,
     nLayer: r.archUint(ARCH_KEY.blockCount),
     nFf: r.archUint(ARCH_KEY.feedForwardLength),
@@ -130,7 +137,8 @@ export function readCommonHparams(r: MetadataReader, vocabFromTensor: number): O
     headDim,
     nRot,
     eps: r.archFloat(ARCH_KEY.rmsEps, 1e-5),
-    ropeFreqBase: r.archFloat(ARCH_KEY.ropeFreqBase, 10000),
+    ropeFreqBase: rope.freqBase,
+    ropeScaling: rope.scaling,
   };
 }
 

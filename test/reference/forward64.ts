@@ -35,6 +35,32 @@ export interface RefOptions {
    * Default: none (every position as part of one multi-token batch, which keeps f32/f64 activations).
    */
   singleTokenFrom?: number;
+  /** RoPE scaling as llama.cpp applies it (linear / YaRN, see ropeScaled64); default none */
+  ropeScaling?: RefRopeScaling;
+}
+
+/** llama.cpp's RoPE scaling parameters (ggml_rope_ext's freq_scale, ext_factor, attn_factor, beta_fast/slow, n_ctx_orig). */
+export interface RefRopeScaling { freqScale: number; extFactor: number; attnFactor: number; betaFast: number; betaSlow: number; origCtx: number }
+
+/**
+ * llama.cpp's scaled RoPE in float64 (ggml rope_yarn, rope_yarn_ramp, ggml_rope_yarn_corr_dims): YaRN's ramp runs
+ * over pairs [low, high] = [floor(corr(betaFast)), ceil(corr(betaSlow))] clamped to [0, nRot - 1], with
+ * corr(b) = nRot ln(origCtx / (2 pi b)) / (2 ln base); pair i's angle mixes pos*base^(-2i/nRot)/ff_i (extrapolated)
+ * and freqScale times it (interpolated) by ramp*extFactor; cos and sin are multiplied by attnFactor, and by
+ * 1 + 0.1 ln(1/freqScale) when extFactor != 0.
+ */
+export function ropeScaled64(nRot: number, base: number, s: RefRopeScaling): { dims: [number, number]; mscale: number; angle: (pos: number, i: number, ff?: number) => number } {
+  const corr = (beta: number) => (nRot * Math.log(s.origCtx / (beta * 2 * Math.PI))) / (2 * Math.log(base));
+  const dims: [number, number] = [Math.max(0, Math.floor(corr(s.betaFast))), Math.min(nRot - 1, Math.ceil(corr(s.betaSlow)))];
+  const mscale = s.extFactor !== 0 ? s.attnFactor * (1 + 0.1 * Math.log(1 / s.freqScale)) : s.attnFactor;
+  const angle = (pos: number, i: number, ff = 1): number => {
+    const extrap = (pos * base ** ((-2 * i) / nRot)) / ff;
+    const interp = s.freqScale * extrap;
+    if (s.extFactor === 0) return interp;
+    const mix = (1 - Math.min(1, Math.max(0, (i - dims[0]) / Math.max(0.001, dims[1] - dims[0])))) * s.extFactor;
+    return interp * (1 - mix) + extrap * mix;
+  };
+  return { dims, mscale, angle };
 }
 
 /** Round to the nearest integer, ties to even (Math.round sends ties toward +Infinity, which is wrong here). */
@@ -92,14 +118,19 @@ export function rmsNorm(x: ArrayLike<number>, w: ArrayLike<number>, eps: number)
   return y;
 }
 
-/** Half-split (NeoX) RoPE (spec §2.2) on x: [nHeads*headDim]. Element i pairs with i + headDim/2, angle pos * theta^(-2i/headDim). */
-export function ropeHalfSplit(x: ArrayLike<number>, nHeads: number, headDim: number, pos: number, theta: number): Float64Array {
+/**
+ * Half-split (NeoX) RoPE (spec §2.2) on x: [nHeads*headDim]. Element i pairs with i + headDim/2, angle pos * theta^(-2i/headDim)
+ * (or llama.cpp's scaled angle and magnitude, with `scaling`).
+ */
+export function ropeHalfSplit(x: ArrayLike<number>, nHeads: number, headDim: number, pos: number, theta: number, scaling?: RefRopeScaling): Float64Array {
   const half = headDim / 2;
   const y = Float64Array.from(x);
+  const scaled = scaling ? ropeScaled64(headDim, theta, scaling) : undefined;
   for (let h = 0; h < nHeads; h++) {
     for (let i = 0; i < half; i++) {
-      const angle = pos * theta ** (-(2 * i) / headDim);
-      const cos = Math.cos(angle), sin = Math.sin(angle);
+      const angle = scaled ? scaled.angle(pos, i) : pos * theta ** (-(2 * i) / headDim);
+      const m = scaled ? scaled.mscale : 1;
+      const cos = m * Math.cos(angle), sin = m * Math.sin(angle);
       const x0 = x[h * headDim + i]!, x1 = x[h * headDim + i + half]!;
       y[h * headDim + i] = x0 * cos - x1 * sin;
       y[h * headDim + i + half] = x0 * sin + x1 * cos;
@@ -192,8 +223,8 @@ export function referenceHidden(model: RefModel, tokens: number[], opts: RefOpti
     const qkNorm = (x: Float64Array, w: Float32Array | undefined): Float64Array => (w ? headNorm(x, w, headDim, eps) : x);
     // --- attention block ---
     const a = h.map((x) => rmsNorm(x, layer.attnNorm, eps)); // [T][nEmbd]
-    const q = a.map((x, pos) => ropeHalfSplit(qkNorm(bitLinear(input(x, inNorms?.q), layer.wq), layer.qNorm), nHead, headDim, pos, model.ropeTheta)); // [T][nHead*headDim]
-    const k = a.map((x, pos) => ropeHalfSplit(qkNorm(bitLinear(input(x, inNorms?.k), layer.wk), layer.kNorm), nHeadKv, headDim, pos, model.ropeTheta)); // [T][nHeadKv*headDim]
+    const q = a.map((x, pos) => ropeHalfSplit(qkNorm(bitLinear(input(x, inNorms?.q), layer.wq), layer.qNorm), nHead, headDim, pos, model.ropeTheta, opts.ropeScaling)); // [T][nHead*headDim]
+    const k = a.map((x, pos) => ropeHalfSplit(qkNorm(bitLinear(input(x, inNorms?.k), layer.wk), layer.kNorm), nHeadKv, headDim, pos, model.ropeTheta, opts.ropeScaling)); // [T][nHeadKv*headDim]
     const v = a.map((x) => bitLinear(input(x, inNorms?.v), layer.wv)); // [T][nHeadKv*headDim]
     let o = causalAttention(q, k, v, nHead, nHeadKv, headDim, kvF16, singleTokenFrom); // [T][nHead*headDim]
     const attnSubNorm = layer.attnSubNorm;

@@ -5,7 +5,7 @@
 import type { KvType, KvTypes } from '../../kernels/index.js';
 import { bench, resolveSyntheticModel, type BenchRun, type BenchTest } from '../../engine/bench.js';
 import { BACKEND_KINDS, KV_TYPES, TERNARY_KERNELS, type BackendKind, type TernaryKernelChoice } from '../../kernels/index.js';
-import { helpText, parseCommand, requireModel, str, UsageError, type OptionSpec } from '../args.js';
+import { helpText, parseCommand, requireModel, ROPE_OPTIONS, ropeOptions, str, UsageError, type OptionSpec } from '../args.js';
 import { resolveRef } from '../common.js';
 import { runEfficiency } from '../efficiency.js';
 import { mb, warn } from '../progress.js';
@@ -25,6 +25,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'output', short: 'o', type: 'string', arg: 'md|json', help: 'output format', default: 'md' },
   { name: 'profile', type: 'boolean', help: 'time every backend op and print ms per token by op (adds a little overhead)' },
   { name: 'efficiency', type: 'boolean', help: 'the efficiency row of the first tg test: weight bytes, memory, ms/token, ops and bytes per token, 7 nm energy estimate beside FP16, RAPL joules where readable' },
+  ...ROPE_OPTIONS,
 ];
 
 function list(v: string | undefined, fallback: string, name: string): number[] {
@@ -106,6 +107,7 @@ export const benchCommand = {
     if (!(TERNARY_KERNELS as readonly string[]).includes(ternaryKernel)) throw new UsageError(`--ternary-kernel must be one of ${TERNARY_KERNELS.join(', ')}`);
     const kvList: KvTypes[] = [];
     for (const k of typeList(str(v, 'cache-type-k'), 'cache-type-k')) for (const t of typeList(str(v, 'cache-type-v'), 'cache-type-v')) kvList.push({ k, v: t });
+    const rope = ropeOptions(v);
     const format = str(v, 'output') ?? 'md';
     if (format !== 'md' && format !== 'json') throw new UsageError('--output must be md or json');
     if (model.startsWith('synthetic:')) {
@@ -132,7 +134,7 @@ export const benchCommand = {
         for (const kvType of kvList) {
           const kvName = kvList.length > 1 || kvType.k !== 'f16' || kvType.v !== 'f16' ? `, KV ${kvType.k}/${kvType.v}` : '';
           process.stderr.write(`running ${backend}${threads ? ` x${threads}` : ''}${kvName}: ${tests.length} test(s) x ${reps} ...\n`);
-          runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', kvType, bandwidth: tests.some((t) => t.kind === 'tg'), profile: v.profile === true, ternaryKernel: ternaryKernel as TernaryKernelChoice, ...(threads ? { threads } : {}) }));
+          runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', kvType, bandwidth: tests.some((t) => t.kind === 'tg'), profile: v.profile === true, ternaryKernel: ternaryKernel as TernaryKernelChoice, ...(threads ? { threads } : {}), ...(rope ? { rope } : {}) }));
         }
       }
     }

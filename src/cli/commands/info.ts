@@ -3,6 +3,7 @@
 import { inspectModel } from '../../engine/load.js';
 import { estimateMemory } from '../../engine/memory.js';
 import { GGUF_TYPE, GGUF_TYPE_NAMES, type GgufTypedValue } from '../../formats/gguf.js';
+import { ropeIsScaled } from '../../model/rope-scaling.js';
 import { helpText, num, parseCommand, requireModel, type OptionSpec } from '../args.js';
 import { resolveRef } from '../common.js';
 import { mb } from '../progress.js';
@@ -69,7 +70,7 @@ export const infoCommand = {
     if (info.hparams) {
       const h = info.hparams;
       lines.push(`arch:        ${h.arch}: ${h.nLayer} layers, embd ${h.nEmbd}, ffn ${h.nFf}, heads ${h.nHead}/${h.nHeadKv} kv, head dim ${h.headDim}, vocab ${h.nVocab}, ctx ${h.nCtxTrain}`);
-      lines.push(`             ${h.act === 'relu2' ? 'squared ReLU' : 'SiLU'} gate, ${h.subNorms ? 'sub-norms, ' : ''}${h.ropeStyle} RoPE base ${h.ropeFreqBase}, rms eps ${f32(h.eps)}`);
+      lines.push(`             ${h.act === 'relu2' ? 'squared ReLU' : 'SiLU'} gate, ${h.subNorms ? 'sub-norms, ' : ''}${h.ropeStyle} RoPE base ${h.ropeFreqBase}${ropeIsScaled(h.ropeScaling) ? ` (${h.ropeScaling.type} x${f32(Math.fround(1 / h.ropeScaling.freqScale))} over ${h.ropeScaling.origCtx})` : ''}, rms eps ${f32(h.eps)}`);
     } else {
       lines.push(`arch:        not loadable: ${info.hparamsError}`);
     }

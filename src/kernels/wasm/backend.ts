@@ -74,6 +74,9 @@ function chunkRows(rows: number, rowBytes: number, threads: number): number {
 const ELEMENT_CHUNK = 4096;
 /** attention: positions per scores item, and the most bytes of score rows one query block may use */
 const SCORE_CHUNK = 256;
+/** attention scores and P·V: queries per item (they share each block of K and each chunk of V lines from L1) */
+const SCORE_QUERY_BLOCK = 8;
+const PV_QUERY_BLOCK = 8;
 const ATT_SCORES_BYTES = 16 << 20;
 
 /** The scale shared by every TQ2_0 block that has a nonzero code, or undefined when blocks differ. */
@@ -481,7 +484,7 @@ export class WasmBackend implements Backend {
     const width = nHeadKv * headDim;
     // the whole context up front: pages the cache has not touched yet cost no physical memory
     const layers: WasmKvLayer[] = [];
-    // K in blocks of 8 positions (asm/common.ts), padded to whole blocks; V as rows
+    // K in blocks of 8 positions, padded to whole blocks; V in slabs of 32 dims (asm/attention.ts)
     const kElems = nHeadKv * Math.ceil(nCtx / 8) * 8 * headDim;
     for (let l = 0; l < nLayer; l++) {
       // after K: the layer's inf/NaN flag (asm/attention.ts), cleared here
@@ -499,8 +502,9 @@ export class WasmBackend implements Backend {
         if (from.length !== nLayer || !s || s.nHeadKv !== nHeadKv || s.headDim !== headDim || s.f16 !== (type === 'f16')) {
           throw new BitnetError('INVALID_ARGUMENT', 'KV caches of different shapes or types', { name: 'kv' });
         }
-        // K: the first ceil(n/8) blocks of each kv head (each cache's own block count); V: n rows; and the
-        // inf/NaN flag (a set flag only selects the exact widening, so taking the source's is always safe)
+        // K: the first ceil(n/8) blocks of each kv head (each cache's own block count); V: n positions of each
+        // 32-dim slab (each cache's own slab length); and the inf/NaN flag (a set flag only selects the exact
+        // widening, so taking the source's is always safe)
         const blockBytes = headDim * 8 * es;
         const srcBlocks = Math.ceil(s.nCtx / 8);
         const dstBlocks = Math.ceil(nCtx / 8);
@@ -511,7 +515,10 @@ export class WasmBackend implements Backend {
             const at = f.k + g * srcBlocks * blockBytes;
             u8.copyWithin(l.k + g * dstBlocks * blockBytes, at, at + Math.ceil(n / 8) * blockBytes);
           }
-          u8.copyWithin(l.v, f.v, f.v + n * width * es);
+          for (let slab = 0; slab < width / 32; slab++) {
+            const at = f.v + slab * s.nCtx * 32 * es;
+            u8.copyWithin(l.v + slab * nCtx * 32 * es, at, at + n * 32 * es);
+          }
           u8.copyWithin(l.k + nHeadKv * dstBlocks * blockBytes, f.k + nHeadKv * srcBlocks * blockBytes, f.k + nHeadKv * srcBlocks * blockBytes + 4);
         });
       },
@@ -657,21 +664,24 @@ export class WasmBackend implements Backend {
     const l = layer as WasmKvLayer;
     const s = this.kvShape.get(layer);
     if (!s) return refBackend.attention(q, layer, out, p);
-    // three passes over shared scores: (query, kv head, 256-position chunk), (query, head) rows, and
-    // (query, kv head, 8 dims), so both threads stay busy whatever the head counts; queries go in blocks
-    // whose score rows fit in attentionBlockBytes
+    // three passes over shared scores: (block of queries, kv head, 256-position chunk), rows of 4 (query,
+    // head), and (block of queries, kv head, 32 dims), so both threads stay busy whatever the head counts;
+    // queries go in blocks whose score rows fit in attentionBlockBytes
     const f16 = s.f16 ? 1 : 0;
     const roundP = s.f16 && p.T === 1 ? 1 : 0; // ggml rounds P to f16 only in single-token decode
     const group = p.nHead / p.nHeadKv;
     const stride = Math.ceil((p.pos0 + p.T) / 8) * 32;
     const qBlock = Math.max(1, Math.min(p.T, Math.floor(this.attentionBlockBytes / (p.nHead * stride))));
-    const scratchBytes = 4 * group * p.headDim + 64;
+    const scoreBlock = Math.min(qBlock, SCORE_QUERY_BLOCK);
+    const scratchBytes = 4 * scoreBlock * group * p.headDim + 64;
     const probs = this.alloc(qBlock * p.nHead * stride + scratchBytes * this.threads);
     const scratch = probs + qBlock * p.nHead * stride;
     const rowBytes = p.nHead * p.headDim * 4;
     // scores and P·V: two float multiply-adds per (query, head, position, dim), each (f16 widening, exact
     // float order) costing ~4 of the int8 kernels' multiply-adds
     const threads = this.par(8 * p.T * p.nHead * p.headDim * (p.pos0 + p.T));
+    // an f16 cache holding only finite values: P·V takes P times 2^112 (asm/attention.ts, mode 1)
+    const pscale = s.f16 && this.heap.u8(l.k + s.nHeadKv * Math.ceil(s.nCtx / 8) * 8 * s.headDim * 2, 1)[0] === 0 ? 2 ** 112 : 1;
     try {
       for (let t0 = 0; t0 < p.T; t0 += qBlock) {
         const T = Math.min(qBlock, p.T - t0);
@@ -679,12 +689,14 @@ export class WasmBackend implements Backend {
         const qp = this.ptr(q) + t0 * rowBytes;
         const op = this.ptr(out) + t0 * rowBytes;
         const nChunks = Math.ceil((pos0 + T) / SCORE_CHUNK);
-        this.d.pool.run(OP_ATT_SCORES, T * p.nHeadKv * nChunks, 1, threads, [
-          qp, l.k, p.nHead, p.nHeadKv, p.headDim, pos0, T, s.nCtx, { f32: p.scale }, f16, probs, stride, SCORE_CHUNK, scratch, scratchBytes,
+        this.d.pool.run(OP_ATT_SCORES, Math.ceil(T / scoreBlock) * p.nHeadKv * nChunks, 1, threads, [
+          qp, l.k, p.nHead, p.nHeadKv, p.headDim, pos0, T, s.nCtx, { f32: p.scale }, f16, probs, stride, SCORE_CHUNK, scoreBlock, scratch, scratchBytes,
         ]);
-        this.d.pool.run(OP_ATT_SOFTMAX, T * p.nHead, 1, threads, [probs, stride, p.nHead, pos0, roundP]);
-        this.d.pool.run(OP_ATT_PV, (T * p.nHeadKv * p.headDim) / 8, 1, threads, [
-          probs, stride, l.k, l.v, op, p.nHead, p.nHeadKv, p.headDim, pos0, s.nCtx, f16,
+        this.d.pool.run(OP_ATT_SOFTMAX, T * p.nHead, 4, threads, [probs, stride, p.nHead, pos0, roundP, { f32: pscale }]);
+        // P·V query blocks: queries of a block share each chunk of V lines while they sit in L1
+        const pvBlock = Math.min(T, PV_QUERY_BLOCK);
+        this.d.pool.run(OP_ATT_PV, Math.ceil(T / pvBlock) * p.nHeadKv * (p.headDim / 32), 1, threads, [
+          probs, stride, l.k, l.v, op, p.nHead, p.nHeadKv, p.headDim, pos0, s.nCtx, f16, T, pvBlock,
         ]);
       }
     } finally {

@@ -76,14 +76,14 @@ export function runRange(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Array
       k.int8_matmul(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), r0, r1);
       break;
     case OP_ATT_SCORES:
-      // scratch per thread: arg 13 + tid * arg 14
-      k.attn_scores(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), ctrlF[ARGS + 8]!, arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), arg(ctrl, 12), r0, r1, arg(ctrl, 13) + tid * arg(ctrl, 14));
+      // scratch per thread: arg 14 + tid * arg 15
+      k.attn_scores(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), ctrlF[ARGS + 8]!, arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), arg(ctrl, 12), arg(ctrl, 13), r0, r1, arg(ctrl, 14) + tid * arg(ctrl, 15));
       break;
     case OP_ATT_SOFTMAX:
-      k.attn_softmax(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), r0, r1);
+      k.attn_softmax(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), ctrlF[ARGS + 5]!, r0, r1);
       break;
     case OP_ATT_PV:
-      k.attn_pv(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), arg(ctrl, 10), r0, r1);
+      k.attn_pv(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), arg(ctrl, 12), r0, r1);
       break;
     case OP_KVQ_SCORES:
       // scratch per thread: arg 12 + tid * arg 13

@@ -129,7 +129,7 @@ export class WasmKvQuant {
         pool.run(OP_KVQ_SCORES, T * p.nHeadKv * nChunks, 1, par, [
           qp, l.k, s.kType, p.nHead, p.nHeadKv, p.headDim, pos0, T, { f32: p.scale }, probs, stride, SCORE_CHUNK, scratch, scratchBytes,
         ]);
-        pool.run(OP_ATT_SOFTMAX, T * p.nHead, 1, par, [probs, stride, p.nHead, pos0, roundP]);
+        pool.run(OP_ATT_SOFTMAX, T * p.nHead, 4, par, [probs, stride, p.nHead, pos0, roundP, { f32: 1 }]);
         const vType = s.vType === TYPE_CODE.f16 && !l.vSpecial ? 4 : s.vType; // 4: f16 without inf / NaN
         pool.run(OP_KVQ_PV, (T * p.nHeadKv * p.headDim) / 8, 1, par, [probs, stride, l.v, vType, op, p.nHead, p.nHeadKv, p.headDim, pos0]);
       }

@@ -18,9 +18,9 @@ export interface KernelExports {
   gated_act(gate: number, up: number, n: number, silu: number): void;
   rope(x: number, T: number, nHead: number, headDim: number, nRot: number, neox: number, table: number): void;
   kv_store(kl: number, vl: number, k: number, v: number, T: number, pos0: number, nHeadKv: number, headDim: number, nCtx: number, f16: number): void;
-  attn_scores(q: number, kl: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, T: number, nCtx: number, scale: number, f16: number, probs: number, stride: number, chunk: number, i0: number, i1: number, scratch: number): void;
-  attn_softmax(probs: number, stride: number, nHead: number, pos0: number, roundP: number, r0: number, r1: number): void;
-  attn_pv(probs: number, stride: number, kl: number, vl: number, out: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, nCtx: number, f16: number, i0: number, i1: number): void;
+  attn_scores(q: number, kl: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, T: number, nCtx: number, scale: number, f16: number, probs: number, stride: number, chunk: number, qBlock: number, i0: number, i1: number, scratch: number): void;
+  attn_softmax(probs: number, stride: number, nHead: number, pos0: number, roundP: number, pscale: number, r0: number, r1: number): void;
+  attn_pv(probs: number, stride: number, kl: number, vl: number, out: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, nCtx: number, f16: number, T: number, qBlock: number, i0: number, i1: number): void;
   kvq_store(dst: number, x: number, T: number, pos0: number, width: number, type: number): number;
   kvq_scores(q: number, kl: number, kType: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, T: number, scale: number, probs: number, stride: number, chunk: number, i0: number, i1: number, scratch: number): void;
   kvq_pv(probs: number, stride: number, vl: number, vType: number, out: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, i0: number, i1: number): void;

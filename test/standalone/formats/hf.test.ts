@@ -262,6 +262,28 @@ test('broken folders: no config.json -> FILE_NOT_FOUND, bad JSON -> CORRUPT, uns
   await rejectsBitnet(openHfModel(noWeights), 'FILE_NOT_FOUND', /no \*\.safetensors/);
 });
 
+test('config.json rope_scaling linear / yarn become rope.scaling.* keys; other types and yarn attention_factor are refused', async () => {
+  const base = await fixtureFolder('rope-base', fx, { kind: 'packed' });
+  const withScaling = async (name: string, ropeScaling: unknown): Promise<string> => {
+    const path = await copyOf(base, name);
+    const cfg = JSON.parse(await readFile(join(path, 'config.json'), 'utf8')) as Record<string, unknown>;
+    await writeFile(join(path, 'config.json'), JSON.stringify({ ...cfg, rope_scaling: ropeScaling }));
+    return path;
+  };
+  const keys = async (path: string): Promise<unknown[]> => {
+    const m = await openHfModel(path);
+    await m.close();
+    const k = (key: (typeof ARCH_KEY)[keyof typeof ARCH_KEY]): unknown => m.metadata.get(archKey('bitnet-b1.58', key));
+    return [k(ARCH_KEY.ropeScalingType), k(ARCH_KEY.ropeScalingFactor), k(ARCH_KEY.ropeScalingOrigCtx), k(ARCH_KEY.ropeScalingYarnBetaFast), k(ARCH_KEY.ropeScalingYarnBetaSlow)];
+  };
+  assert.deepEqual(await keys(await withScaling('rope-yarn', { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64, beta_fast: 16 })), ['yarn', 4, 64, 16, undefined]);
+  assert.deepEqual(await keys(await withScaling('rope-linear', { type: 'linear', factor: 2 })), ['linear', 2, undefined, undefined, undefined]);
+  assert.deepEqual(await keys(await withScaling('rope-default', { rope_type: 'default' })), [undefined, undefined, undefined, undefined, undefined]);
+  await rejectsBitnet(openHfModel(await withScaling('rope-dynamic', { rope_type: 'dynamic', factor: 2 })), 'UNSUPPORTED_ARCHITECTURE', /rope_scaling type "dynamic" is not supported/);
+  await rejectsBitnet(openHfModel(await withScaling('rope-attn', { rope_type: 'yarn', factor: 4, attention_factor: 0.8 })), 'UNSUPPORTED_ARCHITECTURE', /attention_factor/);
+  await rejectsBitnet(openHfModel(await withScaling('rope-nofactor', { rope_type: 'linear' })), 'UNSUPPORTED_ARCHITECTURE', /factor must be a number > 0/);
+});
+
 test('a full-precision llama config (no quantization_config) -> UNSUPPORTED_ARCHITECTURE', async () => {
   const path = await fixtureFolder('llama-fp', fxLlama, { kind: 'bf16' });
   const cfgPath = join(path, 'config.json');
