@@ -158,6 +158,7 @@ export class Scheduler {
     this.maxQueue = opts.maxQueue ?? 64;
     bad('batchSize', this.batchSize, 1);
     bad('maxQueue', this.maxQueue, 0);
+    if (checkKeep(opts.nKeep) >= opts.contextSize) throw new BitnetError('INVALID_ARGUMENT', `must be below the context size ${opts.contextSize}, got ${opts.nKeep}`, { name: 'nKeep' });
     for (let i = 0; i < opts.parallel; i++) {
       // KV caches grow on demand: an idle slot holds only what its last request used
       this.slots.push({ seq: new Sequence(model, { contextSize: opts.contextSize, kvType: opts.kvType, batchSize: this.batchSize }), req: undefined, lastUsed: 0, group: undefined });
@@ -227,7 +228,9 @@ export class Scheduler {
 
   /** The tokens a context shift keeps for this request, or undefined when it runs without shifts. */
   private keepFor(prompt: readonly number[], opts: GenerateOptions): number | undefined {
-    if (!(opts.contextShift ?? this.opts.contextShift ?? false)) return undefined;
+    // as llama-server: a generation without a token limit stops at the end of the context even with context
+    // shift (no EOS-less endless loop); shifts serve a max_tokens beyond the context
+    if (!(opts.contextShift ?? this.opts.contextShift ?? false) || opts.maxTokens === undefined) return undefined;
     const keep = keepCount(prompt, checkKeep(opts.nKeep ?? this.opts.nKeep), this.tokenizer.bos);
     // nothing to drop when the kept tokens leave less than two positions: the context ends it ('length')
     return discardCount(this.contextSize, keep) >= 1 ? keep : undefined;

@@ -203,26 +203,26 @@ export class Sequence {
   }
 
   /**
-   * With keepHistory, for a prompt longer than the context (a chat past it). After a shift, one that goes
-   * on from the history past the dropped spans continues the shifted cache: the cache must hold the cached
-   * tokens up to where the prompt leaves the history, then the prompt's new tokens, shifted again
-   * (keeping `keep`) while they do not fit. Otherwise, with `keep`, the prompt is cut as a shift would cut
-   * it: its first `keep` tokens, then as many of its last as fit in half of the rest of the context.
+   * With keepHistory and a context shift (`keep`), for a prompt longer than the context (a chat past it):
+   * one that goes on from the history, past any dropped span, continues the cache as it stands: the
+   * cache must hold its tokens up to where the prompt leaves the history, then the prompt's new tokens,
+   * shifted (keeping `keep`) while they do not fit. After a shift, another prompt is cut as a shift would
+   * cut it: its first `keep` tokens, then as many of its last as fit in half of the rest of the context.
    * Returns the tokens the cache must hold and how many of them it holds already; undefined for a prompt
-   * evaluated as it is (one that fits, or that nothing lets fit: CONTEXT_OVERFLOW).
+   * evaluated as it is (one that fits; else CONTEXT_OVERFLOW, as a first prompt too long is).
    */
   private continuation(prompt: ArrayLike<number>, keep: number | undefined): { tokens: number[]; cached: number; cutAt?: number; origin?: number[] } | undefined {
     const h = this.history;
-    if (!h || prompt.length <= this.contextSize) return undefined;
+    if (!h || keep === undefined || prompt.length <= this.contextSize) return undefined;
     let j = 0; // where the prompt leaves the history
     while (j < prompt.length && j < h.length && prompt[j] === h[j]) j++;
     const o = this.origin!;
     let m = 0; // cache positions holding history before j
     while (m < o.length && o[m]! < j) m++;
     // the prompt must go on past every dropped token, or the cache would skip some of its own tokens
-    if (!this.shifted || m <= this.shiftedFrom || o[m - 1]! !== j - 1) {
-      if (keep === undefined || discardCount(this.contextSize, keep) < 1) return undefined;
-      const tail = Math.max(1, discardCount(this.contextSize, keep));
+    if (m === 0 || o[m - 1]! !== j - 1 || (this.shifted && m <= this.shiftedFrom)) {
+      if (!this.shifted || discardCount(this.contextSize, keep) < 1) return undefined;
+      const tail = discardCount(this.contextSize, keep);
       const cut = [...Array.prototype.slice.call(prompt, 0, keep), ...Array.prototype.slice.call(prompt, prompt.length - tail)] as number[];
       // the cut is a drop of the prompt's middle: the history is the prompt, the later turns continue it
       const origin = cut.map((_, i) => (i < keep ? i : prompt.length - tail + i - keep));
@@ -231,11 +231,11 @@ export class Sequence {
     const fresh = Array.prototype.slice.call(prompt, j) as number[];
     this.truncate(m);
     while (m + fresh.length > this.contextSize) {
-      const discard = keep === undefined ? 0 : discardCount(m, Math.min(keep, m));
+      const discard = discardCount(m, Math.min(keep, m));
       if (discard < 1) {
-        throw new BitnetError('CONTEXT_OVERFLOW', `the new part of the prompt has ${fresh.length} tokens; with ${Math.min(keep ?? m, m)} kept, the context size ${this.contextSize} has no room for it`);
+        throw new BitnetError('CONTEXT_OVERFLOW', `the prompt's new ${fresh.length} tokens do not fit the context size ${this.contextSize} after the ${Math.min(keep, m)} kept`);
       }
-      this.shift(Math.min(keep!, m), discard);
+      this.shift(Math.min(keep, m), discard);
       m -= discard;
     }
     return { tokens: [...this.tokens, ...fresh], cached: m };
