@@ -24,6 +24,10 @@ export interface ServeOptions extends Omit<AppOptions, 'modelId'>, TransportOpti
   contextSize?: number;
   kvType?: KvType;
   maxQueue?: number;
+  /** a slot whose context is full drops half of what follows the kept tokens and goes on (requests with max_tokens); default false (`bitnet serve`: on) */
+  contextShift?: boolean;
+  /** tokens a context shift keeps for requests without n_keep (BOS not counted; -1: the whole prompt); default 0 */
+  nKeep?: number;
   /** one line per request on stderr */
   log?: (line: string) => void;
 }
@@ -80,6 +84,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       ...(opts.contextSize !== undefined ? { contextSize: opts.contextSize } : {}),
       ...(opts.kvType !== undefined ? { kvType: opts.kvType } : {}),
       ...(opts.maxQueue !== undefined ? { maxQueue: opts.maxQueue } : {}),
+      ...(opts.contextShift !== undefined ? { contextShift: opts.contextShift } : {}),
+      ...(opts.nKeep !== undefined ? { nKeep: opts.nKeep } : {}),
     });
     // the grammar's vocabulary tables, built here rather than on the event loop of the first constrained request
     prepareGrammarVocabulary(model.tokenizer);

@@ -1,10 +1,11 @@
 // Reference float ops of the forward pass, in float32 (Math.fround after every operation) and in a fixed
 // order that SIMD kernels reproduce exactly: ggml's rms_norm (float squares summed in double), RoPE from
-// the shared cos/sin table, f16 KV storage, attention with Q rounded to f16 (and P when T == 1) as ggml's
-// F16 matmul does, dots summed in float32 in index order, softmax sums in double, and the shared expf.
+// the shared cos/sin table, f16 KV storage and its context shift, attention with Q rounded to f16 (and P
+// when T == 1) as ggml's F16 matmul does, dots summed in float32 in index order, softmax sums in double,
+// and the shared expf.
 import { BitnetError } from '../../errors.js';
 import { f32ToF16, halfTableF32, roundF16 } from '../../util/f16.js';
-import type { AttentionParams, KvLayer, KvStorage, RopeParams } from '../backend.js';
+import type { AttentionParams, KvLayer, KvShiftRope, KvStorage, RopeParams } from '../backend.js';
 import { expf } from '../math.js';
 
 const fround = Math.fround;
@@ -82,12 +83,43 @@ export function createKvRef(nLayer: number, nHeadKv: number, headDim: number, nC
         l.v.set(from[i]!.v.subarray(0, n * width) as never);
       });
     },
+    shift(keep, discard, n, rope) {
+      checkKvShift(keep, discard, n, capacity);
+      for (const l of layers) shiftLayerRef(l, nHeadKv, headDim, keep, discard, n, rope);
+    },
     bytes: () => layers.reduce((a, l) => a + l.k.byteLength + l.v.byteLength, 0),
     free() {
       for (const l of layers) l.k = l.v = alloc(0);
       capacity = 0;
     },
   };
+}
+
+/** Throws unless keep, discard and n describe a context shift within `capacity` positions. */
+export function checkKvShift(keep: number, discard: number, n: number, capacity: number): void {
+  const ok = [keep, discard, n].every((x) => Number.isInteger(x) && x >= 0) && keep + discard <= n && n <= capacity;
+  if (!ok) throw new BitnetError('INVALID_ARGUMENT', `cannot shift: keep ${keep}, discard ${discard} of ${n} positions (capacity ${capacity})`, { name: 'kv' });
+}
+
+/**
+ * The context shift of one layer, the definition the other backends match: each moved K row widened to
+ * f32, rotated by ropeRef (one token, nHeadKv heads) with the delta's table, stored in the cache type.
+ */
+function shiftLayerRef(l: RefKvLayer, nHeadKv: number, headDim: number, keep: number, discard: number, n: number, rope: KvShiftRope): void {
+  const w = l.width;
+  const row = new Float32Array(w);
+  const p: RopeParams = { T: 1, nHead: nHeadKv, headDim, nRot: rope.nRot, style: rope.style, table: rope.table };
+  const half = halfTableF32();
+  for (let pos = keep + discard; pos < n; pos++) {
+    const src = pos * w;
+    const dst = (pos - discard) * w;
+    if (l.k instanceof Float32Array) row.set(l.k.subarray(src, src + w));
+    else for (let i = 0; i < w; i++) row[i] = half[l.k[src + i]!]!;
+    ropeRef(row, p);
+    if (l.k instanceof Float32Array) l.k.set(row, dst);
+    else for (let i = 0; i < w; i++) l.k[dst + i] = f32ToF16(row[i]!);
+  }
+  l.v.copyWithin(keep * w, (keep + discard) * w, n * w);
 }
 
 export function kvStoreRef(layer: KvLayer, k: Float32Array, v: Float32Array, T: number, pos0: number): void {
