@@ -61,8 +61,24 @@ export const CONTEXT_OPTIONS: OptionSpec[] = [
   ...ROPE_OPTIONS,
 ];
 
+/** Context shift (run, chat, serve): what a full context does, as llama.cpp's --keep / --no-context-shift. */
+export const CONTEXT_SHIFT_OPTIONS: OptionSpec[] = [
+  { name: 'keep', type: 'string', env: 'BITNET_KEEP', arg: 'N', help: 'tokens a context shift keeps from the start of the prompt, BOS not counted (-1: the whole prompt; chat: the system prompt when not given)', default: '0' },
+  { name: 'no-context-shift', type: 'boolean', env: 'BITNET_NO_CONTEXT_SHIFT', help: 'stop at the end of the context (finish reason length) instead of dropping half of the tokens after --keep and going on' },
+];
+
+/**
+ * The context shift group as generation options (contextShift on unless --no-context-shift; nKeep when
+ * --keep is given). `contextSize`: the loaded context, which --keep must be below (a UsageError naming it).
+ */
+export function contextShiftOptions(v: Values, contextSize: number): Pick<GenerateOptions, 'contextShift' | 'nKeep'> {
+  const keep = num(v, 'keep', { int: true, min: -1 });
+  if (keep !== undefined && keep >= contextSize) throw new UsageError(`--keep must be below the context size ${contextSize}, got "${str(v, 'keep')}"`);
+  return { contextShift: v['no-context-shift'] !== true, ...(keep !== undefined ? { nKeep: keep } : {}) };
+}
+
 export const SAMPLING_OPTIONS: OptionSpec[] = [
-  { name: 'n-predict', short: 'n', type: 'string', env: 'BITNET_N_PREDICT', arg: 'N', help: 'tokens to generate (-1: until a stop or the end of the context)', default: '-1' },
+  { name: 'n-predict', short: 'n', type: 'string', env: 'BITNET_N_PREDICT', arg: 'N', help: 'tokens to generate (-1: until a stop; with --no-context-shift, or the end of the context)', default: '-1' },
   { name: 'seed', short: 's', type: 'string', env: 'BITNET_SEED', arg: 'N', help: 'random seed (-1: random)', default: '-1' },
   { name: 'temp', type: 'string', env: 'BITNET_TEMP', arg: 'T', help: 'temperature (0: greedy)', default: '0.8' },
   { name: 'top-k', type: 'string', env: 'BITNET_TOP_K', arg: 'K', help: 'top-k sampling (0: off)', default: '40' },

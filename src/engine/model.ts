@@ -1,12 +1,14 @@
 // BitnetModel: the public handle on a loaded model. Tokenize, render chat prompts, evaluate logits of
 // every position, and generate (an async iterator of text pieces with token ids, ending with stats,
 // cancellable through an AbortSignal). Generation calls on one model run one at a time on a shared
-// sequence that reuses the cached prompt prefix; ChatSession keeps its own KV cache between turns.
+// sequence that reuses the cached prompt prefix; ChatSession keeps its own KV cache between turns (and
+// goes on past the context with context shifts).
 import { BitnetError } from '../errors.js';
 import type { GgufValue } from '../formats/gguf.js';
 import { ARCH_KEY, archKey, KEY } from '../formats/names.js';
 import { generateFromTokens, type GenerateOptions, type GenerationChunk } from '../generate/generate.js';
 import { Scheduler, type SchedulerOptions } from '../generate/scheduler.js';
+import { checkKeep, keepCount } from '../generate/context-shift.js';
 import { Sequence } from '../generate/sequence.js';
 import type { Backend } from '../kernels/backend.js';
 import type { LoadedWeights, TraceFn } from '../model/forward.js';
@@ -202,10 +204,10 @@ export class BitnetModel {
   }
 
   /** A new sequence (its own KV cache) on this model, for sessions and servers. */
-  createSequence(opts: { contextSize?: number; kvType?: KvType | KvTypes } = {}): Sequence {
+  createSequence(opts: { contextSize?: number; kvType?: KvType | KvTypes; keepHistory?: boolean } = {}): Sequence {
     const contextSize = opts.contextSize ?? this.contextSize;
     if (!Number.isInteger(contextSize) || contextSize < 1) throw new BitnetError('INVALID_ARGUMENT', `invalid context size ${contextSize}`, { name: 'contextSize' });
-    return new Sequence(this.weights, { contextSize, kvType: opts.kvType ?? this.kvTypes, batchSize: this.batchSize });
+    return new Sequence(this.weights, { contextSize, kvType: opts.kvType ?? this.kvTypes, batchSize: this.batchSize, ...(opts.keepHistory ? { keepHistory: true } : {}) });
   }
 
   /**
@@ -285,19 +287,28 @@ export class BitnetModel {
       kvType: opts.kvType ?? this.kvTypes,
       batchSize: opts.batchSize ?? this.batchSize,
       ...(opts.maxQueue !== undefined ? { maxQueue: opts.maxQueue } : {}),
+      ...(opts.contextShift !== undefined ? { contextShift: opts.contextShift } : {}),
+      ...(opts.nKeep !== undefined ? { nKeep: opts.nKeep } : {}),
       endOfGeneration: this.stopTokens,
     });
   }
 
   createChat(opts: { system?: string; contextSize?: number } = {}): ChatSession {
-    return new ChatSession(this, this.createSequence(opts.contextSize !== undefined ? { contextSize: opts.contextSize } : {}), opts.system);
+    return new ChatSession(this, this.createSequence({ keepHistory: true, ...(opts.contextSize !== undefined ? { contextSize: opts.contextSize } : {}) }), opts.system);
   }
 
 }
 
-/** A multi-turn conversation that keeps its KV cache between turns (only new tokens are evaluated). */
+/**
+ * A multi-turn conversation that keeps its KV cache between turns (only new tokens are evaluated). With
+ * contextShift it goes on past the context as llama-cli does: a full cache drops half of what follows the
+ * kept tokens (nKeep as given, else the system prompt's tokens, BOS included, fixed at the first turn), and
+ * later turns continue the shifted cache (Sequence's keepHistory).
+ */
 export class ChatSession {
   readonly messages: ChatMessage[] = [];
+  /** tokens context shifts keep, resolved at the first turn that shifts */
+  private keep: number | undefined;
 
   constructor(
     readonly model: BitnetModel,
@@ -307,12 +318,31 @@ export class ChatSession {
     if (system) this.messages.push({ role: 'system', content: system });
   }
 
+  /** The system prompt's tokens at the start of `prompt` (BOS included), or the BOS alone. */
+  private systemTokens(prompt: readonly number[]): number {
+    const tk = this.model.tokenizer;
+    const bos = tk.bos !== null && prompt[0] === tk.bos ? 1 : 0;
+    if (this.messages[0]?.role !== 'system') return bos;
+    const text = this.model.applyChatTemplate([this.messages[0]], { addGenerationPrompt: false });
+    const ids = tk.encode(text, { parseSpecial: true, addBos: tk.addBos && !(tk.bos !== null && text.startsWith(tk.tokenText(tk.bos))) });
+    let n = 0;
+    while (n < ids.length && n < prompt.length && ids[n] === prompt[n]) n++;
+    return Math.max(n, bos);
+  }
+
   async *send(userText: string, opts: GenerateOptions = {}): AsyncGenerator<GenerationChunk, void, undefined> {
     this.messages.push({ role: 'user', content: userText });
     let reply = '';
     let started = false;
     try {
-      for await (const chunk of this.model.generateOn(this.sequence, this.messages, opts)) {
+      const prompt = this.model.tokenizePrompt(this.messages);
+      if (opts.contextShift) {
+        const bos = this.model.tokenizer.bos;
+        this.keep ??= opts.nKeep !== undefined ? keepCount(prompt, checkKeep(opts.nKeep), bos) : this.systemTokens(prompt);
+        // as nKeep for this prompt: keepCount adds the BOS back
+        opts = { ...opts, nKeep: this.keep - (bos !== null && prompt[0] === bos ? 1 : 0) };
+      }
+      for await (const chunk of this.model.generateOn(this.sequence, { tokens: prompt }, opts)) {
         started = true;
         reply += chunk.text;
         yield chunk;

@@ -1,5 +1,6 @@
 // The generation loop: evaluate the prompt (reusing the cached prefix), then sample, stream and evaluate
-// one token at a time until a stop token, a stop string, max tokens or the end of the context. Yields
+// one token at a time until a stop token, a stop string, max tokens or the end of the context (or past
+// it, with context shifts). Yields
 // text pieces (never half a UTF-8 character, never part of a stop string) with their token ids, and ends
 // with a chunk carrying the finish reason and timing stats.
 import { BitnetError, throwIfAborted } from '../errors.js';
@@ -9,6 +10,7 @@ import type { TopLogits } from '../model/forward.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { checkTopCount, PromptScorer, tokenLogprob, type TokenLogprob } from './logprobs.js';
 import { Sampler, type SamplerOptions } from './sampler.js';
+import { checkKeep, discardCount, keepCount } from './context-shift.js';
 import { yieldToEventLoop, type PrefillProgress, type Sequence } from './sequence.js';
 import { StopMatcher } from './stop.js';
 import type { StreamDecoder } from '../tokenizer/index.js';
@@ -27,6 +29,14 @@ export interface GenerateOptions extends SamplerOptions {
   stop?: string | string[];
   /** keep going past end-of-generation tokens */
   ignoreEos?: boolean;
+  /**
+   * when the context is full, drop half of the cached tokens after the first nKeep and go on (llama.cpp's
+   * context shift, context-shift.ts) instead of ending with 'length'; default false (the CLI and the server
+   * turn it on)
+   */
+  contextShift?: boolean;
+  /** tokens a context shift keeps at the start, BOS counted in addition (llama.cpp's n_keep); -1: the whole prompt; default 0 */
+  nKeep?: number;
   /** token ids that end generation in addition to the model's end-of-generation tokens (kept with ignoreEos) */
   stopTokens?: readonly number[];
   signal?: AbortSignal;
@@ -268,6 +278,7 @@ export async function* generateFromTokens(
   endOfGeneration: readonly number[] = tokenizer.stopTokens,
 ): AsyncGenerator<GenerationChunk, void, undefined> {
   const state = new GenerationState(tokenizer, prompt, opts, endOfGeneration);
+  const keep = opts.contextShift ? keepCount(prompt, checkKeep(opts.nKeep), tokenizer.bos) : undefined;
   // where the backend can pick the largest logits itself (GPU), fetch only those when they decide the token
   const top = seq.model.backend.topK ? state.topNeeded(seq.model.hp.nVocab, BACKEND_TOP_K_MAX) : undefined;
   const scorer = state.createPromptScorer();
@@ -277,15 +288,19 @@ export async function* generateFromTokens(
     ...(opts.onPromptProgress ? { onProgress: opts.onPromptProgress } : {}),
     ...(top !== undefined ? { top } : {}),
     ...(scorer ? { rows: (rows: Float32Array, s: number, n: number) => scorer.add(rows, seq.model.hp.nVocab, s, n) } : {}),
+    ...(keep !== undefined ? { keep } : {}),
   });
+  // with a context shift that can drop something, the context never ends the generation
+  const shifting = keep !== undefined && discardCount(seq.contextSize, keep) >= 1;
   if (scorer) state.setPromptLogprobs(scorer.entries);
   let logits: Float32Array | TopLogits = pre.top ?? pre.logits;
   const promptDone = now();
   for (;;) {
     throwIfAborted(opts.signal);
-    const chunk = state.next(logits, seq.contextSize - seq.tokens.length);
+    const chunk = state.next(logits, shifting ? Infinity : seq.contextSize - seq.tokens.length);
     if (chunk) yield chunk;
     if (state.done) break;
+    if (shifting) seq.makeRoom(keep);
     logits = top !== undefined ? await seq.stepTop(state.token, top) : await seq.step(state.token);
     await yieldToEventLoop();
   }

@@ -4,7 +4,8 @@
 // FIFO queue; when it is full, submit() throws QUEUE_FULL. Each slot keeps its KV cache, and a request
 // goes to the free slot whose cache shares the longest prefix with its prompt. submitGroup() runs n
 // generations on one prompt evaluated once (its K/V copied between slots); embed() evaluates a text's
-// final hidden states through the same steps.
+// final hidden states through the same steps. With contextShift, a slot whose cache is full drops half of
+// what follows its request's kept tokens and decodes on (llama-server's per-slot context shift).
 import { BitnetError } from '../errors.js';
 import { forwardBatch, type BatchItem, type LoadedWeights } from '../model/forward.js';
 import type { KvType, KvTypes } from '../model/kv-cache.js';
@@ -13,6 +14,7 @@ import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { GenerationState, now, type GenerateOptions, type GenerationChunk } from './generate.js';
 import type { PromptScorer, TokenLogprob } from './logprobs.js';
 import { ChunkQueue } from './chunk-queue.js';
+import { checkKeep, discardCount, keepCount } from './context-shift.js';
 import { checkPrompt, prefillChunk, Sequence, yieldToEventLoop } from './sequence.js';
 
 export interface SchedulerOptions {
@@ -28,6 +30,10 @@ export interface SchedulerOptions {
   maxQueue?: number;
   /** the model's end-of-generation tokens */
   endOfGeneration: readonly number[];
+  /** context shift for requests that do not say (GenerateOptions.contextShift); default false */
+  contextShift?: boolean;
+  /** n_keep for requests that do not say (GenerateOptions.nKeep); default 0 */
+  nKeep?: number;
 }
 
 /** Counters for /metrics: totals since start, and the current state. */
@@ -107,6 +113,8 @@ interface Request {
   group: Group | undefined;
   /** with promptLogprobs: the prompt's entries, row by row */
   scorer: PromptScorer | undefined;
+  /** tokens a context shift keeps (undefined: no context shift; the context ends the generation) */
+  keep: number | undefined;
 }
 
 interface Slot {
@@ -151,6 +159,7 @@ export class Scheduler {
     this.maxQueue = opts.maxQueue ?? 64;
     bad('batchSize', this.batchSize, 1);
     bad('maxQueue', this.maxQueue, 0);
+    if (checkKeep(opts.nKeep) >= opts.contextSize) throw new BitnetError('INVALID_ARGUMENT', `must be below the context size ${opts.contextSize}, got ${opts.nKeep}`, { name: 'nKeep' });
     for (let i = 0; i < opts.parallel; i++) {
       // KV caches grow on demand: an idle slot holds only what its last request used
       this.slots.push({ seq: new Sequence(model, { contextSize: opts.contextSize, kvType: opts.kvType, batchSize: this.batchSize }), req: undefined, lastUsed: 0, group: undefined });
@@ -165,8 +174,9 @@ export class Scheduler {
     this.checkOpen();
     checkPrompt(prompt, this.contextSize);
     const state = new GenerationState(this.tokenizer, prompt, opts, this.opts.endOfGeneration); // validates the options
+    const keep = this.keepFor(prompt, opts);
     this.checkQueue(1);
-    const handle = this.handle(this.enqueue(prompt, opts, state, undefined, undefined));
+    const handle = this.handle(this.enqueue(prompt, opts, state, undefined, undefined, keep));
     this.kick();
     return handle;
   }
@@ -189,10 +199,11 @@ export class Scheduler {
     checkPrompt(prompt, this.contextSize);
     const seeded = opts.seed !== undefined && opts.seed >= 0;
     const states = Array.from({ length: n }, (_, i) => new GenerationState(this.tokenizer, prompt, seeded ? { ...opts, seed: opts.seed! + i } : opts, this.opts.endOfGeneration));
+    const keep = this.keepFor(prompt, opts);
     this.checkQueue(n);
     const group: Group = { prompt: [...prompt], leader: undefined, waiting: new Set(), members: new Set(), logits: undefined, promptLogprobs: undefined };
     // every member queued before the loop runs, so the leader's prompt is kept for all of them
-    const handles = states.map((state) => this.handle(this.enqueue(prompt, opts, state, group, undefined)));
+    const handles = states.map((state) => this.handle(this.enqueue(prompt, opts, state, group, undefined, keep)));
     this.kick();
     return handles;
   }
@@ -216,6 +227,16 @@ export class Scheduler {
     });
   }
 
+  /** The tokens a context shift keeps for this request, or undefined when it runs without shifts. */
+  private keepFor(prompt: readonly number[], opts: GenerateOptions): number | undefined {
+    // as llama-server: a generation without a token limit stops at the end of the context even with context
+    // shift (no EOS-less endless loop); shifts serve a max_tokens beyond the context
+    if (!(opts.contextShift ?? this.opts.contextShift ?? false) || opts.maxTokens === undefined) return undefined;
+    const keep = keepCount(prompt, checkKeep(opts.nKeep ?? this.opts.nKeep), this.tokenizer.bos);
+    // nothing to drop when the kept tokens leave less than two positions: the context ends it ('length')
+    return discardCount(this.contextSize, keep) >= 1 ? keep : undefined;
+  }
+
   private checkOpen(): void {
     if (this.closed) throw new BitnetError('UNAVAILABLE', 'the server is shutting down');
   }
@@ -230,10 +251,10 @@ export class Scheduler {
     }
   }
 
-  private enqueue(prompt: readonly number[], opts: Request['opts'], state: GenerationState | undefined, group: Group | undefined, embedding: Embedding | undefined): Request {
+  private enqueue(prompt: readonly number[], opts: Request['opts'], state: GenerationState | undefined, group: Group | undefined, embedding: Embedding | undefined, keep?: number): Request {
     const req: Request = {
       id: this.nextId++, prompt: [...prompt], state, embedding, opts, phase: 'queued', slot: undefined, next: 0, reused: 0, start: now(), promptDone: 0,
-      cancelled: false, out: new ChunkQueue(), unlisten: () => {}, group, scorer: state?.createPromptScorer(),
+      cancelled: false, out: new ChunkQueue(), unlisten: () => {}, group, scorer: state?.createPromptScorer(), keep,
     };
     group?.members.add(req);
     if (opts.signal) {
@@ -455,7 +476,7 @@ export class Scheduler {
     const seq = req.slot!.seq;
     let chunk: GenerationChunk | undefined;
     try {
-      chunk = req.state!.next(logits, seq.contextSize - seq.tokens.length);
+      chunk = req.state!.next(logits, req.keep !== undefined ? Infinity : seq.contextSize - seq.tokens.length);
     } catch (e) {
       this.finishRequest(req, e);
       return 0;
@@ -476,6 +497,7 @@ export class Scheduler {
     for (const req of this.active) {
       const seq = req.slot!.seq;
       if (req.phase === 'decode') {
+        if (req.keep !== undefined) seq.makeRoom(req.keep); // a full cache drops half of what follows the kept tokens
         batch.push({ req, item: { kv: seq.kv, tokens: [req.state!.token], logits: 'last' } });
       }
     }

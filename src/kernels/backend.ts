@@ -79,8 +79,26 @@ export interface KvStorage {
    * Call reserve(n) first. Ordered with the backend's other ops (GPU: queued like them).
    */
   copyFrom(src: KvStorage, n: number): void;
+  /**
+   * Context shift (llama.cpp's seq_rm + seq_add): drops positions [keep, keep + discard) of the n held and
+   * moves [keep + discard, n) to [keep, n - discard) in every layer. Their K (stored after RoPE) is rotated
+   * by -discard positions in place, in float32 from the stored value with `rope` (as ropeRef, one row per
+   * position and kv head) and stored rounded to the cache type; V only moves. Each storage type does this
+   * for its own layout (a quantized type dequantizes, rotates and requantizes its blocks). Ordered with
+   * the backend's other ops.
+   */
+  shift(keep: number, discard: number, n: number, rope: KvShiftRope): void;
   bytes(): number;
   free(): void;
+}
+
+/** The rotation of a context shift: RoPE by the position delta -discard, as the forward pass applies it. */
+export interface KvShiftRope {
+  /** rotated dimensions of each head (rope.dimension_count) */
+  nRot: number;
+  style: 'neox' | 'norm';
+  /** [nRot] cos/sin of the delta position, interleaved per pair: ropeTable(-discard, 1, ...) */
+  table: Float32Array;
 }
 
 export interface AttentionParams {

@@ -82,8 +82,9 @@ export function yarnCorrDims(nDims: number, origCtx: number, freqBase: number, b
  * fused multiply-add): theta starts at the position and is multiplied by base^(-2/nRot) once per pair; a
  * freq factor divides it (theta_extrap); theta_interp = freqScale * theta_extrap; YaRN mixes the two with
  * rope_yarn_ramp * extFactor and scales the magnitude. Row t: [cos0, sin0, cos1, sin1, ...].
+ * `rotationOnly`: the same angles with magnitude 1 (a context shift re-rotates keys that already carry it).
  */
-export function ropeTable(pos0: number, T: number, nRot: number, freqBase: number, freqFactors: Float32Array | undefined, scaling: RopeScaling = ROPE_UNSCALED): Float32Array {
+export function ropeTable(pos0: number, T: number, nRot: number, freqBase: number, freqFactors: Float32Array | undefined, scaling: RopeScaling = ROPE_UNSCALED, rotationOnly = false): Float32Array {
   const thetaScale = fround(Math.pow(fround(freqBase), fround(-2 / nRot)));
   const half = nRot / 2;
   const table = new Float32Array(T * nRot);
@@ -98,6 +99,7 @@ export function ropeTable(pos0: number, T: number, nRot: number, freqBase: numbe
     span = Math.max(RAMP_MIN_F, fround(hi - lo));
     mscale = fround(mscale * fround(1 + fround(TENTH_F * logf(fround(1 / freqScale)))));
   }
+  if (rotationOnly) mscale = 1;
   // the ramp mix per pair is the same at every position
   const mix = new Float32Array(half);
   if (ext !== 0) for (let i = 0; i < half; i++) mix[i] = fround(fround(1 - Math.min(1, Math.max(0, fround(fround(i - low) / span)))) * ext);

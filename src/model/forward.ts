@@ -41,6 +41,18 @@ export async function forward(m: LoadedWeights, kv: KvCache, tokens: ArrayLike<n
   return (await forwardBatch(m, [{ kv, tokens, logits: opts.logits }], opts.trace))[0]!;
 }
 
+/**
+ * llama.cpp's K shift: drops cached positions [keep, keep + discard) of `kv` and re-rotates the keys after
+ * them in place by -discard positions (RoPE rotations compose), with the angles the forward pass applies
+ * (RoPE scaling's too; the angles are linear in the position) and magnitude 1: the keys already carry
+ * YaRN's magnitude factor (llama.cpp applies it again at a shift; a pure rotation keeps the keys a fresh
+ * evaluation would give).
+ */
+export function shiftKv(m: LoadedWeights, kv: KvCache, keep: number, discard: number): void {
+  const table = ropeTable(-discard, 1, m.hp.nRot, m.hp.ropeFreqBase, m.w.ropeFreqs, m.hp.ropeScaling, true);
+  kv.shift(keep, discard, { nRot: m.hp.nRot, style: m.hp.ropeStyle, table });
+}
+
 /** The k largest logits of a row: ids by value, descending (ties: lower id first), and their values. */
 export interface TopLogits {
   ids: Int32Array;

@@ -1,8 +1,9 @@
 // The KV cache of one sequence: backend-owned storage for K (after RoPE) and V of positions 0..length-1,
 // each in f16 (bitnet.cpp's default), f32, q8_0 or q4_0 (llama.cpp's -ctk / -ctv), growing on demand up to
-// the context size. The sequence policy (prefix reuse, context limits) lives in generate/.
+// the context size; shift() drops a span and re-rotates the keys after it (context shift). The sequence
+// policy (prefix reuse, context limits, when to shift) lives in generate/.
 import { BitnetError } from '../errors.js';
-import type { Backend, KvLayer, KvStorage, KvType, KvTypes } from '../kernels/backend.js';
+import type { Backend, KvLayer, KvShiftRope, KvStorage, KvType, KvTypes } from '../kernels/backend.js';
 
 export type { KvType, KvTypes } from '../kernels/backend.js';
 import { kvBytesPerValue } from '../kernels/backend.js';
@@ -69,6 +70,15 @@ export class KvCache {
   /** Forgets positions >= n (prefix reuse). */
   truncate(n: number): void {
     this.length = Math.min(this.length, n);
+  }
+
+  /**
+   * Context shift: drops positions [keep, keep + discard) and moves the rest down by `discard`, their keys
+   * rotated by `rope` (the RoPE of position -discard: model/forward.ts shiftKv builds it).
+   */
+  shift(keep: number, discard: number, rope: KvShiftRope): void {
+    this.storage.shift(keep, discard, this.length, rope);
+    this.length -= discard;
   }
 
   bytes(): number {

@@ -175,6 +175,7 @@ export async function completionHandler(c: Context, ctx: RouteContext, kind: 'ch
       ? await readBody(c, chatRequest, 'chat', (m) => (limits.checkMessages(m.items, 'messages'), limits.checkBytes(m.chatTextBytes, 'messages')))
       : await readBody(c, completionRequest, 'completions', (m) => limits.checkBytes(m.largestPromptBytes, 'prompt'));
   ctx.checkModel(r.model);
+  if (r.n_keep != null && r.n_keep >= scheduler.contextSize) throw badRequest('n_keep', `must be below the context size ${scheduler.contextSize}, got ${r.n_keep}`);
   const job = kind === 'chat' ? await chatJob(model, limits, r as ChatRequest) : await textJob(model, limits, r as CompletionRequest);
   // one lifetime for everything this request holds: the client going away (or the handler returning)
   // cancels the generations (their slots are free by the next step), stops the pings, unblocks the writer

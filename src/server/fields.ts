@@ -60,6 +60,7 @@ export const FIELDS: readonly FieldRule[] = [
   { name: 'repeat_penalty', endpoints: [C, P], status: 'honoured', note: 'llama.cpp sampling extra' },
   { name: 'repeat_last_n', endpoints: [C, P], status: 'honoured', note: 'llama.cpp sampling extra' },
   { name: 'ignore_eos', endpoints: [C, P], status: 'honoured', note: 'llama.cpp extra: keep going past end-of-generation tokens' },
+  { name: 'n_keep', endpoints: [C, P], status: 'honoured', note: 'llama-server extra: prompt tokens a context shift keeps, BOS not counted (-1: the whole prompt); an integer from -1 to below the context size; default --keep' },
   {
     name: 'store',
     endpoints: [C, R],

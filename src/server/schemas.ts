@@ -61,6 +61,9 @@ const sampling = {
   repeat_penalty: z.number().gt(0).max(10).nullish(),
   repeat_last_n: int(-1).nullish(),
   ignore_eos: z.boolean().nullish(),
+  // llama-server's context shift extra: tokens kept (BOS not counted; -1: the whole prompt), checked against
+  // the context size by the handler
+  n_keep: int(-1).nullish(),
 };
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
@@ -161,6 +164,7 @@ export function samplingOptions(r: {
   seed?: number | null | undefined;
   stop?: string | string[] | null | undefined;
   ignore_eos?: boolean | null | undefined;
+  n_keep?: number | null | undefined;
 }): GenerateOptions {
   const o: GenerateOptions = {};
   if (r.temperature != null) o.temperature = r.temperature;
@@ -174,5 +178,6 @@ export function samplingOptions(r: {
   if (r.seed != null && r.seed >= 0) o.seed = r.seed;
   if (r.stop != null) o.stop = typeof r.stop === 'string' ? [r.stop] : r.stop;
   if (r.ignore_eos != null) o.ignoreEos = r.ignore_eos;
+  if (r.n_keep != null) o.nKeep = r.n_keep;
   return o;
 }

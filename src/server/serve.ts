@@ -25,6 +25,10 @@ export interface ServeOptions extends Omit<AppOptions, 'modelId'>, TransportOpti
   /** every slot's K/V storage (-ctk / -ctv): one type for both, or a pair; default the model's */
   kvType?: KvType | KvTypes;
   maxQueue?: number;
+  /** a slot whose context is full drops half of what follows the kept tokens and goes on (requests with max_tokens); default false (`bitnet serve`: on) */
+  contextShift?: boolean;
+  /** tokens a context shift keeps for requests without n_keep (BOS not counted; -1: the whole prompt); default 0 */
+  nKeep?: number;
   /** one line per request on stderr */
   log?: (line: string) => void;
 }
@@ -81,6 +85,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       ...(opts.contextSize !== undefined ? { contextSize: opts.contextSize } : {}),
       ...(opts.kvType !== undefined ? { kvType: opts.kvType } : {}),
       ...(opts.maxQueue !== undefined ? { maxQueue: opts.maxQueue } : {}),
+      ...(opts.contextShift !== undefined ? { contextShift: opts.contextShift } : {}),
+      ...(opts.nKeep !== undefined ? { nKeep: opts.nKeep } : {}),
     });
     // the grammar's vocabulary tables, built here rather than on the event loop of the first constrained request
     prepareGrammarVocabulary(model.tokenizer);

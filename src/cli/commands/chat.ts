@@ -2,7 +2,7 @@
 // turns (only the new turn is evaluated). Lines from stdin are user turns; replies go to stdout, the
 // prompt marker and timings to stderr. Ctrl-C stops a reply; Ctrl-C at the prompt, Ctrl-D or /exit quit.
 import { createInterface } from 'node:readline';
-import { CONTEXT_OPTIONS, generateOptions, helpText, MODEL_OPTIONS, parseCommand, SAMPLING_OPTIONS, str, type OptionSpec } from '../args.js';
+import { CONTEXT_OPTIONS, CONTEXT_SHIFT_OPTIONS, contextShiftOptions, generateOptions, loadOptions, helpText, MODEL_OPTIONS, parseCommand, SAMPLING_OPTIONS, str, type OptionSpec } from '../args.js';
 import { openModel } from '../common.js';
 import { timingLine } from '../progress.js';
 import { BitnetError } from '../../errors.js';
@@ -19,13 +19,16 @@ export const chatCommand = {
     helpText('bitnet chat -m MODEL [-p SYSTEM] [options]', 'Chats with the model through its chat template. Commands: /reset, /exit.', [
       ['chat', OPTIONS],
       ['model', MODEL_OPTIONS],
-      ['context', CONTEXT_OPTIONS],
+      ['context', [...CONTEXT_OPTIONS, ...CONTEXT_SHIFT_OPTIONS]],
       ['sampling', SAMPLING_OPTIONS],
     ]),
   async run(argv: string[]): Promise<void> {
-    const { values: v } = parseCommand(argv, [...OPTIONS, ...MODEL_OPTIONS, ...CONTEXT_OPTIONS, ...SAMPLING_OPTIONS], 0);
+    const { values: v } = parseCommand(argv, [...OPTIONS, ...MODEL_OPTIONS, ...CONTEXT_OPTIONS, ...CONTEXT_SHIFT_OPTIONS, ...SAMPLING_OPTIONS], 0);
     const gen = generateOptions(v);
+    contextShiftOptions(v, loadOptions(v).contextSize ?? Infinity); // a bad --keep before the model loads
     const model = await openModel(v);
+    // on by default: past the context, the system prompt (or --keep) stays and half of the rest goes
+    Object.assign(gen, contextShiftOptions(v, model.contextSize));
     const system = str(v, 'prompt');
     let session = model.createChat(system ? { system } : {});
     const interactive = process.stdin.isTTY === true;

@@ -1,7 +1,7 @@
 // `bitnet run -m MODEL -p TEXT`: one generation, text streamed to stdout, the timing line to stderr.
 // Ctrl-C stops the generation: the text so far stays printed, and the exit status is 130.
 import { readFile } from 'node:fs/promises';
-import { CONTEXT_OPTIONS, generateOptions, GRAMMAR_OPTIONS, grammarOption, helpText, MODEL_OPTIONS, parseCommand, SAMPLING_OPTIONS, str, UsageError, type OptionSpec } from '../args.js';
+import { CONTEXT_OPTIONS, CONTEXT_SHIFT_OPTIONS, contextShiftOptions, generateOptions, loadOptions, GRAMMAR_OPTIONS, grammarOption, helpText, MODEL_OPTIONS, parseCommand, SAMPLING_OPTIONS, str, UsageError, type OptionSpec } from '../args.js';
 import { openModel, readStdin } from '../common.js';
 import { timingLine } from '../progress.js';
 import { BitnetError } from '../../errors.js';
@@ -21,22 +21,24 @@ export const runCommand = {
     helpText('bitnet run -m MODEL [-p] PROMPT [options]', 'Generates a continuation of PROMPT; text goes to stdout, timings to stderr.', [
       ['prompt', OPTIONS],
       ['model', MODEL_OPTIONS],
-      ['context', CONTEXT_OPTIONS],
+      ['context', [...CONTEXT_OPTIONS, ...CONTEXT_SHIFT_OPTIONS]],
       ['sampling', SAMPLING_OPTIONS],
       ['grammar', GRAMMAR_OPTIONS],
     ]),
   async run(argv: string[]): Promise<void> {
-    const { values: v, positionals } = parseCommand(argv, [...OPTIONS, ...MODEL_OPTIONS, ...CONTEXT_OPTIONS, ...SAMPLING_OPTIONS, ...GRAMMAR_OPTIONS], 1);
+    const { values: v, positionals } = parseCommand(argv, [...OPTIONS, ...MODEL_OPTIONS, ...CONTEXT_OPTIONS, ...CONTEXT_SHIFT_OPTIONS, ...SAMPLING_OPTIONS, ...GRAMMAR_OPTIONS], 1);
     let prompt = str(v, 'prompt') ?? positionals[0];
     const file = str(v, 'file');
     if (file !== undefined) prompt = await readFile(file, 'utf8');
     if (prompt === undefined && !process.stdin.isTTY) prompt = await readStdin();
     if (prompt === undefined) throw new UsageError('no prompt: pass -p TEXT, -f FILE, or pipe it on stdin');
     const gen = generateOptions(v);
+    contextShiftOptions(v, loadOptions(v).contextSize ?? Infinity); // a bad --keep before the model loads
     const grammar = await grammarOption(v, (f) => readFile(f, 'utf8'));
     if (grammar) gen.grammar = grammar;
     const controller = new AbortController();
     const model = await openModel(v, controller.signal);
+    Object.assign(gen, contextShiftOptions(v, model.contextSize));
     const system = str(v, 'system');
     const input = v.chat === true ? [...(system ? [{ role: 'system', content: system }] : []), { role: 'user', content: prompt }] : prompt;
     if (v.echo === true) process.stdout.write(prompt);

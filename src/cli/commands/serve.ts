@@ -2,7 +2,7 @@
 // until the model is loaded), logs one line per request to stderr, and on SIGINT/SIGTERM stops accepting,
 // lets in-flight generations finish (up to --shutdown-grace seconds), cancels the rest and exits 0.
 import { parseModelRef } from '../../hub/index.js';
-import { CONTEXT_OPTIONS, helpText, UsageError, loadOptions, MODEL_OPTIONS, num, parseCommand, requireModel, str, type OptionSpec } from '../args.js';
+import { CONTEXT_OPTIONS, CONTEXT_SHIFT_OPTIONS, contextShiftOptions, helpText, UsageError, loadOptions, MODEL_OPTIONS, num, parseCommand, requireModel, str, type OptionSpec } from '../args.js';
 import { resolveRef } from '../common.js';
 import { loadProgress, warn } from '../progress.js';
 import type { Pooling } from '../../model/pooling.js';
@@ -41,15 +41,17 @@ export const serveCommand = {
     helpText('bitnet serve -m MODEL [options]', 'Serves /v1/chat/completions, /v1/completions, /v1/responses, /v1/embeddings, /v1/models, /health, /metrics, /tokenize, /detokenize. --ctx-size is per slot.', [
       ['server', OPTIONS],
       ['model', MODEL_OPTIONS],
-      ['context', CONTEXT_OPTIONS],
+      ['context', [...CONTEXT_OPTIONS, ...CONTEXT_SHIFT_OPTIONS]],
     ]),
   async run(argv: string[]): Promise<void> {
-    const { values: v } = parseCommand(argv, [...OPTIONS, ...MODEL_OPTIONS, ...CONTEXT_OPTIONS], 0);
+    const { values: v } = parseCommand(argv, [...OPTIONS, ...MODEL_OPTIONS, ...CONTEXT_OPTIONS, ...CONTEXT_SHIFT_OPTIONS], 0);
     const ref = requireModel(v);
     const model = await resolveRef(ref, v);
     // a hub repo or URL is served under the name it was asked by (ollama-style), not its snapshot file name
     const refName = parseModelRef(ref).kind === 'local' ? undefined : ref;
     const load = loadOptions(v);
+    // --keep is checked against the slots' context once it is known (below); -c gives it now
+    const shift = contextShiftOptions(v, load.contextSize ?? Infinity);
     const progress = loadProgress(v['no-progress'] !== true);
     const parallel = num(v, 'parallel', { int: true, min: 1, max: 256 }) ?? 4;
     const apiKey = str(v, 'api-key');
@@ -78,6 +80,8 @@ export const serveCommand = {
       load: { ...load, onProgress: progress.onProgress, onWarning: warn },
       ...(load.contextSize !== undefined ? { contextSize: load.contextSize } : {}),
       ...(load.kvType !== undefined ? { kvType: load.kvType } : {}),
+      contextShift: shift.contextShift !== false,
+      ...(shift.nKeep !== undefined ? { nKeep: shift.nKeep } : {}),
       ...(apiKey ? { apiKey } : {}),
       ...(corsOrigins ? { corsOrigins } : {}),
       ...(allowedHosts ? { allowedHosts } : {}),
@@ -105,6 +109,7 @@ export const serveCommand = {
       const model = await server.ready;
       progress.done(model.loadMs, `${model.hparams.arch} model (${(model.parameterCount / 1e6).toFixed(1)}M parameters, ${model.backend.name} x${model.backend.threads})`);
       const ctx = server.state.scheduler!.contextSize;
+      contextShiftOptions(v, ctx);
       process.stderr.write(`bitnet serve: ready at ${server.url}/v1 — ${parallel} slots of ${ctx} tokens${apiKey ? ', API key required' : ''}\n`);
     } catch (e) {
       await server.close({ graceMs: 0 });

@@ -1,13 +1,13 @@
 // Reference float ops of the forward pass, in float32 (Math.fround after every operation) and in a fixed
 // order that SIMD kernels reproduce exactly: ggml's rms_norm (float squares summed in double), RoPE from
-// the shared cos/sin table, f32/f16/q8_0/q4_0 KV storage, attention with Q rounded to f16 (and P when T == 1)
+// the shared cos/sin table, f32/f16/q8_0/q4_0 KV storage and its context shift, attention with Q rounded to f16 (and P when T == 1)
 // as ggml's F16 matmul does or Q quantized to q8_0 for ggml's integer block dots, dots summed in float32 in
 // index order, softmax sums in double, and the shared expf.
 import { BitnetError } from '../../errors.js';
 import { f32ToF16, halfTableF32, roundF16 } from '../../util/f16.js';
 import { q4_0Codec } from '../../formats/quants/q4_0.js';
 import { q8_0Codec } from '../../formats/quants/q8_0.js';
-import { checkKvTypes, type AttentionParams, type KvLayer, type KvStorage, type KvType, type KvTypes, type RopeParams } from '../backend.js';
+import { checkKvTypes, type AttentionParams, type KvLayer, type KvShiftRope, type KvStorage, type KvType, type KvTypes, type RopeParams } from '../backend.js';
 import { expf } from '../math.js';
 
 const fround = Math.fround;
@@ -57,7 +57,7 @@ interface RefKvLayer {
   width: number;
   types: KvTypes;
 }
-type KvRows = Float32Array | Uint16Array | Uint8Array;
+export type KvRows = Float32Array | Uint16Array | Uint8Array;
 
 const codecs = { q8_0: q8_0Codec, q4_0: q4_0Codec } as const;
 
@@ -106,6 +106,10 @@ export function createKvRef(nLayer: number, nHeadKv: number, headDim: number, nC
         l.v.set(from[i]!.v.subarray(0, vn) as never);
       });
     },
+    shift(keep, discard, n, rope) {
+      checkKvShift(keep, discard, n, capacity);
+      for (const l of layers) shiftLayerRef(l, nHeadKv, headDim, keep, discard, n, rope);
+    },
     bytes: () => layers.reduce((a, l) => a + l.k.byteLength + l.v.byteLength, 0),
     free() {
       for (const l of layers) {
@@ -117,7 +121,8 @@ export function createKvRef(nLayer: number, nHeadKv: number, headDim: number, nC
   };
 }
 
-function storeRows(type: KvType, dst: KvRows, x: Float32Array, T: number, pos0: number, width: number): void {
+/** Stores T rows of x [T, width] at positions pos0.. as `type` (f16-rounded, or each row's ggml blocks). */
+export function storeRowsRef(type: KvType, dst: KvRows, x: Float32Array, T: number, pos0: number, width: number): void {
   const n = T * width;
   if (type === 'f32') (dst as Float32Array).set(x.subarray(0, n), pos0 * width);
   else if (type === 'f16') for (let i = 0; i < n; i++) (dst as Uint16Array)[pos0 * width + i] = f32ToF16(x[i]!);
@@ -125,10 +130,47 @@ function storeRows(type: KvType, dst: KvRows, x: Float32Array, T: number, pos0: 
   else (dst as Uint8Array).set(codecs[type].quantize(x.subarray(0, n)), pos0 * kvRowBytes(type, width));
 }
 
+/** Throws unless keep, discard and n describe a context shift within `capacity` positions. */
+export function checkKvShift(keep: number, discard: number, n: number, capacity: number): void {
+  const ok = [keep, discard, n].every((x) => Number.isInteger(x) && x >= 0) && keep + discard <= n && n <= capacity;
+  if (!ok) throw new BitnetError('INVALID_ARGUMENT', `cannot shift: keep ${keep}, discard ${discard} of ${n} positions (capacity ${capacity})`, { name: 'kv' });
+}
+
+/** Row `pos` of a K or V side widened to f32 (f16 widened, q8_0 / q4_0 dequantized exactly) into `row`. */
+export function loadRowRef(type: KvType, src: KvRows, pos: number, width: number, row: Float32Array): void {
+  if (type === 'f32') row.set((src as Float32Array).subarray(pos * width, (pos + 1) * width));
+  else if (type === 'f16') {
+    const half = halfTableF32();
+    for (let i = 0; i < width; i++) row[i] = half[(src as Uint16Array)[pos * width + i]!]!;
+  } else {
+    const rb = kvRowBytes(type, width);
+    codecs[type].dequantize((src as Uint8Array).subarray(pos * rb, (pos + 1) * rb), width, row);
+  }
+}
+
+/**
+ * The context shift of one layer, the definition the other backends match: each moved K row widened to
+ * f32 (a q8_0 / q4_0 row dequantized, as llama.cpp's shift does through ggml_rope on the dequantized
+ * view), rotated by ropeRef (one token, nHeadKv heads) with the delta's table, stored in the cache type
+ * (requantized); V rows move as bytes.
+ */
+function shiftLayerRef(l: RefKvLayer, nHeadKv: number, headDim: number, keep: number, discard: number, n: number, rope: KvShiftRope): void {
+  const w = l.width;
+  const row = new Float32Array(w);
+  const p: RopeParams = { T: 1, nHead: nHeadKv, headDim, nRot: rope.nRot, style: rope.style, table: rope.table };
+  for (let pos = keep + discard; pos < n; pos++) {
+    loadRowRef(l.types.k, l.k, pos, w, row);
+    ropeRef(row, p);
+    storeRowsRef(l.types.k, l.k, row, 1, pos - discard, w);
+  }
+  const vn = kvRowBytes(l.types.v, w) / l.v.BYTES_PER_ELEMENT;
+  l.v.copyWithin(keep * vn, (keep + discard) * vn, n * vn);
+}
+
 export function kvStoreRef(layer: KvLayer, k: Float32Array, v: Float32Array, T: number, pos0: number): void {
   const l = layer as RefKvLayer;
-  storeRows(l.types.k, l.k, k, T, pos0, l.width);
-  storeRows(l.types.v, l.v, v, T, pos0, l.width);
+  storeRowsRef(l.types.k, l.k, k, T, pos0, l.width);
+  storeRowsRef(l.types.v, l.v, v, T, pos0, l.width);
 }
 
 /** The f16 value of block `b`'s scale at byte offset `o` of a block row. */

@@ -14,8 +14,10 @@ import { bf16ToF32, f16ToF32, f32ToBf16, roundF16 } from '../../util/f16.js';
 import { uniformScale } from '../../formats/ternarize.js';
 import { checkKvTypes, isQuantizedKv, PARALLEL_MIN_WORK, TERNARY_KERNELS, type AttentionParams, type Backend, type DenseMatrix, type KvLayer, type KvStorage, type KvTypes, type QuantizedActs, type RopeParams, type TernaryMatrix } from '../backend.js';
 import { refBackend } from '../ref/index.js';
+import { checkKvShift } from '../ref/ops.js';
 import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
 import { Heap, isSharedBuffer } from './heap.js';
+import { shiftWasmKvLayer } from './kv-shift.js';
 import { OP_ADD, OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_DENSE, OP_DENSE_PACK, OP_GATED_ACT, OP_GEMM_NN, OP_GEMM_NT, OP_GEMM_TN, OP_INT8, OP_LUT_REPACK, OP_LUT_TABLES, OP_QUANT_ACTS, OP_REQUANT, OP_RMS_NORM, OP_STREAM, OP_TERNARY, OP_TERNARY_LUT, OP_TRAIN_ATT_BWD, OP_TRAIN_ATT_FWD } from './jobs.js';
 import { LUT_SCRATCH, LUT_TOKENS, LutTableCache, lutBytes, lutTableBytes, pickTernaryKernel, type TernaryKernel } from './lut.js';
 import { device, type Device } from './device.js';
@@ -521,6 +523,11 @@ export class WasmBackend implements Backend {
           }
           u8.copyWithin(l.k + nHeadKv * dstBlocks * blockBytes, f.k + nHeadKv * srcBlocks * blockBytes, f.k + nHeadKv * srcBlocks * blockBytes + 4);
         });
+      },
+      shift: (keep, discard, n, rope) => {
+        checkKvShift(keep, discard, n, nCtx);
+        const shape = { nHeadKv, headDim, nCtx, f16: type === 'f16' };
+        for (const l of layers) shiftWasmKvLayer(this.heap, l.k, l.v, shape, keep, discard, n, rope);
       },
       bytes: () => nLayer * 2 * width * nCtx * es,
       free: () => {

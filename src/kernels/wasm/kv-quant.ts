@@ -3,7 +3,8 @@
 // the f16/f32 cache does: asm/attention-q.ts's kvq_scores (Q·K on the integer block dots), attention.ts's
 // attn_softmax, then kvq_pv. The same numbers as kernels/ref/ops.ts attentionRef, bit for bit.
 import { BitnetError } from '../../errors.js';
-import type { AttentionParams, KvLayer, KvStorage, KvType, KvTypes } from '../backend.js';
+import type { AttentionParams, KvLayer, KvShiftRope, KvStorage, KvType, KvTypes, RopeParams } from '../backend.js';
+import { checkKvShift, loadRowRef, ropeRef, storeRowsRef } from '../ref/ops.js';
 import type { Device } from './device.js';
 import { OP_ATT_SOFTMAX, OP_KVQ_PV, OP_KVQ_SCORES } from './jobs.js';
 
@@ -83,6 +84,10 @@ export class WasmKvQuant {
           l.vSpecial = from[i]!.vSpecial; // a set flag only selects the exact widening: the source's is always safe
         });
       },
+      shift: (keep, discard, n, rope) => {
+        checkKvShift(keep, discard, n, nCtx);
+        for (const l of layers) this.shiftLayer(l, types, nHeadKv, headDim, nCtx, keep, discard, n, rope);
+      },
       bytes: () => nLayer * nCtx * (kRow + vRow),
       free: () => {
         for (const l of layers) {
@@ -92,6 +97,26 @@ export class WasmKvQuant {
         layers.length = 0;
       },
     };
+  }
+
+  /**
+   * Context shift of one layer, as the reference's (kernels/ref/ops.ts shiftLayerRef) on the same bytes: each
+   * moved K row dequantized, rotated, requantized (rare and small next to decoding: in TypeScript); V rows move.
+   */
+  private shiftLayer(l: QuantLayer, types: KvTypes, nHeadKv: number, headDim: number, nCtx: number, keep: number, discard: number, n: number, rope: KvShiftRope): void {
+    const width = nHeadKv * headDim;
+    const heap = this.host.d.heap;
+    const k = heap.u8(l.k, nCtx * rowBytes(types.k, width));
+    const row = new Float32Array(width);
+    const p: RopeParams = { T: 1, nHead: nHeadKv, headDim, nRot: rope.nRot, style: rope.style, table: rope.table };
+    for (let pos = keep + discard; pos < n; pos++) {
+      loadRowRef(types.k, k, pos, width, row);
+      ropeRef(row, p);
+      storeRowsRef(types.k, k, row, 1, pos - discard, width);
+    }
+    const vRow = rowBytes(types.v, width);
+    heap.u8(0, heap.buffer.byteLength).copyWithin(l.v + keep * vRow, l.v + (keep + discard) * vRow, l.v + n * vRow);
+    // an f16 V keeps its inf/NaN flag: a set flag only selects the exact widening
   }
 
   store(layer: KvLayer, k: Float32Array, v: Float32Array, T: number, pos0: number): void {

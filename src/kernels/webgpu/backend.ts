@@ -9,9 +9,11 @@ import { i2sReadScale, i2_sCodec } from '../../formats/quants/i2_s.js';
 import { tq2_0Codec } from '../../formats/quants/tq2_0.js';
 import { uniformScale } from '../../formats/ternarize.js';
 import { checkKvTypes, type AttentionParams, type Backend, type DenseMatrix, type KvLayer, type KvStorage, type KvTypes, type QuantizedActs, type RopeParams, type TernaryMatrix } from '../backend.js';
+import { checkKvShift } from '../ref/ops.js';
 import { REQUANT_CHUNK_ROWS, requantizeRows } from '../requant.js';
 import { adapterName, openGpu, Recorder, USAGE, type GpuContext } from './device.js';
 import * as K from './wgsl-kernels.js';
+import { kvShift } from './wgsl-kv-shift.js';
 
 const STORAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
 
@@ -356,6 +358,26 @@ export class WebGpuBackend implements Backend {
           this.rec.copy(from[i]!.k, 0, l.k, 0, bytes);
           this.rec.copy(from[i]!.v, 0, l.v, 0, bytes);
         });
+      },
+      shift: (keep, discard, n, rope) => {
+        checkKvShift(keep, discard, n, capacity);
+        if (n - keep - discard === 0 || discard === 0) return;
+        const bytes = ceilTo(bytesFor(n), 4);
+        const scratch = this.raw(bytes);
+        const table = this.rec.createFilled(rope.table, USAGE.STORAGE);
+        for (const l of layers) {
+          for (const [buf, rotate] of [[l.k, 1], [l.v, 0]] as const) {
+            // moves overlap: the kernel reads a copy of the positions [0, n) taken first
+            this.rec.copy(buf, 0, scratch, 0, bytes);
+            const params = [keep * width, (n - discard) * width, discard * width, width, headDim, rope.nRot, rope.style === 'neox' ? 1 : 0, rotate];
+            const items = f16 ? Math.ceil((n - discard) * width / 2) - Math.floor((keep * width) / 2) : (n - keep - discard) * width;
+            const groups = Math.ceil(items / 64);
+            const gx = Math.min(groups, 65535);
+            this.rec.dispatch(`kv-shift-${f16}`, () => kvShift(f16), 'uuuuuuuu', params, [buf, scratch, table], gx, Math.ceil(groups / gx));
+          }
+        }
+        this.release(scratch);
+        this.rec.destroyLater(table);
       },
       bytes: () => nLayer * 2 * bytesFor(capacity),
       free: () => {

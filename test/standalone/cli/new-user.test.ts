@@ -31,10 +31,15 @@ test('an unknown flag is named in a message with balanced quotes', () => {
   );
 });
 
-test('bitnet run -n -1 generates until a stop or the end of the context', async () => {
-  const r = await runCli(['run', '-p', 'Once upon a time', '-n', '-1', '--temp', '0', '-c', '24']);
+test('bitnet run -n -1 generates until a stop, past the context (or, with --no-context-shift, to its end)', async () => {
+  const r = await runCli(['run', '-p', 'Once upon a time', '-n', '-1', '--temp', '0', '-c', '24', '--no-context-shift']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /finish: (stop|length)/);
+  // greedy, the bundled model names Tim some 70 tokens in: the context shifts on the way there
+  const past = await runCli(['run', '-p', 'Once upon a time', '-n', '-1', '--temp', '0', '-c', '24', '--stop', 'Tim']);
+  assert.equal(past.code, 0, past.stderr);
+  assert.match(past.stderr, /finish: stop/);
+  assert.ok(Number(/generation: (\d+) tokens/.exec(past.stderr)?.[1]) > 24, past.stderr);
 });
 
 test('info and bench without -m use the bundled model; bench prints a small model in M parameters', async () => {
