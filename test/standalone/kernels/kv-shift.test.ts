@@ -2,8 +2,8 @@
 // bit for bit, moved K rows equal to the keys computed at their new positions within the cache type's
 // rounding (neox and norm RoPE, partial rotation). WASM (blocked K layout, the inf/NaN flag, the reference
 // layout for head sizes it leaves to it, q8_0 / q4_0 caches dequantized, rotated and requantized) and WebGPU
-// (SwiftShader): a shifted cache attends as the shifted
-// reference cache bit for bit, before and after more positions are stored.
+// (SwiftShader): a shifted cache attends as the shifted reference cache bit for bit, before and after more
+// positions are stored.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Backend, KvShiftRope, KvType, KvTypes, RopeParams } from '../../../src/kernels/backend.js';
