@@ -143,7 +143,7 @@ async function shiftCases(be: Backend, exact: boolean, quantized = false): Promi
           ['q4_0', 3, 3, 64, 32, 'norm', 30, 23, 3, 10],
           [{ k: 'q8_0', v: 'f16' }, 5, 1, 32, 32, 'norm', 17, 17, 0, 8],
           [{ k: 'q4_0', v: 'q8_0' }, 4, 2, 64, 64, 'neox', 64, 61, 7, 27],
-          [{ k: 'f16', v: 'q4_0' }, 4, 2, 32, 32, 'neox', 24, 21, 1, 5], // WASM: the reference layout
+          [{ k: 'f16', v: 'q4_0' }, 4, 2, 32, 32, 'neox', 24, 21, 1, 5], // float K rows beside a quantized V
         ] as Array<[KvType | KvTypes, number, number, number, number, 'neox' | 'norm', number, number, number, number]>)
       : []),
     ['f32', 6, 2, 32, 32, 'neox', 40, 37, 1, 18],
