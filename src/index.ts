@@ -14,7 +14,7 @@ export type { HParams } from './model/hparams.js';
 export type { TraceFn } from './model/forward.js';
 export type { Backend } from './kernels/backend.js';
 export { refBackend } from './kernels/ref/index.js';
-export { createBackend, physicalCores, BACKEND_KINDS, type BackendKind, type BackendOptions } from './kernels/index.js';
+export { createBackend, physicalCores, BACKEND_KINDS, type BackendKind, type BackendOptions, KV_TYPES, type KvType, type KvTypes } from './kernels/index.js';
 export { Tokenizer, type StreamDecoder } from './tokenizer/index.js';
 export { MemorySource, BlobSource, FileSource, type ByteSource } from './formats/source.js';
 export { readGguf, type GgufFile, type GgufValue, type GgufTensorInfo } from './formats/gguf.js';

@@ -5,7 +5,7 @@ import { BitnetError } from '../errors.js';
 import type { GenerateOptions } from '../generate/generate.js';
 import { compileGrammar, type CompiledGrammar, type GrammarSpec } from '../grammar/index.js';
 import type { LoadOptions } from '../engine/load.js';
-import { BACKEND_KINDS, TERNARY_KERNELS } from '../kernels/index.js';
+import { BACKEND_KINDS, KV_TYPES, TERNARY_KERNELS, type KvType } from '../kernels/index.js';
 import { ROPE_SCALING_TYPES, type RopeOptions } from '../model/rope-scaling.js';
 import { defaultModelPath } from './default-model.js';
 
@@ -20,6 +20,8 @@ export interface OptionSpec {
   multiple?: boolean;
   /** environment twin */
   env?: string;
+  /** llama.cpp's multi-letter short spellings (e.g. '-ctk'), taken as the flag (also as -ctk=VALUE) */
+  aliases?: string[];
   /** placeholder shown in help */
   arg?: string;
   help: string;
@@ -49,7 +51,9 @@ export const ROPE_OPTIONS: OptionSpec[] = [
 export const CONTEXT_OPTIONS: OptionSpec[] = [
   { name: 'ctx-size', short: 'c', type: 'string', env: 'BITNET_CTX_SIZE', arg: 'N', help: 'context size in tokens (0: the model\'s, at most 4096; more than the model\'s warns: see --rope-scaling)', default: '0' },
   { name: 'batch-size', short: 'b', type: 'string', env: 'BITNET_BATCH_SIZE', arg: 'N', help: 'prompt tokens per forward pass', default: '512' },
-  { name: 'cache-type', type: 'string', env: 'BITNET_CACHE_TYPE', arg: 'f16|f32', help: 'KV cache storage type', default: 'f16' },
+  { name: 'cache-type', type: 'string', env: 'BITNET_CACHE_TYPE', arg: 'TYPE', help: 'KV cache storage type of K and V both (f32, f16, q8_0, q4_0)', default: 'f16' },
+  { name: 'cache-type-k', aliases: ['-ctk'], type: 'string', env: 'BITNET_CACHE_TYPE_K', arg: 'TYPE', help: 'KV cache type of K (f32, f16, q8_0, q4_0; q8_0/q4_0 need head sizes that are multiples of 32)', default: '--cache-type' },
+  { name: 'cache-type-v', aliases: ['-ctv'], type: 'string', env: 'BITNET_CACHE_TYPE_V', arg: 'TYPE', help: 'KV cache type of V (f32, f16, q8_0, q4_0)', default: '--cache-type' },
   { name: 'threads', short: 't', type: 'string', env: 'BITNET_THREADS', arg: 'N', help: 'CPU threads', default: 'physical cores (1 for tiny models)' },
   { name: 'backend', type: 'string', env: 'BITNET_BACKEND', arg: 'auto|cpu|webgpu|wasm|wasm-simd|wasm-relaxed|ref', help: 'compute backend (auto: WebGPU on a real GPU, else WASM SIMD; cpu: WASM SIMD)', default: 'auto' },
   { name: 'ternary-kernel', type: 'string', env: 'BITNET_TERNARY_KERNEL', arg: 'auto|lut|mad', help: 'WASM ternary matmul: table lookups, multiply-add, or whichever a one-time timing finds faster', default: 'auto' },
@@ -145,7 +149,7 @@ export function parseCommand(argv: string[], specs: OptionSpec[], maxPositionals
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: joinNegativeValues(argv, specs), options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: joinNegativeValues(expandAliases(argv, specs), specs), options, allowPositionals: true, strict: true });
   } catch (e) {
     const err = e as Error & { code?: string };
     const unknown = /^Unknown option '([^']+)'/.exec(err.message);
@@ -163,6 +167,25 @@ export function parseCommand(argv: string[], specs: OptionSpec[], maxPositionals
   }
   if (parsed.positionals.length > maxPositionals) throw new UsageError(`unexpected argument "${parsed.positionals[maxPositionals]}"`);
   return { values, positionals: parsed.positionals };
+}
+
+/** Multi-letter short spellings (`-ctk q8_0`, `-ctk=q8_0`) as their long flags; arguments after `--` stay as they are. */
+export function expandAliases(argv: string[], specs: OptionSpec[]): string[] {
+  const byAlias = new Map<string, string>();
+  for (const s of specs) for (const a of s.aliases ?? []) byAlias.set(a, s.name);
+  if (byAlias.size === 0) return argv;
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const eq = a.indexOf('=');
+    const name = byAlias.get(eq < 0 ? a : a.slice(0, eq));
+    out.push(name === undefined ? a : eq < 0 ? `--${name}` : `--${name}${a.slice(eq)}`);
+  }
+  return out;
 }
 
 /**
@@ -200,7 +223,7 @@ export function helpText(usage: string, summary: string, groups: Array<[string, 
   for (const [title, specs] of groups) {
     lines.push(`${title}:`);
     for (const s of specs) {
-      const flag = `${s.short ? `-${s.short}, ` : '    '}--${s.name}${s.arg ? ` ${s.arg}` : ''}`;
+      const flag = `${s.short ? `-${s.short}, ` : s.aliases?.length ? `${s.aliases[0]}, ` : '    '}--${s.name}${s.arg ? ` ${s.arg}` : ''}`;
       const extra = [s.default !== undefined ? `default ${s.default}` : '', s.env ? `env ${s.env}` : ''].filter(Boolean).join('; ');
       lines.push(`  ${flag.padEnd(32)} ${s.help}${extra ? ` (${extra})` : ''}`);
     }
@@ -243,6 +266,18 @@ function oneOf<T extends string>(v: Values, name: string, allowed: readonly T[])
   return s as T;
 }
 
+/**
+ * The cache types of --cache-type (both), --cache-type-k / -ctk and --cache-type-v / -ctv (each overriding the
+ * first for its side), or undefined when none is given. A bad value is a UsageError naming its flag.
+ */
+export function kvTypeOptions(v: Values): { k: KvType; v: KvType } | undefined {
+  const both = oneOf(v, 'cache-type', KV_TYPES);
+  const k = oneOf(v, 'cache-type-k', KV_TYPES);
+  const vt = oneOf(v, 'cache-type-v', KV_TYPES);
+  if (both === undefined && k === undefined && vt === undefined) return undefined;
+  return { k: k ?? both ?? 'f16', v: vt ?? both ?? 'f16' };
+}
+
 function positive(v: Values, name: string): number | undefined {
   const n = num(v, name);
   if (n !== undefined && !(n > 0)) throw new UsageError(`--${name} must be a number > 0, got "${str(v, name)}"`);
@@ -275,7 +310,7 @@ export function ropeOptions(v: Values): RopeOptions | undefined {
 export function loadOptions(v: Values): LoadOptions {
   const ctx = num(v, 'ctx-size', { int: true, min: 0 });
   const batch = num(v, 'batch-size', { int: true, min: 1 });
-  const kv = oneOf(v, 'cache-type', ['f16', 'f32'] as const);
+  const kv = kvTypeOptions(v);
   const act = oneOf(v, 'activation', ['relu2', 'silu'] as const);
   const threads = num(v, 'threads', { int: true, min: 1 });
   const backend = oneOf(v, 'backend', BACKEND_KINDS);

@@ -5,6 +5,7 @@
 import { BitnetError } from '../errors.js';
 import { TENSOR } from '../formats/names.js';
 import { TENSOR_TYPES } from '../formats/types.js';
+import { kvBytesPerPosition, type KvTypes } from '../model/kv-cache.js';
 import { SHAPE_2B4T, writeSyntheticGguf, type SyntheticOptions, type SyntheticShape } from '../model/synthetic.js';
 import { loadModel, type LoadOptions } from './load.js';
 import type { Backend } from '../kernels/backend.js';
@@ -147,6 +148,8 @@ export interface BenchRun {
   /** the WASM backend's ternary matmul kernel ('lut' or 'mad'; absent elsewhere) */
   ternaryKernel?: string;
   threads: number;
+  /** the KV cache's K and V types */
+  kvTypes: KvTypes;
   tests: BenchTest[];
   results: BenchResult[];
   loadMs: number;
@@ -171,7 +174,7 @@ export function decodeBytes(model: BitnetModel, lmHead: 'int8' | 'exact'): { wei
     else weights += TENSOR_TYPES.get(t.type)?.ternary ? elements / 4 : t.bytes;
   }
   const h = model.hparams;
-  const kvPerPosition = 2 * h.nLayer * h.nHeadKv * h.headDim * (model.kvType === 'f16' ? 2 : 4);
+  const kvPerPosition = kvBytesPerPosition(model.kvTypes, h.nLayer, h.nHeadKv, h.headDim);
   return { weights, kvPerPosition };
 }
 
@@ -188,7 +191,7 @@ export async function bench(path: string, tests: BenchTest[], opts: LoadOptions 
     const kernel = (model.backend as { ternaryKernel?: string }).ternaryKernel;
     run = {
       ...(kernel ? { ternaryKernel: kernel } : {}),
-      model: model.hparams.arch, sizeBytes: model.fileSize, params: model.parameterCount, types, backend: model.backend.name, threads: model.backend.threads,
+      model: model.hparams.arch, sizeBytes: model.fileSize, params: model.parameterCount, types, backend: model.backend.name, threads: model.backend.threads, kvTypes: model.kvTypes,
       tests, results, loadMs: model.loadMs, weightBytesPerToken: bytes.weights, kvBytesPerPosition: bytes.kvPerPosition,
     };
   } finally {

@@ -4,6 +4,7 @@
 // for an FP16 model of identical shape, and `benchEfficiency`, which times tg and reads memory around it.
 import { BitnetError } from '../errors.js';
 import { TENSOR } from '../formats/names.js';
+import { kvBytesPerPosition, kvBytesPerValue, kvTypesName } from '../model/kv-cache.js';
 import type { HParams } from '../model/hparams.js';
 import { loadModel, type LoadOptions } from './load.js';
 import { runBenchTest, type BenchResult } from './bench.js';
@@ -64,7 +65,7 @@ export interface CountOptions {
   lmHead: 'int8' | 'exact';
   /** bytes per lm_head weight in exact mode (its stored type; 2 for F16) */
   lmHeadBytesPerWeight?: number;
-  /** bytes per cached K/V value (2: f16, 4: f32) */
+  /** bytes per cached K/V value, the mean of K's and V's (2: f16, 4: f32, 34/32: q8_0, 18/32: q4_0) */
   kvBytesPerValue?: number;
   /** bytes of one embedding row as stored (default: nEmbd x 2, F16) */
   embdRowBytes?: number;
@@ -237,7 +238,8 @@ export interface EfficiencyRun {
   threads: number;
   kernel: CountedKernel;
   lmHead: 'int8' | 'exact';
-  kvType: 'f16' | 'f32';
+  /** the cache's types: 'f16', or 'K/V' when they differ */
+  kvType: string;
   tg: BenchResult;
   /** decode latency: 1000 / mean tg tokens/s, and of the fastest run */
   msPerToken: number;
@@ -293,7 +295,7 @@ export async function benchEfficiency(path: string, opts: LoadOptions & { n: num
     const keys = tgAverageKeys(opts.n, depth);
     const kvPositions = depth + opts.n + 8; // runBenchTest's sequence
     const counts = countDecode(hp, {
-      keys, kernel, lmHead, lmHeadBytesPerWeight: out ? out.bytes / headElems : 2, kvBytesPerValue: model.kvType === 'f16' ? 2 : 4,
+      keys, kernel, lmHead, lmHeadBytesPerWeight: out ? out.bytes / headElems : 2, kvBytesPerValue: (kvBytesPerValue(model.kvTypes.k) + kvBytesPerValue(model.kvTypes.v)) / 2,
       embdRowBytes: embd ? embd.bytes / embd.shape[1]! : 2 * hp.nEmbd,
     });
     const memory = model.memoryUsage();
@@ -301,9 +303,9 @@ export async function benchEfficiency(path: string, opts: LoadOptions & { n: num
     const tiedLmHead = !model.tensors.some((t) => t.name === TENSOR.output);
     const perToken = (reps: number): number | undefined => (typeof joules === 'number' ? joules / (reps * opts.n) : undefined);
     return {
-      model: path, backend: model.backend.name, threads: model.backend.threads, kernel, lmHead, kvType: model.kvType, tg,
+      model: path, backend: model.backend.name, threads: model.backend.threads, kernel, lmHead, kvType: kvTypesName(model.kvTypes), tg,
       msPerToken: 1000 / tg.mean, bestMsPerToken: 1000 / Math.max(...tg.samples), keys,
-      kvPositions, kvCacheBytes: kvPositions * 2 * hp.nLayer * hp.nHeadKv * hp.headDim * (model.kvType === 'f16' ? 2 : 4),
+      kvPositions, kvCacheBytes: kvPositions * kvBytesPerPosition(model.kvTypes, hp.nLayer, hp.nHeadKv, hp.headDim),
       ternaryWeights: nonEmbeddingWeights(hp),
       nonEmbeddingFileBytes: model.tensors.filter((t) => t.name !== TENSOR.tokEmbd).reduce((a, t) => a + t.bytes, 0),
       nonEmbeddingLoadedBytes: memory.weights - lmHeadLoadedBytes,

@@ -10,7 +10,7 @@ import type { Backend, TernaryKernelChoice } from '../kernels/backend.js';
 import { createBackend, type BackendKind } from '../kernels/index.js';
 import { readHparams } from '../model/arch.js';
 import type { HParams } from '../model/hparams.js';
-import type { KvType } from '../model/kv-cache.js';
+import { kvTypesOf, type KvType, type KvTypes } from '../model/kv-cache.js';
 import { ropeCoveredContext, ropeIsScaled, type RopeOptions } from '../model/rope-scaling.js';
 import { loadWeights } from '../model/weights.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
@@ -44,8 +44,12 @@ export interface LoadOptions {
   contextSize?: number;
   /** RoPE base and scaling instead of the file's (linear / YaRN, as llama.cpp's --rope-* and --yarn-* flags) */
   rope?: RopeOptions;
-  /** KV cache storage; default f16 (bitnet.cpp's) */
-  kvType?: KvType;
+  /**
+   * KV cache storage: one type for K and V, or a pair (llama.cpp's -ctk / -ctv: f32, f16, q8_0, q4_0); default
+   * f16 (bitnet.cpp's). A type the backend cannot store (or q8_0/q4_0 with a head size not a multiple of 32) is
+   * an INVALID_ARGUMENT naming cache-type-k / cache-type-v, at load.
+   */
+  kvType?: KvType | KvTypes;
   /** tokens per forward pass during prompt evaluation; default 512 */
   batchSize?: number;
   /** force the gate activation when the file does not say (e.g. 2B4T converted by mainline llama.cpp) */
@@ -150,6 +154,8 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
       ...(opts.signal ? { signal: opts.signal } : {}),
       onProgress: (p) => opts.onProgress?.({ phase: 'weights', loaded: p.loaded, total: p.total, text: p.tensor }),
     });
+    const kvTypes = kvTypesOf(opts.kvType ?? 'f16');
+    backend.createKv(1, hp.nHeadKv, hp.headDim, 1, kvTypes).free(); // the backend takes these types (or says which flag it refuses)
     const contextSize = opts.contextSize ?? Math.min(hp.nCtxTrain || 4096, 4096);
     if (!Number.isInteger(contextSize) || contextSize < 1) throw new BitnetError('INVALID_ARGUMENT', `invalid context size ${contextSize}`, { name: 'contextSize' });
     const covered = ropeCoveredContext(hp.nCtxTrain, hp.ropeScaling);
@@ -182,7 +188,7 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
       chatFormat,
       extraStopTokens: generationStops(file),
       contextSize,
-      kvType: opts.kvType ?? 'f16',
+      kvTypes,
       batchSize: opts.batchSize ?? 512,
       warnings,
       loadMs,

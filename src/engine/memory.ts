@@ -2,7 +2,7 @@
 // weight, dense matrices in their stored type, vectors as f32), the KV cache at a context size, and the
 // forward pass's working buffers for one prompt batch.
 import type { HParams } from '../model/hparams.js';
-import type { KvType } from '../model/kv-cache.js';
+import { kvBytesPerPosition, kvTypesOf, type KvType, type KvTypes } from '../model/kv-cache.js';
 import type { TensorDescription } from './model.js';
 
 export interface MemoryEstimate {
@@ -14,7 +14,7 @@ export interface MemoryEstimate {
 
 const TERNARY = /\.(attn_[qkv]|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$/;
 
-export function estimateMemory(hp: HParams, tensors: readonly TensorDescription[], opts: { contextSize: number; kvType: KvType; batchSize: number }): MemoryEstimate {
+export function estimateMemory(hp: HParams, tensors: readonly TensorDescription[], opts: { contextSize: number; kvType: KvType | KvTypes; batchSize: number }): MemoryEstimate {
   let weights = 0;
   for (const t of tensors) {
     const n = t.shape.reduce((a, b) => a * b, 1);
@@ -23,7 +23,7 @@ export function estimateMemory(hp: HParams, tensors: readonly TensorDescription[
     else weights += t.bytes;
   }
   const kvDim = hp.nHeadKv * hp.headDim;
-  const kvCache = 2 * hp.nLayer * opts.contextSize * kvDim * (opts.kvType === 'f16' ? 2 : 4);
+  const kvCache = opts.contextSize * kvBytesPerPosition(kvTypesOf(opts.kvType), hp.nLayer, hp.nHeadKv, hp.headDim);
   const T = opts.batchSize;
   const qDim = hp.nHead * hp.headDim;
   const buffers = 4 * T * (3 * hp.nEmbd + 2 * qDim + 2 * kvDim + 2 * hp.nFf) + T * Math.max(hp.nEmbd, hp.nFf) * 3 + 4 * hp.nVocab;

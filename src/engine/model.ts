@@ -13,7 +13,7 @@ import { Sequence } from '../generate/sequence.js';
 import type { Backend } from '../kernels/backend.js';
 import type { LoadedWeights, TraceFn } from '../model/forward.js';
 import type { HParams } from '../model/hparams.js';
-import type { KvType } from '../model/kv-cache.js';
+import type { KvType, KvTypes } from '../model/kv-cache.js';
 import { checkPooling, poolingFromGguf, type Pooling } from '../model/pooling.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { ChatContentGuard } from './chat-guard.js';
@@ -39,7 +39,7 @@ export interface ModelInit {
   chatFormat: ChatFormatter;
   extraStopTokens: number[];
   contextSize: number;
-  kvType: KvType;
+  kvTypes: KvTypes;
   batchSize: number;
   warnings: string[];
   loadMs: number;
@@ -49,6 +49,8 @@ export interface ModelInit {
 
 export interface EvaluateOptions {
   trace?: TraceFn;
+  /** the cache's K/V types for this evaluation (default the model's) */
+  kvType?: KvType | KvTypes;
 }
 
 export interface EmbedOptions {
@@ -83,7 +85,8 @@ export class BitnetModel {
   readonly chatFormat: ChatFormatter;
   readonly backend: Backend;
   readonly contextSize: number;
-  readonly kvType: KvType;
+  /** the K and V storage types of the model's caches (default f16, bitnet.cpp's) */
+  readonly kvTypes: KvTypes;
   readonly warnings: readonly string[];
   readonly loadMs: number;
   /** the pooling the file declares for embeddings (GGUF `<arch>.pooling_type`), when it declares one */
@@ -109,7 +112,7 @@ export class BitnetModel {
     this.chatFormat = init.chatFormat;
     this.extraStopTokens = init.extraStopTokens;
     this.contextSize = init.contextSize;
-    this.kvType = init.kvType;
+    this.kvTypes = init.kvTypes;
     this.batchSize = init.batchSize;
     this.warnings = init.warnings;
     this.loadMs = init.loadMs;
@@ -201,10 +204,10 @@ export class BitnetModel {
   }
 
   /** A new sequence (its own KV cache) on this model, for sessions and servers. */
-  createSequence(opts: { contextSize?: number; kvType?: KvType; keepHistory?: boolean } = {}): Sequence {
+  createSequence(opts: { contextSize?: number; kvType?: KvType | KvTypes; keepHistory?: boolean } = {}): Sequence {
     const contextSize = opts.contextSize ?? this.contextSize;
     if (!Number.isInteger(contextSize) || contextSize < 1) throw new BitnetError('INVALID_ARGUMENT', `invalid context size ${contextSize}`, { name: 'contextSize' });
-    return new Sequence(this.weights, { contextSize, kvType: opts.kvType ?? this.kvType, batchSize: this.batchSize, ...(opts.keepHistory ? { keepHistory: true } : {}) });
+    return new Sequence(this.weights, { contextSize, kvType: opts.kvType ?? this.kvTypes, batchSize: this.batchSize, ...(opts.keepHistory ? { keepHistory: true } : {}) });
   }
 
   /**
@@ -214,7 +217,7 @@ export class BitnetModel {
   async evaluate(tokens: ArrayLike<number>, opts: EvaluateOptions = {}): Promise<Float32Array[]> {
     const ids = this.tokenizePrompt({ tokens: Array.from(tokens) });
     if (ids.length === 0) return [];
-    const seq = this.createSequence({ contextSize: Math.max(ids.length, 1) });
+    const seq = this.createSequence({ contextSize: Math.max(ids.length, 1), ...(opts.kvType ? { kvType: opts.kvType } : {}) });
     try {
       return await seq.evaluateAll(ids, opts.trace);
     } finally {
@@ -281,7 +284,7 @@ export class BitnetModel {
     return new Scheduler(this.weights, this.tokenizer, {
       parallel: opts.parallel ?? 1,
       contextSize: opts.contextSize ?? this.contextSize,
-      kvType: opts.kvType ?? this.kvType,
+      kvType: opts.kvType ?? this.kvTypes,
       batchSize: opts.batchSize ?? this.batchSize,
       ...(opts.maxQueue !== undefined ? { maxQueue: opts.maxQueue } : {}),
       ...(opts.contextShift !== undefined ? { contextShift: opts.contextShift } : {}),

@@ -3,6 +3,7 @@
 // its second half scored; or, with a stride, sliding windows scoring only the tokens no earlier window
 // scored. Optionally against a base model on the same windows: KL divergence and top-1 agreement.
 import { BitnetError } from '../errors.js';
+import type { KvType, KvTypes } from '../model/kv-cache.js';
 import type { BitnetModel } from './model.js';
 import { yieldToEventLoop } from '../generate/sequence.js';
 import { compareDistributions, NllAccumulator, type PerplexityResult } from './quality.js';
@@ -52,8 +53,11 @@ export interface PerplexityReport extends PerplexityResult {
   base?: PerplexityResult & { klMean: number; klMax: number; top1Agreement: number };
 }
 
-/** Evaluates the windows (and on `base`, the same windows) and returns the perplexity and comparison. */
-export async function perplexity(model: BitnetModel, windows: readonly PerplexityWindow[], opts: { base?: BitnetModel; onProgress?: (p: PerplexityProgress) => void; signal?: AbortSignal } = {}): Promise<PerplexityReport> {
+/**
+ * Evaluates the windows (and on `base`, the same windows) and returns the perplexity and comparison. The base
+ * may be the model itself with other cache types (`baseKvType`, e.g. f16 against a q8_0 cache).
+ */
+export async function perplexity(model: BitnetModel, windows: readonly PerplexityWindow[], opts: { base?: BitnetModel; baseKvType?: KvType | KvTypes; onProgress?: (p: PerplexityProgress) => void; signal?: AbortSignal } = {}): Promise<PerplexityReport> {
   const mine = new NllAccumulator();
   const theirs = new NllAccumulator();
   let klSum = 0;
@@ -65,7 +69,7 @@ export async function perplexity(model: BitnetModel, windows: readonly Perplexit
     const rows = (await model.evaluate(tokens)).slice(first, tokens.length - 1);
     rows.forEach((row, i) => mine.add(row, tokens[first + i + 1]!));
     if (opts.base) {
-      const baseRows = (await opts.base.evaluate(tokens)).slice(first, tokens.length - 1);
+      const baseRows = (await opts.base.evaluate(tokens, opts.baseKvType ? { kvType: opts.baseKvType } : {})).slice(first, tokens.length - 1);
       baseRows.forEach((row, i) => theirs.add(row, tokens[first + i + 1]!));
       const c = compareDistributions(baseRows, rows);
       klSum += c.klMean * c.count;

@@ -8,6 +8,7 @@ import type { BitnetModel } from '../engine/model.js';
 import { logSumExp } from '../generate/logprobs.js';
 import { argmax } from '../generate/sampler.js';
 import type { Sequence } from '../generate/sequence.js';
+import { kvBytesPerPosition } from '../model/kv-cache.js';
 import { forwardBatch, type BatchItem } from '../model/forward.js';
 import type { LoglikelihoodRequest, LoglikelihoodResult } from './task.js';
 
@@ -146,7 +147,7 @@ export class LoglikelihoodScorer {
     this.logitRows = Math.max(4, Math.min(this.batchSize, opts.logitRows ?? Math.max(16, Math.floor((128 << 20) / 4 / hp.nVocab))));
     this.reuse = opts.reuse ?? true;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 64);
-    const bytesPerPosition = hp.nLayer * hp.nHeadKv * hp.headDim * 2 * (model.kvType === 'f32' ? 4 : 2);
+    const bytesPerPosition = kvBytesPerPosition(model.kvTypes, hp.nLayer, hp.nHeadKv, hp.headDim);
     this.kvBudget = Math.max(1024, Math.floor((opts.kvBytes ?? 512 * 2 ** 20) / bytesPerPosition));
   }
 

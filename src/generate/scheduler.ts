@@ -8,7 +8,7 @@
 // what follows its request's kept tokens and decodes on (llama-server's per-slot context shift).
 import { BitnetError } from '../errors.js';
 import { forwardBatch, type BatchItem, type LoadedWeights } from '../model/forward.js';
-import type { KvType } from '../model/kv-cache.js';
+import type { KvType, KvTypes } from '../model/kv-cache.js';
 import { checkPooling, Pooler, type Pooling } from '../model/pooling.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { GenerationState, now, type GenerateOptions, type GenerationChunk } from './generate.js';
@@ -22,7 +22,8 @@ export interface SchedulerOptions {
   parallel: number;
   /** context size of each slot */
   contextSize: number;
-  kvType: KvType;
+  /** each slot's K/V storage: one type for both, or a pair */
+  kvType: KvType | KvTypes;
   /** prompt tokens per forward step, over all slots (llama.cpp's n_ubatch); default 512 */
   batchSize?: number;
   /** requests that may wait for a slot; more get QUEUE_FULL. Default 64 */

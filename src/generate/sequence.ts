@@ -3,13 +3,14 @@
 // (context-shift.ts) with what prefix reuse may match after it. Context-length errors name both lengths.
 import { BitnetError, throwIfAborted } from '../errors.js';
 import { forward, forwardTop, shiftKv, type LoadedWeights, type TopLogits, type TraceFn } from '../model/forward.js';
-import { KvCache, type KvType } from '../model/kv-cache.js';
+import { KvCache, kvTypesOf, type KvType, type KvTypes } from '../model/kv-cache.js';
 import { Pooler, type Pooling } from '../model/pooling.js';
 import { discardCount } from './context-shift.js';
 
 export interface SequenceOptions {
   contextSize: number;
-  kvType: KvType;
+  /** the cache's K/V storage: one type for both, or a pair (llama.cpp's -ctk / -ctv) */
+  kvType: KvType | KvTypes;
   /** tokens per forward call during prompt evaluation (llama.cpp's n_ubatch); default 512 */
   batchSize?: number;
   /**
@@ -87,7 +88,7 @@ export class Sequence {
     readonly opts: SequenceOptions,
   ) {
     const hp = model.hp;
-    this.kv = new KvCache(model.backend, hp.nLayer, hp.nHeadKv, hp.headDim, opts.contextSize, opts.kvType);
+    this.kv = new KvCache(model.backend, hp.nLayer, hp.nHeadKv, hp.headDim, opts.contextSize, kvTypesOf(opts.kvType));
     this.batchSize = Math.max(1, opts.batchSize ?? 512);
     if (opts.keepHistory) {
       this.history = [];

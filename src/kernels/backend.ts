@@ -1,6 +1,7 @@
 // The Backend interface: every numeric op the forward pass needs, and the memory its buffers live in.
 // kernels/ref/ implements it in plain, exact TypeScript (bitnet.cpp's integer path, float32 ops in a fixed
 // order); faster backends (WASM, WebGPU) implement the same interface and must give the same bits.
+import { BitnetError } from '../errors.js';
 import type { DenseData, DenseSource, TernaryData } from '../formats/model-file.js';
 
 /** Per-token int8 activations, as bitnet.cpp's quantize_row_i8_s produces them (in backend memory). */
@@ -29,6 +30,40 @@ export interface DenseMatrix {
   readonly cols: number;
   /** stored type name, or 'I8_ROWS' for the requantized lm_head */
   readonly typeName: string;
+}
+
+/**
+ * KV cache storage types, llama.cpp's -ctk / -ctv values. q8_0 and q4_0 store each K and V row (width
+ * nHeadKv * headDim) as 32-element blocks byte-identical to ggml's block_q8_0 / block_q4_0 (formats/quants).
+ */
+export const KV_TYPES = ['f32', 'f16', 'q8_0', 'q4_0'] as const;
+export type KvType = (typeof KV_TYPES)[number];
+/** The K and V storage types of a cache (any pair, as llama.cpp allows). */
+export interface KvTypes {
+  k: KvType;
+  v: KvType;
+}
+
+/** Bytes one cached value takes: 4, 2, 34/32 (q8_0) or 18/32 (q4_0). */
+export function kvBytesPerValue(t: KvType): number {
+  return t === 'f32' ? 4 : t === 'f16' ? 2 : t === 'q8_0' ? 34 / 32 : 18 / 32;
+}
+
+/** Whether a type is one of the 32-element block types (Q·K on the integer dot, P·V on dequantized blocks). */
+export function isQuantizedKv(t: KvType): t is 'q8_0' | 'q4_0' {
+  return t === 'q8_0' || t === 'q4_0';
+}
+
+/**
+ * Checks a cache's types: known names, and whole 32-element blocks per head for q8_0/q4_0. The typed error
+ * names the flag (cache-type-k / cache-type-v).
+ */
+export function checkKvTypes(types: KvTypes, headDim: number): void {
+  for (const [which, t] of [['k', types.k], ['v', types.v]] as const) {
+    const name = `cache-type-${which}`;
+    if (!(KV_TYPES as readonly string[]).includes(t)) throw new BitnetError('INVALID_ARGUMENT', `unknown KV cache type '${String(t)}' (one of ${KV_TYPES.join(', ')})`, { name });
+    if (isQuantizedKv(t) && headDim % 32 !== 0) throw new BitnetError('INVALID_ARGUMENT', `${t} needs a head size that is a multiple of 32, this model's is ${headDim}`, { name });
+  }
 }
 
 /** One layer's K/V storage; its layout is the backend's business. */
@@ -75,8 +110,12 @@ export interface AttentionParams {
   pos0: number;
   /** the f32 value of 1/sqrt(headDim) */
   scale: number;
-  /** K/V storage is f16 (bitnet.cpp's default): Q is rounded to f16 for Q·K, and P to f16 for P·V when T == 1 */
-  f16: boolean;
+  /**
+   * The cache's K and V types. f16 K (bitnet.cpp's default): Q is rounded to f16 for Q·K; f16 V: P is rounded
+   * to f16 for P·V when T == 1; q8_0/q4_0 K: Q is quantized to q8_0 per head and Q·K is ggml's integer block dot;
+   * q8_0/q4_0 V: P·V over the dequantized values (kernels/ref/ops.ts defines each).
+   */
+  kv: KvTypes;
 }
 
 export interface RopeParams {
@@ -140,7 +179,8 @@ export interface Backend {
    * descending, ties to the lower id), after every queued op, reading back only those (k <= BACKEND_TOP_K_MAX).
    */
   topK?(logits: Float32Array, rows: number, nVocab: number, k: number): Promise<{ ids: Int32Array; values: Float32Array }>;
-  createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, type: 'f16' | 'f32'): KvStorage;
+  /** K/V storage; throws INVALID_ARGUMENT naming the flag for a type (or head size) the backend cannot store. */
+  createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, types: KvTypes): KvStorage;
 
   /** x [T, K] -> int8 activations (bitnet.cpp's per-token absmax quantization) into out. */
   quantizeActs(x: Float32Array, out: QuantizedActs): void;
@@ -153,7 +193,7 @@ export interface Backend {
   rmsNorm(x: Float32Array, T: number, n: number, eps: number, weight: Float32Array, out: Float32Array): void;
   /** In-place rotary embedding of x [T, nHead * headDim]. */
   rope(x: Float32Array, p: RopeParams): void;
-  /** Stores rows of K and V [T, nHeadKv * headDim] at positions pos0.. (rounded to f16 when the cache is f16). */
+  /** Stores rows of K and V [T, nHeadKv * headDim] at positions pos0.. (rounded to f16 / quantized per the cache's types). */
   kvStore(layer: KvLayer, k: Float32Array, v: Float32Array, T: number, pos0: number): void;
   /** out [T, nHead * headDim] = softmax(scale · Q Kᵀ + causal mask) V over the cache. */
   attention(q: Float32Array, layer: KvLayer, out: Float32Array, p: AttentionParams): void;

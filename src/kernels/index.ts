@@ -5,7 +5,7 @@ import { BitnetError } from '../errors.js';
 import { PARALLEL_MIN_WORK, type Backend, type TernaryKernelChoice } from './backend.js';
 import { refBackend } from './ref/index.js';
 
-export { TERNARY_KERNELS, type TernaryKernelChoice } from './backend.js';
+export { TERNARY_KERNELS, type TernaryKernelChoice, KV_TYPES, type KvType, type KvTypes, kvBytesPerValue, checkKvTypes } from './backend.js';
 
 export type BackendKind = 'auto' | 'cpu' | 'webgpu' | 'wasm' | 'wasm-simd' | 'wasm-relaxed' | 'ref';
 export const BACKEND_KINDS: readonly BackendKind[] = ['auto', 'cpu', 'webgpu', 'wasm', 'wasm-simd', 'wasm-relaxed', 'ref'];

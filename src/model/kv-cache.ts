@@ -1,11 +1,28 @@
 // The KV cache of one sequence: backend-owned storage for K (after RoPE) and V of positions 0..length-1,
-// in f16 (bitnet.cpp's default) or f32, growing on demand up to the context size; shift() drops a span
-// and re-rotates the keys after it (context shift). The sequence policy (prefix reuse, context limits,
-// when to shift) lives in generate/.
+// each in f16 (bitnet.cpp's default), f32, q8_0 or q4_0 (llama.cpp's -ctk / -ctv), growing on demand up to
+// the context size; shift() drops a span and re-rotates the keys after it (context shift). The sequence
+// policy (prefix reuse, context limits, when to shift) lives in generate/.
 import { BitnetError } from '../errors.js';
-import type { Backend, KvLayer, KvShiftRope, KvStorage } from '../kernels/backend.js';
+import type { Backend, KvLayer, KvShiftRope, KvStorage, KvType, KvTypes } from '../kernels/backend.js';
 
-export type KvType = 'f16' | 'f32';
+export type { KvType, KvTypes } from '../kernels/backend.js';
+import { kvBytesPerValue } from '../kernels/backend.js';
+export { KV_TYPES, kvBytesPerValue } from '../kernels/backend.js';
+
+/** 'f16', or 'q8_0/f16' when K and V differ (K first), for reports. */
+export function kvTypesName(t: KvTypes): string {
+  return t.k === t.v ? t.k : `${t.k}/${t.v}`;
+}
+
+/** Bytes one position takes in a cache of these types: K and V rows of every layer. */
+export function kvBytesPerPosition(t: KvTypes, nLayer: number, nHeadKv: number, headDim: number): number {
+  return nLayer * nHeadKv * headDim * (kvBytesPerValue(t.k) + kvBytesPerValue(t.v));
+}
+
+/** The K/V types an option names: one type for both, or a pair. */
+export function kvTypesOf(t: KvType | KvTypes): KvTypes {
+  return typeof t === 'string' ? { k: t, v: t } : { k: t.k, v: t.v };
+}
 
 export class KvCache {
   private readonly storage: KvStorage;
@@ -19,9 +36,9 @@ export class KvCache {
     headDim: number,
     /** maximum positions (the context size) */
     readonly nCtx: number,
-    readonly type: KvType,
+    readonly types: KvTypes,
   ) {
-    this.storage = backend.createKv(nLayer, nHeadKv, headDim, nCtx, type);
+    this.storage = backend.createKv(nLayer, nHeadKv, headDim, nCtx, types);
   }
 
   get layers(): readonly KvLayer[] {
@@ -44,7 +61,7 @@ export class KvCache {
       return;
     }
     if (n > src.length) throw new BitnetError('INVALID_ARGUMENT', `copies ${n} positions of a cache holding ${src.length}`, { name: 'kv' });
-    if (src.nLayer !== this.nLayer || src.type !== this.type) throw new BitnetError('INVALID_ARGUMENT', 'KV caches of different shapes or types', { name: 'kv' });
+    if (src.nLayer !== this.nLayer || src.types.k !== this.types.k || src.types.v !== this.types.v) throw new BitnetError('INVALID_ARGUMENT', 'KV caches of different shapes or types', { name: 'kv' });
     this.reserve(n);
     this.storage.copyFrom(src.storage, n);
     this.length = n;

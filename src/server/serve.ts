@@ -6,7 +6,7 @@ import { getRequestListener } from '@hono/node-server';
 import { loadModel, type LoadOptions } from '../engine/load.js';
 import type { BitnetModel } from '../engine/model.js';
 import { prepareGrammarVocabulary } from '../grammar/index.js';
-import type { KvType } from '../model/kv-cache.js';
+import type { KvType, KvTypes } from '../model/kv-cache.js';
 import { createApp, ServerState, type AppOptions } from './app.js';
 import { createTransport, type TransportOptions } from './transport.js';
 
@@ -22,7 +22,8 @@ export interface ServeOptions extends Omit<AppOptions, 'modelId'>, TransportOpti
   parallel?: number;
   /** context size of each slot; default the model's */
   contextSize?: number;
-  kvType?: KvType;
+  /** every slot's K/V storage (-ctk / -ctv): one type for both, or a pair; default the model's */
+  kvType?: KvType | KvTypes;
   maxQueue?: number;
   /** a slot whose context is full drops half of what follows the kept tokens and goes on (requests with max_tokens); default false (`bitnet serve`: on) */
   contextShift?: boolean;

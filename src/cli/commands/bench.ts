@@ -1,8 +1,10 @@
 // `bitnet bench` in the style of llama-bench: pp/tg tests (and tg at a context depth) for each thread count
 // and backend, mean ± sd over repetitions, as a markdown table with model size, parameters and peak RSS.
-// `-m synthetic:2b4t[:i2_s|tq2_0|tq1_0[:f16|q8_0|q6_k]]` benchmarks 2B4T's exact shapes with random weights.
+// `-m synthetic:2b4t[:i2_s|tq2_0|tq1_0[:f16|q8_0|q6_k]]` benchmarks 2B4T's exact shapes with random weights;
+// `-ctk f16,q8_0 -ctv f16,q8_0` runs every combination of KV cache types (one row each, types shown).
+import type { KvType, KvTypes } from '../../kernels/index.js';
 import { bench, resolveSyntheticModel, type BenchRun, type BenchTest } from '../../engine/bench.js';
-import { BACKEND_KINDS, TERNARY_KERNELS, type BackendKind, type TernaryKernelChoice } from '../../kernels/index.js';
+import { BACKEND_KINDS, KV_TYPES, TERNARY_KERNELS, type BackendKind, type TernaryKernelChoice } from '../../kernels/index.js';
 import { helpText, parseCommand, requireModel, ROPE_OPTIONS, ropeOptions, str, UsageError, type OptionSpec } from '../args.js';
 import { resolveRef } from '../common.js';
 import { runEfficiency } from '../efficiency.js';
@@ -17,6 +19,8 @@ const OPTIONS: OptionSpec[] = [
   { name: 'threads', short: 't', type: 'string', arg: 'N,..', help: 'thread counts', default: 'physical cores' },
   { name: 'backend', type: 'string', arg: 'KIND,..', help: 'backends (auto, wasm-simd, wasm-relaxed, ref)', default: 'auto' },
   { name: 'lm-head', type: 'string', arg: 'int8|exact', help: 'lm_head mode', default: 'int8' },
+  { name: 'cache-type-k', aliases: ['-ctk'], type: 'string', arg: 'TYPE,..', help: 'KV cache types of K (f32, f16, q8_0, q4_0)', default: 'f16' },
+  { name: 'cache-type-v', aliases: ['-ctv'], type: 'string', arg: 'TYPE,..', help: 'KV cache types of V', default: 'f16' },
   { name: 'ternary-kernel', type: 'string', arg: 'auto|lut|mad', help: 'WASM ternary matmul kernel', default: 'auto' },
   { name: 'output', short: 'o', type: 'string', arg: 'md|json', help: 'output format', default: 'md' },
   { name: 'profile', type: 'boolean', help: 'time every backend op and print ms per token by op (adds a little overhead)' },
@@ -32,16 +36,29 @@ function list(v: string | undefined, fallback: string, name: string): number[] {
   });
 }
 
+function typeList(v: string | undefined, name: string): KvType[] {
+  return (v ?? 'f16').split(',').map((s) => {
+    const t = s.trim();
+    if (!(KV_TYPES as readonly string[]).includes(t)) throw new UsageError(`--${name}: "${t}" is not one of ${KV_TYPES.join(', ')}`);
+    return t as KvType;
+  });
+}
+
 /** Parameter count as llama-bench writes it: billions, or millions for a model under 0.1 B. */
 export function params(n: number): string {
   return n >= 1e8 ? `${(n / 1e9).toFixed(2)} B` : `${(n / 1e6).toFixed(2)} M`;
 }
 
 function table(runs: BenchRun[]): string {
-  const rows = ['| model | size | params | backend | threads | test | t/s |', '| --- | ---: | ---: | --- | ---: | --- | ---: |'];
+  // type_k / type_v columns as llama-bench shows them: when a run's cache is not the default f16
+  const kv = runs.some((r) => r.kvTypes.k !== 'f16' || r.kvTypes.v !== 'f16');
+  const rows = [
+    `| model | size | params | backend | threads |${kv ? ' type_k | type_v |' : ''} test | t/s |`,
+    `| --- | ---: | ---: | --- | ---: |${kv ? ' --- | --- |' : ''} --- | ---: |`,
+  ];
   for (const r of runs) {
     for (const res of r.results) {
-      rows.push(`| ${r.model} ${r.types} | ${mb(r.sizeBytes)} | ${params(r.params)} | ${r.backend}${r.ternaryKernel ? ` ${r.ternaryKernel}` : ''} | ${r.threads} | ${res.test} | ${res.mean.toFixed(2)} ± ${res.sd.toFixed(2)} |`);
+      rows.push(`| ${r.model} ${r.types} | ${mb(r.sizeBytes)} | ${params(r.params)} | ${r.backend}${r.ternaryKernel ? ` ${r.ternaryKernel}` : ''} | ${r.threads} |${kv ? ` ${r.kvTypes.k} | ${r.kvTypes.v} |` : ''} ${res.test} | ${res.mean.toFixed(2)} ± ${res.sd.toFixed(2)} |`);
     }
   }
   return rows.join('\n');
@@ -69,7 +86,7 @@ function bandwidthLine(r: BenchRun): string {
 export const benchCommand = {
   name: 'bench',
   summary: 'benchmark prompt (pp) and generation (tg) speed, llama-bench style',
-  help: () => helpText('bitnet bench -m MODEL [-p 512] [-n 128] [-d 0,1024] [-t 1,2] [-r 5] [--efficiency]', 'Measures tokens/s; results to stdout, progress to stderr.', [['options', OPTIONS]]),
+  help: () => helpText('bitnet bench -m MODEL [-p 512] [-n 128] [-d 0,1024] [-t 1,2] [-ctk f16,q8_0] [-ctv f16,q8_0] [-r 5] [--efficiency]', 'Measures tokens/s; results to stdout, progress to stderr.', [['options', OPTIONS]]),
   async run(argv: string[]): Promise<void> {
     const { values: v } = parseCommand(argv, OPTIONS, 0);
     let model = requireModel(v);
@@ -88,6 +105,8 @@ export const benchCommand = {
     if (!['int8', 'exact', 'f16'].includes(lmHead)) throw new UsageError('--lm-head must be int8 or exact');
     const ternaryKernel = str(v, 'ternary-kernel') ?? 'auto';
     if (!(TERNARY_KERNELS as readonly string[]).includes(ternaryKernel)) throw new UsageError(`--ternary-kernel must be one of ${TERNARY_KERNELS.join(', ')}`);
+    const kvList: KvTypes[] = [];
+    for (const k of typeList(str(v, 'cache-type-k'), 'cache-type-k')) for (const t of typeList(str(v, 'cache-type-v'), 'cache-type-v')) kvList.push({ k, v: t });
     const rope = ropeOptions(v);
     const format = str(v, 'output') ?? 'md';
     if (format !== 'md' && format !== 'json') throw new UsageError('--output must be md or json');
@@ -104,15 +123,19 @@ export const benchCommand = {
       const threads = threadList[0];
       if (threadList.length > 1 || backends.length > 1) warn('--efficiency runs the first backend and thread count only');
       process.stderr.write(`running ${backends[0]}${threads ? ` x${threads}` : ''}: tg${tg.n} x ${reps} for --efficiency ...\n`);
-      await runEfficiency(model, { n: tg.n, depth: tg.depth, reps, format, backend: backends[0]!, lmHead: lmHead as 'int8' | 'exact', ternaryKernel: ternaryKernel as TernaryKernelChoice, ...(threads ? { threads } : {}) });
+      if (kvList.length > 1) warn('--efficiency runs the first KV cache types only');
+      await runEfficiency(model, { n: tg.n, depth: tg.depth, reps, format, backend: backends[0]!, lmHead: lmHead as 'int8' | 'exact', ternaryKernel: ternaryKernel as TernaryKernelChoice, kvType: kvList[0]!, ...(threads ? { threads } : {}) });
       return;
     }
     const runs: BenchRun[] = [];
     for (const backend of backends) {
       for (const threads of threadList) {
         if (backend === 'ref' && threads !== undefined && threads > 1) warn('the ref backend runs on one thread');
-        process.stderr.write(`running ${backend}${threads ? ` x${threads}` : ''}: ${tests.length} test(s) x ${reps} ...\n`);
-        runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', bandwidth: tests.some((t) => t.kind === 'tg'), profile: v.profile === true, ternaryKernel: ternaryKernel as TernaryKernelChoice, ...(threads ? { threads } : {}), ...(rope ? { rope } : {}) }));
+        for (const kvType of kvList) {
+          const kvName = kvList.length > 1 || kvType.k !== 'f16' || kvType.v !== 'f16' ? `, KV ${kvType.k}/${kvType.v}` : '';
+          process.stderr.write(`running ${backend}${threads ? ` x${threads}` : ''}${kvName}: ${tests.length} test(s) x ${reps} ...\n`);
+          runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', kvType, bandwidth: tests.some((t) => t.kind === 'tg'), profile: v.profile === true, ternaryKernel: ternaryKernel as TernaryKernelChoice, ...(threads ? { threads } : {}), ...(rope ? { rope } : {}) }));
+        }
       }
     }
     const rss = Math.max(...runs.map((r) => r.peakRssBytes));

@@ -1,7 +1,13 @@
 // `bitnet perplexity -m MODEL -f TEXT [-c CTX] [--stride S] [--kl-divergence-base MODEL]`, in the style of
 // llama-perplexity: running estimates per chunk on stderr, the final estimate with its standard error on
-// stdout; with a base model, the KL divergence from it and the top-1 agreement on the same positions.
+// stdout; with a base model, the KL divergence from it and the top-1 agreement on the same positions. The base
+// runs an f16 KV cache unless --base-cache-type-k/-v say otherwise, so `-ctk q8_0 --kl-divergence-base` of the
+// same model measures what a quantized cache costs (the model is loaded once then).
+import type { KvType } from '../../kernels/index.js';
+import { KV_TYPES } from '../../kernels/index.js';
+import { kvTypesName } from '../../model/kv-cache.js';
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { BitnetError } from '../../errors.js';
 import { loadModel } from '../../engine/load.js';
 import { perplexity, perplexityWindows } from '../../engine/perplexity.js';
@@ -14,8 +20,16 @@ const OPTIONS: OptionSpec[] = [
   { name: 'stride', type: 'string', arg: 'S', help: 'sliding windows advancing S tokens, scoring the new ones (default: llama.cpp chunks, second half scored)' },
   { name: 'kl-divergence-base', type: 'string', arg: 'MODEL', help: 'compare with this model (path, hub repo or URL) on the same windows: KL divergence, top-1 agreement' },
   { name: 'base-lm-head', type: 'string', arg: 'int8|exact', help: 'lm_head of the base model (e.g. exact, to measure the int8 lm_head of the same file)' },
+  { name: 'base-cache-type-k', type: 'string', arg: 'TYPE', help: 'KV cache type of K for the base (f32, f16, q8_0, q4_0): with the same MODEL and -ctk/-ctv, the cost of a quantized cache', default: 'f16' },
+  { name: 'base-cache-type-v', type: 'string', arg: 'TYPE', help: 'KV cache type of V for the base', default: 'f16' },
   { name: 'chunks', type: 'string', arg: 'N', help: 'score at most N windows' },
 ];
+
+function cacheType(s: string | undefined, flag: string): KvType {
+  if (s === undefined) return 'f16';
+  if (!(KV_TYPES as readonly string[]).includes(s)) throw new UsageError(`--${flag} must be one of ${KV_TYPES.join(', ')}, got "${s}"`);
+  return s as KvType;
+}
 
 export const perplexityCommand = {
   name: 'perplexity',
@@ -37,7 +51,12 @@ export const perplexityCommand = {
     const basePath = str(v, 'kl-divergence-base');
     const baseLmHead = str(v, 'base-lm-head');
     if (baseLmHead !== undefined && !['int8', 'exact'].includes(baseLmHead)) throw new UsageError(`--base-lm-head must be int8 or exact, got "${baseLmHead}"`);
-    const base = basePath ? await loadModel(await resolveRef(basePath, v), { ...loadOptions(v), ...(baseLmHead ? { lmHead: baseLmHead as 'int8' | 'exact' } : {}), onWarning: warn }) : undefined;
+    const baseKv = { k: cacheType(str(v, 'base-cache-type-k'), 'base-cache-type-k'), v: cacheType(str(v, 'base-cache-type-v'), 'base-cache-type-v') };
+    const baseRef = basePath ? await resolveRef(basePath, v) : undefined;
+    // the same file with the same lm_head: the model itself, evaluated on a cache of the base's types
+    const same = baseRef !== undefined && resolve(baseRef) === resolve(model.path) && (baseLmHead === undefined || baseLmHead === (str(v, 'lm-head') ?? 'int8'));
+    if (same) process.stderr.write(`base: the same model with KV cache ${kvTypesName(baseKv)} (this run: ${kvTypesName(model.kvTypes)})\n`);
+    const base = baseRef === undefined ? undefined : same ? model : await loadModel(baseRef, { ...loadOptions(v), kvType: baseKv, ...(baseLmHead ? { lmHead: baseLmHead as 'int8' | 'exact' } : {}), onWarning: warn });
     const controller = new AbortController();
     const onSigint = (): void => controller.abort();
     process.once('SIGINT', onSigint);
@@ -52,7 +71,7 @@ export const perplexityCommand = {
       process.stderr.write(`${tokens.length} tokens, ${windows.length} ${stride ? `windows of ${ctx} with stride ${stride}` : `chunks of ${ctx}`}\n`);
       const t0 = performance.now();
       const r = await perplexity(model, windows, {
-        ...(base ? { base } : {}),
+        ...(base ? { base, baseKvType: baseKv } : {}),
         signal: controller.signal,
         onProgress: (p) => process.stderr.write(`[${p.window}]${p.ppl.toFixed(4)}${p.window === p.windows ? '\n' : ','}`),
       });
@@ -65,7 +84,7 @@ export const perplexityCommand = {
       process.stderr.write(`${r.count} predictions scored in ${s.toFixed(1)} s (${(r.windows * windows[0]!.tokens.length / s).toFixed(0)} tokens/s evaluated)\n`);
     } finally {
       process.off('SIGINT', onSigint);
-      await base?.dispose();
+      if (base !== model) await base?.dispose();
       await model.dispose();
     }
   },

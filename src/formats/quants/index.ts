@@ -7,6 +7,7 @@ export { f32Codec } from './f32.js';
 export { f16Codec } from './f16.js';
 export { bf16Codec } from './bf16.js';
 export { q8_0Codec } from './q8_0.js';
+export { q4_0Codec } from './q4_0.js';
 export { q6_KCodec } from './q6_k.js';
 export { tq1_0Codec } from './tq1_0.js';
 export { tq2_0Codec } from './tq2_0.js';

@@ -12,7 +12,7 @@ import { i2_sCodec, i2sReadScale } from '../../formats/quants/i2_s.js';
 import { tq2_0Codec } from '../../formats/quants/tq2_0.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, roundF16 } from '../../util/f16.js';
 import { uniformScale } from '../../formats/ternarize.js';
-import { PARALLEL_MIN_WORK, TERNARY_KERNELS, type AttentionParams, type Backend, type DenseMatrix, type KvLayer, type KvStorage, type QuantizedActs, type RopeParams, type TernaryMatrix } from '../backend.js';
+import { checkKvTypes, isQuantizedKv, PARALLEL_MIN_WORK, TERNARY_KERNELS, type AttentionParams, type Backend, type DenseMatrix, type KvLayer, type KvStorage, type KvTypes, type QuantizedActs, type RopeParams, type TernaryMatrix } from '../backend.js';
 import { refBackend } from '../ref/index.js';
 import { checkKvShift } from '../ref/ops.js';
 import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
@@ -21,6 +21,7 @@ import { shiftWasmKvLayer } from './kv-shift.js';
 import { OP_ADD, OP_ATT_PV, OP_ATT_SCORES, OP_ATT_SOFTMAX, OP_DENSE, OP_DENSE_PACK, OP_GATED_ACT, OP_GEMM_NN, OP_GEMM_NT, OP_GEMM_TN, OP_INT8, OP_LUT_REPACK, OP_LUT_TABLES, OP_QUANT_ACTS, OP_REQUANT, OP_RMS_NORM, OP_STREAM, OP_TERNARY, OP_TERNARY_LUT, OP_TRAIN_ATT_BWD, OP_TRAIN_ATT_FWD } from './jobs.js';
 import { LUT_SCRATCH, LUT_TOKENS, LutTableCache, lutBytes, lutTableBytes, pickTernaryKernel, type TernaryKernel } from './lut.js';
 import { device, type Device } from './device.js';
+import { WasmKvQuant } from './kv-quant.js';
 import type { KernelExports, KernelVariant } from './module.js';
 
 interface WasmTernary extends TernaryMatrix {
@@ -464,9 +465,23 @@ export class WasmBackend implements Backend {
     return out;
   }
 
-  createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, type: 'f16' | 'f32'): KvStorage {
-    // the attention kernel works on 32 dims at a time: other head sizes use the reference cache and attention
-    if (headDim % 32 !== 0) return refBackend.createKv(nLayer, nHeadKv, headDim, nCtx, type);
+  private kvqCache: WasmKvQuant | undefined;
+  /** the caches with a q8_0 / q4_0 K (kv-quant.ts) */
+  private get kvq(): WasmKvQuant {
+    this.kvqCache ??= new WasmKvQuant({
+      d: this.d, threads: this.threads, blockBytes: this.attentionBlockBytes,
+      alloc: (b) => this.alloc(b), release: (p) => this.release(p), ptr: (v) => this.ptr(v), par: (w) => this.par(w),
+    });
+    return this.kvqCache;
+  }
+
+  createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, types: KvTypes): KvStorage {
+    checkKvTypes(types, headDim);
+    if (isQuantizedKv(types.k)) return this.kvq.create(nLayer, nHeadKv, headDim, nCtx, types);
+    // the attention kernel works on 32 dims at a time and one type for K and V: other head sizes, and a float K
+    // beside another V type, use the reference cache and attention
+    if (headDim % 32 !== 0 || types.k !== types.v) return refBackend.createKv(nLayer, nHeadKv, headDim, nCtx, types);
+    const type = types.k;
     const es = type === 'f16' ? 2 : 4;
     const width = nHeadKv * headDim;
     // the whole context up front: pages the cache has not touched yet cost no physical memory
@@ -642,6 +657,7 @@ export class WasmBackend implements Backend {
   }
 
   kvStore(layer: KvLayer, k: Float32Array, v: Float32Array, T: number, pos0: number): void {
+    if (this.kvq.owns(layer)) return this.kvq.store(layer, k, v, T, pos0);
     const l = layer as WasmKvLayer;
     const s = this.kvShape.get(layer);
     if (!s) return refBackend.kvStore(layer, k, v, T, pos0);
@@ -651,14 +667,15 @@ export class WasmBackend implements Backend {
   private readonly kvShape = new WeakMap<object, { nHeadKv: number; headDim: number; nCtx: number; f16: boolean }>();
 
   attention(q: Float32Array, layer: KvLayer, out: Float32Array, p: AttentionParams): void {
+    if (this.kvq.owns(layer)) return this.kvq.attention(q, layer, out, p);
     const l = layer as WasmKvLayer;
     const s = this.kvShape.get(layer);
     if (!s) return refBackend.attention(q, layer, out, p);
     // three passes over shared scores: (block of queries, kv head, 256-position chunk), rows of 4 (query,
     // head), and (block of queries, kv head, 32 dims), so both threads stay busy whatever the head counts;
     // queries go in blocks whose score rows fit in attentionBlockBytes
-    const f16 = p.f16 ? 1 : 0;
-    const roundP = p.f16 && p.T === 1 ? 1 : 0; // ggml rounds P to f16 only in single-token decode
+    const f16 = s.f16 ? 1 : 0;
+    const roundP = s.f16 && p.T === 1 ? 1 : 0; // ggml rounds P to f16 only in single-token decode
     const group = p.nHead / p.nHeadKv;
     const stride = Math.ceil((p.pos0 + p.T) / 8) * 32;
     const qBlock = Math.max(1, Math.min(p.T, Math.floor(this.attentionBlockBytes / (p.nHead * stride))));
@@ -671,7 +688,7 @@ export class WasmBackend implements Backend {
     // float order) costing ~4 of the int8 kernels' multiply-adds
     const threads = this.par(8 * p.T * p.nHead * p.headDim * (p.pos0 + p.T));
     // an f16 cache holding only finite values: P·V takes P times 2^112 (asm/attention.ts, mode 1)
-    const pscale = p.f16 && this.heap.u8(l.k + s.nHeadKv * Math.ceil(s.nCtx / 8) * 8 * s.headDim * 2, 1)[0] === 0 ? 2 ** 112 : 1;
+    const pscale = s.f16 && this.heap.u8(l.k + s.nHeadKv * Math.ceil(s.nCtx / 8) * 8 * s.headDim * 2, 1)[0] === 0 ? 2 ** 112 : 1;
     try {
       for (let t0 = 0; t0 < p.T; t0 += qBlock) {
         const T = Math.min(qBlock, p.T - t0);

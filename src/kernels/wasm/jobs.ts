@@ -43,6 +43,9 @@ export const OP_RMS_NORM = 30;
 export const OP_QUANT_ACTS = 31;
 export const OP_GATED_ACT = 32;
 export const OP_ADD = 33;
+/** quantized KV cache attention (asm/attention-q.ts): scores on the integer block dots, P·V */
+export const OP_KVQ_SCORES = 40;
+export const OP_KVQ_PV = 41;
 
 /** Argument slot i of the current job (a plain function: a closure per job would allocate in threads that never idle). */
 const arg = (ctrl: Int32Array, i: number): number => ctrl[ARGS + i]!;
@@ -81,6 +84,13 @@ export function runRange(k: KernelExports, ctrl: Int32Array, ctrlF: Float32Array
       break;
     case OP_ATT_PV:
       k.attn_pv(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), arg(ctrl, 12), r0, r1);
+      break;
+    case OP_KVQ_SCORES:
+      // scratch per thread: arg 12 + tid * arg 13
+      k.kvq_scores(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), ctrlF[ARGS + 8]!, arg(ctrl, 9), arg(ctrl, 10), arg(ctrl, 11), r0, r1, arg(ctrl, 12) + tid * arg(ctrl, 13));
+      break;
+    case OP_KVQ_PV:
+      k.kvq_pv(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), arg(ctrl, 3), arg(ctrl, 4), arg(ctrl, 5), arg(ctrl, 6), arg(ctrl, 7), arg(ctrl, 8), r0, r1);
       break;
     case OP_STREAM:
       k.stream_read(arg(ctrl, 0), arg(ctrl, 1), arg(ctrl, 2), r0, r1);

@@ -21,6 +21,10 @@ export interface KernelExports {
   attn_scores(q: number, kl: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, T: number, nCtx: number, scale: number, f16: number, probs: number, stride: number, chunk: number, qBlock: number, i0: number, i1: number, scratch: number): void;
   attn_softmax(probs: number, stride: number, nHead: number, pos0: number, roundP: number, pscale: number, r0: number, r1: number): void;
   attn_pv(probs: number, stride: number, kl: number, vl: number, out: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, nCtx: number, f16: number, T: number, qBlock: number, i0: number, i1: number): void;
+  kvq_store(dst: number, x: number, T: number, pos0: number, width: number, type: number): number;
+  kvq_scores(q: number, kl: number, kType: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, T: number, scale: number, probs: number, stride: number, chunk: number, i0: number, i1: number, scratch: number): void;
+  kvq_pv(probs: number, stride: number, vl: number, vType: number, out: number, nHead: number, nHeadKv: number, headDim: number, pos0: number, i0: number, i1: number): void;
+  kvq_scratch_bytes(group: number, headDim: number): number;
   requant_f16_rows(src: number, cols: number, values: number, scales: number, r0: number, r1: number): void;
   tq2_to_i2s(src: number, dst: number, nBlocks: number): void;
   stream_read(base: number, itemBytes: number, out: number, i0: number, i1: number): void;

@@ -8,7 +8,7 @@ import type { DenseData, DenseSource, TernaryData } from '../../formats/model-fi
 import { i2sReadScale, i2_sCodec } from '../../formats/quants/i2_s.js';
 import { tq2_0Codec } from '../../formats/quants/tq2_0.js';
 import { uniformScale } from '../../formats/ternarize.js';
-import type { AttentionParams, Backend, DenseMatrix, KvLayer, KvStorage, QuantizedActs, RopeParams, TernaryMatrix } from '../backend.js';
+import { checkKvTypes, type AttentionParams, type Backend, type DenseMatrix, type KvLayer, type KvStorage, type KvTypes, type QuantizedActs, type RopeParams, type TernaryMatrix } from '../backend.js';
 import { checkKvShift } from '../ref/ops.js';
 import { REQUANT_CHUNK_ROWS, requantizeRows } from '../requant.js';
 import { adapterName, openGpu, Recorder, USAGE, type GpuContext } from './device.js';
@@ -316,9 +316,14 @@ export class WebGpuBackend implements Backend {
 
   // ---- KV cache ----
 
-  createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, type: 'f16' | 'f32'): KvStorage {
+  createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, types: KvTypes): KvStorage {
+    checkKvTypes(types, headDim);
+    for (const [which, t] of [['k', types.k], ['v', types.v]] as const) {
+      if (t !== 'f16' && t !== 'f32') throw new BitnetError('INVALID_ARGUMENT', `the WebGPU backend has no ${t} KV cache (f16, f32)`, { name: `cache-type-${which}` });
+    }
+    if (types.k !== types.v) throw new BitnetError('INVALID_ARGUMENT', `the WebGPU backend stores K and V in one type (K is ${types.k}, V ${types.v})`, { name: 'cache-type-v' });
     const width = nHeadKv * headDim;
-    const f16 = type === 'f16';
+    const f16 = types.k === 'f16';
     const bytesFor = (pos: number): number => (f16 ? ceilTo(pos * width, 2) * 2 : pos * width * 4);
     const layers: GpuKvLayer[] = Array.from({ length: nLayer }, () => ({ k: this.raw(16), v: this.raw(16), width, f16 }));
     let capacity = 0;
@@ -483,11 +488,11 @@ export class WebGpuBackend implements Backend {
     // queries in blocks whose score rows fit one binding (and one dispatch dimension)
     const block = Math.max(1, Math.min(p.T, 65535, Math.floor(this.maxBinding / (p.nHead * stride * 4))));
     const scratch = this.raw(block * p.nHead * stride * 4);
-    const roundP = p.f16 && p.T === 1 ? 1 : 0;
+    const roundP = l.f16 && p.T === 1 ? 1 : 0;
     const row = p.nHead * p.headDim;
     for (let t0 = 0; t0 < p.T; t0 += block) {
       const T = Math.min(block, p.T - t0);
-      const params = [qOff + t0 * row, oOff + t0 * row, p.nHead, p.nHead / p.nHeadKv, p.headDim, p.pos0 + t0, l.width, stride, roundP, p.scale, p.f16 ? 1 : 0];
+      const params = [qOff + t0 * row, oOff + t0 * row, p.nHead, p.nHead / p.nHeadKv, p.headDim, p.pos0 + t0, l.width, stride, roundP, p.scale, l.f16 ? 1 : 0];
       this.rec.dispatch(`attention-${l.f16}`, () => K.attention(l.f16), 'uuuuuuuuufu', params, [qb, l.k, l.v, ob, scratch], p.nHead, T);
     }
     this.release(scratch);

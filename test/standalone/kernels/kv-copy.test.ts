@@ -4,7 +4,7 @@
 // store more positions; f16 caches with an inf (the WASM exact-widening flag) included.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Backend } from '../../../src/kernels/backend.js';
+import type { Backend, KvType, KvTypes } from '../../../src/kernels/backend.js';
 import { refBackend } from '../../../src/kernels/ref/index.js';
 import { createWasmBackend } from '../../../src/kernels/wasm/backend.js';
 import { createWebGpuBackend } from '../../../src/kernels/webgpu/backend.js';
@@ -28,17 +28,26 @@ function buf(be: Backend, n: number, scale = 1): Float32Array {
   return b;
 }
 
-async function copyCases(be: Backend): Promise<void> {
-  // [type, headDim, nHead, nHeadKv, source nCtx, copy nCtx, positions stored before the copy, copied, inf at]
-  const cases: Array<['f16' | 'f32', number, number, number, number, number, number, number, number?]> = [
+async function copyCases(be: Backend, quantized = false): Promise<void> {
+  // [types (K/V), headDim, nHead, nHeadKv, source nCtx, copy nCtx, positions stored before the copy, copied, inf at]
+  type Case = [KvType | KvTypes, number, number, number, number, number, number, number, number?];
+  const quantCases: Case[] = [
+    ['q8_0', 32, 4, 2, 40, 64, 13, 13],
+    [{ k: 'q4_0', v: 'q8_0' }, 64, 4, 1, 30, 20, 17, 9],
+    [{ k: 'q8_0', v: 'f16' }, 32, 4, 2, 40, 40, 10, 10],
+    [{ k: 'f16', v: 'q4_0' }, 32, 4, 2, 40, 40, 10, 10], // the WASM backend: the reference layout
+  ];
+  const cases: Case[] = [
+    ...(quantized ? quantCases : []),
     ['f16', 32, 4, 2, 40, 64, 13, 13],
     ['f16', 32, 4, 2, 64, 24, 20, 11], // a smaller copy, part of the source
     ['f32', 64, 2, 1, 30, 30, 9, 9],
     ['f16', 16, 4, 2, 20, 20, 7, 7], // a head size the WASM kernels leave to the reference layout
     ['f16', 32, 4, 2, 40, 40, 10, 10, 4], // an inf in K
   ];
-  for (const [type, headDim, nHead, nHeadKv, srcCtx, dstCtx, stored, n, infAt] of cases) {
-    const what = `${be.name} ${type} headDim ${headDim} ${srcCtx}->${dstCtx} copy ${n} of ${stored}`;
+  for (const [t, headDim, nHead, nHeadKv, srcCtx, dstCtx, stored, n, infAt] of cases) {
+    const type = typeof t === 'string' ? { k: t, v: t } : t;
+    const what = `${be.name} ${type.k}/${type.v} headDim ${headDim} ${srcCtx}->${dstCtx} copy ${n} of ${stored}`;
     const width = nHeadKv * headDim;
     const src = be.createKv(2, nHeadKv, headDim, srcCtx, type);
     const dst = be.createKv(2, nHeadKv, headDim, dstCtx, type);
@@ -69,7 +78,7 @@ async function copyCases(be: Backend): Promise<void> {
     for (const [T, pos0] of [[1, n - 1], [n, 0], [more, n], [1, n + more - 1]] as const) {
       const q = buf(be, T * nHead * headDim);
       for (let il = 0; il < 2; il++) {
-        const p = { T, nHead, nHeadKv, headDim, pos0, scale: 1 / Math.sqrt(headDim), f16: type === 'f16' };
+        const p = { T, nHead, nHeadKv, headDim, pos0, scale: 1 / Math.sqrt(headDim), kv: type };
         const a = be.allocF32(T * nHead * headDim);
         const b = be.allocF32(T * nHead * headDim);
         be.attention(q, src.layers[il]!, a, p);
@@ -84,13 +93,13 @@ async function copyCases(be: Backend): Promise<void> {
 }
 
 test('ref: a copied KV cache attends as its source', async () => {
-  await copyCases(refBackend);
+  await copyCases(refBackend, true);
 });
 
 test('wasm: a copied KV cache attends as its source (blocked K layout, inf flag)', async () => {
   const be = await createWasmBackend({ kernels: 'simd', threads: 2 });
   try {
-    await copyCases(be);
+    await copyCases(be, true);
   } finally {
     be.dispose();
   }

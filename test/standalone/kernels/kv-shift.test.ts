@@ -5,7 +5,7 @@
 // reference cache bit for bit, before and after more positions are stored.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Backend, KvShiftRope, RopeParams } from '../../../src/kernels/backend.js';
+import type { Backend, KvShiftRope, KvType, KvTypes, RopeParams } from '../../../src/kernels/backend.js';
 import { ropeTable } from '../../../src/kernels/math.js';
 import { refBackend } from '../../../src/kernels/ref/index.js';
 import { ropeRef } from '../../../src/kernels/ref/ops.js';
@@ -18,6 +18,12 @@ import { testContext, testGpu } from './webgpu-gpu.js';
 const rng = new Rng(21);
 const probe = await testGpu();
 const BASE = 10000;
+
+/** 'f16' (K and V) or 'q8_0/f16' (K/V) as KvTypes. */
+const typesOf = (t: string): KvTypes => {
+  const [k, v = k] = t.split('/') as [KvType, KvType?];
+  return { k, v: v! };
+};
 
 const shiftRope = (discard: number, nRot: number, style: 'neox' | 'norm'): KvShiftRope => ({ nRot, style, table: ropeTable(-discard, 1, nRot, BASE, undefined) });
 
@@ -49,7 +55,7 @@ test('ref: a shift keeps [0, keep), moves V exactly and leaves K rotated to the 
     const width = nHeadKv * headDim;
     const raw = randn(n * width);
     const v = randn(n * width);
-    const kv = refBackend.createKv(1, nHeadKv, headDim, 64, type);
+    const kv = refBackend.createKv(1, nHeadKv, headDim, 64, typesOf(type));
     kv.reserve(n);
     refBackend.kvStore(kv.layers[0]!, keysAt(raw, n, 0, nHeadKv, headDim, nRot, style), v, n, 0);
     const l = kv.layers[0] as { k: Float32Array | Uint16Array; v: Float32Array | Uint16Array };
@@ -87,7 +93,7 @@ test('ref: with YaRN scaling the shift rotates by the scaled angles at magnitude
     ropeRef(k, { T, nHead: nHeadKv, headDim, nRot, style: 'neox', table: ropeTable(pos0, T, nRot, BASE, undefined, yarn) });
     return k;
   };
-  const kv = refBackend.createKv(1, nHeadKv, headDim, 64, 'f32');
+  const kv = refBackend.createKv(1, nHeadKv, headDim, 64, typesOf('f32'));
   kv.reserve(n);
   refBackend.kvStore(kv.layers[0]!, at(0, n, raw), new Float32Array(n * width), n, 0);
   const rotate = (rotationOnly: boolean): KvShiftRope => ({ nRot, style: 'neox', table: ropeTable(-discard, 1, nRot, BASE, undefined, yarn, rotationOnly) });
@@ -104,9 +110,9 @@ test('ref: with YaRN scaling the shift rotates by the scaled angles at magnitude
 });
 
 /** The shift case table on one backend: each case's attention against the reference, bit for bit. */
-async function shiftCases(be: Backend, exact: boolean): Promise<void> {
+async function shiftCases(be: Backend, exact: boolean, quantized = true): Promise<void> {
   // [type, nHead, nHeadKv, headDim, nRot, style, nCtx, n, keep, discard, an overflowing pair at]
-  const cases: Array<['f16' | 'f32', number, number, number, number, 'neox' | 'norm', number, number, number, number, number?]> = [
+  const cases: Array<[string, number, number, number, number, 'neox' | 'norm', number, number, number, number, number?]> = [
     ['f16', 6, 2, 32, 32, 'neox', 40, 37, 1, 18],
     ['f32', 6, 2, 32, 32, 'neox', 40, 37, 1, 18],
     ['f16', 3, 3, 64, 32, 'norm', 30, 23, 3, 10], // odd kv heads, partial rotation
@@ -114,13 +120,18 @@ async function shiftCases(be: Backend, exact: boolean): Promise<void> {
     ['f32', 4, 2, 64, 64, 'neox', 64, 61, 7, 27],
     ['f16', 4, 2, 16, 16, 'neox', 20, 19, 2, 8], // a head size WASM leaves to the reference layout
     ['f16', 4, 2, 32, 32, 'neox', 24, 21, 1, 5, 12], // a rotation that overflows f16 (WASM: the inf flag)
+    ['q8_0', 6, 2, 32, 32, 'neox', 40, 37, 1, 18], // quantized K: dequantized, rotated, requantized
+    ['q4_0', 5, 1, 64, 32, 'norm', 30, 23, 3, 10],
+    ['q8_0/f16', 4, 2, 32, 32, 'neox', 24, 21, 2, 9],
+    ['q4_0/q8_0', 8, 2, 32, 32, 'neox', 33, 33, 0, 16],
   ];
   for (const [type, nHead, nHeadKv, headDim, nRot, style, nCtx, n, keep, discard, bigAt] of cases) {
     if (bigAt !== undefined && !exact) continue;
+    if (type.startsWith('q') && !quantized) continue;
     const what = `${be.name} ${type} heads ${nHead}/${nHeadKv}x${headDim} nRot ${nRot} ${style} n ${n} keep ${keep} discard ${discard}${bigAt !== undefined ? ' overflow' : ''}`;
     const width = nHeadKv * headDim;
-    const kvR = refBackend.createKv(2, nHeadKv, headDim, nCtx, type);
-    const kvB = be.createKv(2, nHeadKv, headDim, nCtx, type);
+    const kvR = refBackend.createKv(2, nHeadKv, headDim, nCtx, typesOf(type));
+    const kvB = be.createKv(2, nHeadKv, headDim, nCtx, typesOf(type));
     kvR.reserve(n);
     kvB.reserve(n);
     const store = (pos0: number, T: number, big?: number): void => {
@@ -154,7 +165,7 @@ async function shiftCases(be: Backend, exact: boolean): Promise<void> {
       qb.set(q);
       be.upload(qb);
       for (let il = 0; il < 2; il++) {
-        const p = { T, nHead, nHeadKv, headDim, pos0, scale: Math.fround(1 / Math.sqrt(headDim)), f16: type === 'f16' };
+        const p = { T, nHead, nHeadKv, headDim, pos0, scale: Math.fround(1 / Math.sqrt(headDim)), kv: typesOf(type) };
         const want = new Float32Array(T * nHead * headDim);
         refBackend.attention(q, kvR.layers[il]!, want, p);
         const out = be.allocF32(want.length);

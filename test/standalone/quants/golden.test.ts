@@ -12,6 +12,7 @@ import {
   i2sByteSize,
   q6_KCodec,
   q8_0Codec,
+  q4_0Codec,
   tq1_0Codec,
   tq2_0Codec,
 } from '../../../src/formats/quants/index.js';
@@ -141,6 +142,26 @@ test('Q8_0: { f16 d; i8 qs[32] }, d = amax/127, roundf ties away from zero', () 
   assert.equal(out[0], -64);
   assert.equal(out[31], 2.5);
   assert.equal(out[1], 0);
+});
+
+test('Q4_0: { f16 d; u8 qs[16] }, d = (largest-|x| element) / -8, element j low nibble, j+16 high, stored q+8', () => {
+  const x = new Float32Array(32);
+  x.set([-16, 2, -2, 3, 1, 0.99]); // max = -16 -> d = 2, id = 0.5
+  x[16] = 16; // +16 * 0.5 + 8.5 = 16.5 -> 16, clamped to 15
+  x[17] = -5; // -2.5 + 8.5 = 6
+  x[31] = 1.01; // 0.505 + 8.5 = 9.005 -> 9
+  const blk = q4_0Codec.quantize(x);
+  assert.equal(blk.length, 18);
+  assert.deepEqual([...blk.subarray(0, 2)], [0x00, 0x40]); // f16 2.0
+  // byte j = (q_j) | (q_{j+16} << 4): q = trunc(x / 2 + 8.5)
+  assert.deepEqual([...blk.subarray(2)], [0xf0, 0x69, 0x87, 0x8a, 0x89, ...new Array(10).fill(0x88), 0x98]);
+  const out = new Float32Array(32);
+  q4_0Codec.dequantize(blk, 32, out);
+  assert.deepEqual([...out.subarray(0, 6)], [-16, 2, -2, 4, 2, 0]);
+  assert.equal(out[16], 14);
+  assert.equal(out[17], -4);
+  // a block of zeros: d = 0 / -8 = -0 (f16 0x8000, as the C code stores it), every nibble 8
+  assert.deepEqual([...q4_0Codec.quantize(new Float32Array(32))], [0x00, 0x80, ...new Array(16).fill(0x88)]);
 });
 
 test('Q6_K: ql[128] qh[64] scales[16] d, each 128-half as spec 4.5.6', () => {

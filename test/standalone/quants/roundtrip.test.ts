@@ -12,6 +12,7 @@ import {
   i2sByteSize,
   q6_KCodec,
   q8_0Codec,
+  q4_0Codec,
   tq1_0Codec,
   tq2_0Codec,
 } from '../../../src/formats/quants/index.js';
@@ -191,6 +192,31 @@ test('q8_0: |x - dequant(quant(x))| <= d/2 plus the f16 rounding of d', () => {
   }
 });
 
+test('q4_0: |x - dequant(quant(x))| <= d/2 plus the f16 rounding of d (and the clamped top level)', () => {
+  const rng = new Rng(43);
+  for (const nb of [1, 3, 8]) {
+    const x = gaussian(rng, 32 * nb, 0.1);
+    const q = q4_0Codec.quantize(x);
+    assert.equal(q.length, 18 * nb);
+    const y = new Float32Array(x.length);
+    q4_0Codec.dequantize(q, x.length, y);
+    for (let b = 0; b < nb; b++) {
+      let amax = 0;
+      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[32 * b + j]!));
+      const d32 = Math.abs(Math.fround(amax / 8));
+      const d16 = Math.abs(f16ToF32(q[18 * b]! | (q[18 * b + 1]! << 8)));
+      for (let j = 0; j < 32; j++) {
+        const i = 32 * b + j;
+        const nib = j < 16 ? q[18 * b + 2 + j]! & 15 : q[18 * b + 2 + j - 16]! >> 4;
+        // levels -8..7 of d: the value at -max's side (+8 d) is clamped to 7 d, one whole step
+        const bound = d16 + Math.abs(nib - 8) * Math.abs(d32 - d16) + 1e-7 * amax;
+        assert.ok(Math.abs(x[i]! - y[i]!) <= bound, `element ${i}: ${x[i]} -> ${y[i]}`);
+        if (Math.abs(x[i]!) < amax * 0.8) assert.ok(Math.abs(x[i]! - y[i]!) <= d16 / 2 + 8 * Math.abs(d32 - d16) + 1e-7 * amax, `element ${i}`);
+      }
+    }
+  }
+});
+
 test('q6_K: quantize -> dequantize has small relative error over several super-blocks', () => {
   const rng = new Rng(51);
   for (const nb of [1, 2, 5]) {
@@ -230,7 +256,7 @@ test('row-wise dequantize of a larger tensor equals whole-tensor dequantize', ()
   const rows = 6;
   const cols = 512;
   const x = gaussian(rng, rows * cols);
-  for (const codec of [f16Codec, bf16Codec, q8_0Codec, q6_KCodec, tq1_0Codec, tq2_0Codec]) {
+  for (const codec of [f16Codec, bf16Codec, q8_0Codec, q4_0Codec, q6_KCodec, tq1_0Codec, tq2_0Codec]) {
     const q = codec.quantize(x);
     const whole = new Float32Array(x.length);
     codec.dequantize(q, x.length, whole);
