@@ -31,6 +31,17 @@ export interface DenseMatrix {
   readonly typeName: string;
 }
 
+/**
+ * KV cache element types: f32, f16 (bitnet.cpp's default), and ggml's q8_0 / q4_0 blocks of 32 (an f16 scale
+ * and 32 int8 values or 4-bit codes; the head size must be a multiple of 32). K and V may differ.
+ */
+export const KV_TYPES = ['f32', 'f16', 'q8_0', 'q4_0'] as const;
+export type KvType = (typeof KV_TYPES)[number];
+export interface KvTypes {
+  k: KvType;
+  v: KvType;
+}
+
 /** One layer's K/V storage; its layout is the backend's business. */
 export type KvLayer = object;
 
@@ -57,8 +68,12 @@ export interface AttentionParams {
   pos0: number;
   /** the f32 value of 1/sqrt(headDim) */
   scale: number;
-  /** K/V storage is f16 (bitnet.cpp's default): Q is rounded to f16 for Q·K, and P to f16 for P·V when T == 1 */
-  f16: boolean;
+  /**
+   * The cache's K and V types. f16 K: Q is rounded to f16 for Q·K; f16 V: P is rounded to f16 for P·V when
+   * T == 1. q8_0/q4_0 K: each head's Q row is quantized to q8_0 and dotted block by block in integers;
+   * q8_0/q4_0 V: P·V over the dequantized values, P not rounded.
+   */
+  kv: KvTypes;
 }
 
 export interface RopeParams {
@@ -122,7 +137,7 @@ export interface Backend {
    * descending, ties to the lower id), after every queued op, reading back only those (k <= BACKEND_TOP_K_MAX).
    */
   topK?(logits: Float32Array, rows: number, nVocab: number, k: number): Promise<{ ids: Int32Array; values: Float32Array }>;
-  createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, type: 'f16' | 'f32'): KvStorage;
+  createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, types: KvTypes): KvStorage;
 
   /** x [T, K] -> int8 activations (bitnet.cpp's per-token absmax quantization) into out. */
   quantizeActs(x: Float32Array, out: QuantizedActs): void;

@@ -160,7 +160,7 @@ async function run(m: LoadedWeights, items: readonly BatchItem[], trace: TraceFn
         const pos0 = it.kv.length;
         const layerKv = it.kv.layers[il]!;
         be.kvStore(layerKv, k.subarray(r0 * kvDim, (r0 + n) * kvDim), v.subarray(r0 * kvDim, (r0 + n) * kvDim), n, pos0);
-        const p = { T: n, nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, pos0, scale, f16: it.kv.type === 'f16' };
+        const p = { T: n, nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, pos0, scale, kv: { k: it.kv.type, v: it.kv.type } };
         be.attention(q.subarray(r0 * qDim, (r0 + n) * qDim), layerKv, attn.subarray(r0 * qDim, (r0 + n) * qDim), p);
       });
       if (trace) await show(trace, be, 'kqv_out', il, attn, T, qDim);

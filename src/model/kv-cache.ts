@@ -20,7 +20,7 @@ export class KvCache {
     readonly nCtx: number,
     readonly type: KvType,
   ) {
-    this.storage = backend.createKv(nLayer, nHeadKv, headDim, nCtx, type);
+    this.storage = backend.createKv(nLayer, nHeadKv, headDim, nCtx, { k: type, v: type });
   }
 
   get layers(): readonly KvLayer[] {

@@ -4,7 +4,7 @@
 // F16 matmul does, dots summed in float32 in index order, softmax sums in double, and the shared expf.
 import { BitnetError } from '../../errors.js';
 import { f32ToF16, halfTableF32, roundF16 } from '../../util/f16.js';
-import type { AttentionParams, KvLayer, KvStorage, RopeParams } from '../backend.js';
+import type { AttentionParams, KvLayer, KvStorage, KvTypes, RopeParams } from '../backend.js';
 import { expf } from '../math.js';
 
 const fround = Math.fround;
@@ -51,7 +51,9 @@ interface RefKvLayer {
   width: number;
 }
 
-export function createKvRef(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, type: 'f16' | 'f32'): KvStorage {
+export function createKvRef(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, types: KvTypes): KvStorage {
+  const type = types.k;
+  if (types.v !== type || (type !== 'f16' && type !== 'f32')) throw new BitnetError('INVALID_ARGUMENT', `the reference backend has no ${types.k}/${types.v} KV cache`, { name: 'kv' });
   const width = nHeadKv * headDim;
   const alloc = (n: number) => (type === 'f16' ? new Uint16Array(n * width) : new Float32Array(n * width));
   const layers: RefKvLayer[] = Array.from({ length: nLayer }, () => ({ k: alloc(0), v: alloc(0), width }));
@@ -107,7 +109,8 @@ export function kvStoreRef(layer: KvLayer, k: Float32Array, v: Float32Array, T: 
 }
 
 export function attentionRef(q: Float32Array, layer: KvLayer, out: Float32Array, p: AttentionParams): void {
-  const { T, nHead, nHeadKv, headDim, pos0, scale, f16 } = p;
+  const { T, nHead, nHeadKv, headDim, pos0, scale } = p;
+  const f16 = p.kv.k === 'f16';
   const l = layer as RefKvLayer;
   const width = nHeadKv * headDim;
   const group = nHead / nHeadKv;

@@ -12,7 +12,7 @@ import { i2_sCodec, i2sReadScale } from '../../formats/quants/i2_s.js';
 import { tq2_0Codec } from '../../formats/quants/tq2_0.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, roundF16 } from '../../util/f16.js';
 import { uniformScale } from '../../formats/ternarize.js';
-import { PARALLEL_MIN_WORK, TERNARY_KERNELS, type AttentionParams, type Backend, type DenseMatrix, type KvLayer, type KvStorage, type QuantizedActs, type RopeParams, type TernaryMatrix } from '../backend.js';
+import { PARALLEL_MIN_WORK, TERNARY_KERNELS, type AttentionParams, type Backend, type DenseMatrix, type KvLayer, type KvStorage, type KvTypes, type QuantizedActs, type RopeParams, type TernaryMatrix } from '../backend.js';
 import { refBackend } from '../ref/index.js';
 import { REQUANT_CHUNK_ROWS, requantizeInt8Rows, requantizeRows } from '../requant.js';
 import { Heap, isSharedBuffer } from './heap.js';
@@ -459,9 +459,11 @@ export class WasmBackend implements Backend {
     return out;
   }
 
-  createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, type: 'f16' | 'f32'): KvStorage {
+  createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, types: KvTypes): KvStorage {
+    const type = types.k;
+    if (types.v !== type || (type !== 'f16' && type !== 'f32')) throw new BitnetError('INVALID_ARGUMENT', `the WASM backend has no ${types.k}/${types.v} KV cache`, { name: 'kv' });
     // the attention kernel works on 32 dims at a time: other head sizes use the reference cache and attention
-    if (headDim % 32 !== 0) return refBackend.createKv(nLayer, nHeadKv, headDim, nCtx, type);
+    if (headDim % 32 !== 0) return refBackend.createKv(nLayer, nHeadKv, headDim, nCtx, types);
     const es = type === 'f16' ? 2 : 4;
     const width = nHeadKv * headDim;
     // the whole context up front: pages the cache has not touched yet cost no physical memory
@@ -643,8 +645,8 @@ export class WasmBackend implements Backend {
     // three passes over shared scores: (query, kv head, 256-position chunk), (query, head) rows, and
     // (query, kv head, 8 dims), so both threads stay busy whatever the head counts; queries go in blocks
     // whose score rows fit in attentionBlockBytes
-    const f16 = p.f16 ? 1 : 0;
-    const roundP = p.f16 && p.T === 1 ? 1 : 0; // ggml rounds P to f16 only in single-token decode
+    const f16 = p.kv.k === 'f16' ? 1 : 0;
+    const roundP = f16 && p.T === 1 ? 1 : 0; // ggml rounds P to f16 only in single-token decode
     const group = p.nHead / p.nHeadKv;
     const stride = Math.ceil((p.pos0 + p.T) / 8) * 32;
     const qBlock = Math.max(1, Math.min(p.T, Math.floor(this.attentionBlockBytes / (p.nHead * stride))));

@@ -76,8 +76,8 @@ async function run(be: Backend, rng: Rng, alloc: (n: number) => Float32Array, gp
   const headDim = 32;
   const kvW = nHeadKv * headDim;
   const qW = nHead * headDim;
-  const refKv = ref.createKv(1, nHeadKv, headDim, 8, 'f16');
-  const gpuKv = be.createKv(1, nHeadKv, headDim, 8, 'f16');
+  const refKv = ref.createKv(1, nHeadKv, headDim, 8, { k: 'f16', v: 'f16' });
+  const gpuKv = be.createKv(1, nHeadKv, headDim, 8, { k: 'f16', v: 'f16' });
   refKv.reserve(6);
   gpuKv.reserve(6);
   const scale = Math.fround(1 / Math.sqrt(headDim));
@@ -85,7 +85,7 @@ async function run(be: Backend, rng: Rng, alloc: (n: number) => Float32Array, gp
     const q = Float32Array.from({ length: n * qW }, () => rng.normal());
     const k = Float32Array.from({ length: n * kvW }, () => rng.normal());
     const v = Float32Array.from({ length: n * kvW }, () => rng.normal());
-    const p = { T: n, nHead, nHeadKv, headDim, pos0, scale, f16: true };
+    const p = { T: n, nHead, nHeadKv, headDim, pos0, scale, kv: { k: 'f16' as const, v: 'f16' as const } };
     const attWant = new Float32Array(n * qW);
     ref.kvStore(refKv.layers[0]!, k, v, n, pos0);
     ref.attention(q, refKv.layers[0]!, attWant, p);

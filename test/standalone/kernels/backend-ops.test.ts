@@ -218,12 +218,12 @@ for (const be of BACKENDS) {
       const q = randomF32(T * nHead * headDim);
       const k = randomF32(T * width);
       const v = randomF32(T * width);
-      const kv = be.createKv(1, nHeadKv, headDim, 16, f16 ? 'f16' : 'f32');
+      const kv = be.createKv(1, nHeadKv, headDim, 16, f16 ? { k: 'f16', v: 'f16' } : { k: 'f32', v: 'f32' });
       kv.reserve(T);
       const layer = kv.layers[0]!;
       be.kvStore(layer, k, v, T, 0);
       const out = new Float32Array(T * nHead * headDim);
-      be.attention(q, layer, out, { T, nHead, nHeadKv, headDim, pos0: 0, scale: 0.25, f16 });
+      be.attention(q, layer, out, { T, nHead, nHeadKv, headDim, pos0: 0, scale: 0.25, kv: f16 ? { k: 'f16', v: 'f16' } : { k: 'f32', v: 'f32' } });
       const r = f16 ? roundF16 : (z: number) => z;
       for (let t = 0; t < T; t++) {
         for (let h = 0; h < nHead; h++) {

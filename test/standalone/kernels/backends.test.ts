@@ -366,8 +366,8 @@ async function attentionCases(be: WasmBackend): Promise<void> {
   ];
   for (const [type, headDim, nHead, nHeadKv, nCtx, steps, infAt] of cases) {
     const width = nHeadKv * headDim;
-    const kvR = refBackend.createKv(1, nHeadKv, headDim, nCtx, type);
-    const kvB = be.createKv(1, nHeadKv, headDim, nCtx, type);
+    const kvR = refBackend.createKv(1, nHeadKv, headDim, nCtx, { k: type, v: type });
+    const kvB = be.createKv(1, nHeadKv, headDim, nCtx, { k: type, v: type });
     let pos = 0;
     for (const T of steps) {
       kvR.reserve(pos + T);
@@ -384,7 +384,7 @@ async function attentionCases(be: WasmBackend): Promise<void> {
       qb.set(q);
       refBackend.kvStore(kvR.layers[0]!, k, v, T, pos);
       be.kvStore(kvB.layers[0]!, kb, vb, T, pos);
-      const p = { T, nHead, nHeadKv, headDim, pos0: pos, scale: 0.125, f16: type === 'f16' };
+      const p = { T, nHead, nHeadKv, headDim, pos0: pos, scale: 0.125, kv: { k: type, v: type } };
       const want = new Float32Array(T * nHead * headDim);
       refBackend.attention(q, kvR.layers[0]!, want, p);
       const out = be.allocF32(want.length);

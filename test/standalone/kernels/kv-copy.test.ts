@@ -40,8 +40,8 @@ async function copyCases(be: Backend): Promise<void> {
   for (const [type, headDim, nHead, nHeadKv, srcCtx, dstCtx, stored, n, infAt] of cases) {
     const what = `${be.name} ${type} headDim ${headDim} ${srcCtx}->${dstCtx} copy ${n} of ${stored}`;
     const width = nHeadKv * headDim;
-    const src = be.createKv(2, nHeadKv, headDim, srcCtx, type);
-    const dst = be.createKv(2, nHeadKv, headDim, dstCtx, type);
+    const src = be.createKv(2, nHeadKv, headDim, srcCtx, { k: type, v: type });
+    const dst = be.createKv(2, nHeadKv, headDim, dstCtx, { k: type, v: type });
     // the destination held other data before: the copy must replace it
     dst.reserve(8);
     for (const l of dst.layers) be.kvStore(l, buf(be, 8 * width), buf(be, 8 * width), 8, 0);
@@ -69,7 +69,7 @@ async function copyCases(be: Backend): Promise<void> {
     for (const [T, pos0] of [[1, n - 1], [n, 0], [more, n], [1, n + more - 1]] as const) {
       const q = buf(be, T * nHead * headDim);
       for (let il = 0; il < 2; il++) {
-        const p = { T, nHead, nHeadKv, headDim, pos0, scale: 1 / Math.sqrt(headDim), f16: type === 'f16' };
+        const p = { T, nHead, nHeadKv, headDim, pos0, scale: 1 / Math.sqrt(headDim), kv: { k: type, v: type } };
         const a = be.allocF32(T * nHead * headDim);
         const b = be.allocF32(T * nHead * headDim);
         be.attention(q, src.layers[il]!, a, p);
@@ -77,7 +77,7 @@ async function copyCases(be: Backend): Promise<void> {
         same((await be.read(b)).slice(), (await be.read(a)).slice(), `${what}: layer ${il} T=${T} pos0=${pos0}`);
       }
     }
-    assert.throws(() => dst.copyFrom(be.createKv(2, nHeadKv, headDim * 2, dstCtx, type), 1), /different shapes/);
+    assert.throws(() => dst.copyFrom(be.createKv(2, nHeadKv, headDim * 2, dstCtx, { k: type, v: type }), 1), /different shapes/);
     src.free();
     dst.free();
   }

@@ -255,8 +255,8 @@ for (const packedDot of [true, false]) {
       for (const type of ['f16', 'f32'] as const) {
         for (const [nHead, nHeadKv, headDim] of [[4, 2, 16], [3, 1, 7], [20, 5, 128]] as const) {
           const width = nHeadKv * headDim;
-          const kvR = ref.createKv(1, nHeadKv, headDim, 64, type);
-          const kvG = be.createKv(1, nHeadKv, headDim, 64, type);
+          const kvR = ref.createKv(1, nHeadKv, headDim, 64, { k: type, v: type });
+          const kvG = be.createKv(1, nHeadKv, headDim, 64, { k: type, v: type });
           let pos0 = 0;
           for (const T of [5, 1, 1, 3, 1]) {
             const q = randomF32(T * nHead * headDim);
@@ -264,7 +264,7 @@ for (const packedDot of [true, false]) {
             const v = randomF32(T * width);
             kvR.reserve(pos0 + T);
             kvG.reserve(pos0 + T);
-            const p = { T, nHead, nHeadKv, headDim, pos0, scale: Math.fround(1 / Math.sqrt(headDim)), f16: type === 'f16' };
+            const p = { T, nHead, nHeadKv, headDim, pos0, scale: Math.fround(1 / Math.sqrt(headDim)), kv: { k: type, v: type } };
             ref.kvStore(kvR.layers[0]!, k, v, T, pos0);
             const want = new Float32Array(T * nHead * headDim);
             ref.attention(q, kvR.layers[0]!, want, p);
