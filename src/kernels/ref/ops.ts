@@ -108,7 +108,7 @@ export function createKvRef(nLayer: number, nHeadKv: number, headDim: number, nC
     },
     shift(keep, discard, n, rope) {
       checkKvShift(keep, discard, n, capacity);
-      for (const l of layers) shiftLayerRef(l, nHeadKv, headDim, keep, discard, n, rope);
+      for (const l of layers) shiftKvRows(l.types, l.k, l.v, nHeadKv, headDim, keep, discard, n, rope);
     },
     bytes: () => layers.reduce((a, l) => a + l.k.byteLength + l.v.byteLength, 0),
     free() {
@@ -121,8 +121,7 @@ export function createKvRef(nLayer: number, nHeadKv: number, headDim: number, nC
   };
 }
 
-/** Stores T rows of x [T, width] at positions pos0.. as `type` (f16-rounded, or each row's ggml blocks). */
-export function storeRowsRef(type: KvType, dst: KvRows, x: Float32Array, T: number, pos0: number, width: number): void {
+function storeRows(type: KvType, dst: KvRows, x: Float32Array, T: number, pos0: number, width: number): void {
   const n = T * width;
   if (type === 'f32') (dst as Float32Array).set(x.subarray(0, n), pos0 * width);
   else if (type === 'f16') for (let i = 0; i < n; i++) (dst as Uint16Array)[pos0 * width + i] = f32ToF16(x[i]!);
@@ -136,41 +135,41 @@ export function checkKvShift(keep: number, discard: number, n: number, capacity:
   if (!ok) throw new BitnetError('INVALID_ARGUMENT', `cannot shift: keep ${keep}, discard ${discard} of ${n} positions (capacity ${capacity})`, { name: 'kv' });
 }
 
-/** Row `pos` of a K or V side widened to f32 (f16 widened, q8_0 / q4_0 dequantized exactly) into `row`. */
-export function loadRowRef(type: KvType, src: KvRows, pos: number, width: number, row: Float32Array): void {
-  if (type === 'f32') row.set((src as Float32Array).subarray(pos * width, (pos + 1) * width));
+/** Row `pos` of a K or V side as f32 values (f16 widened, q8_0 / q4_0 dequantized: exact). */
+export function readKvRow(type: KvType, rows: KvRows, pos: number, width: number, out: Float32Array): void {
+  if (type === 'f32') out.set((rows as Float32Array).subarray(pos * width, (pos + 1) * width));
   else if (type === 'f16') {
     const half = halfTableF32();
-    for (let i = 0; i < width; i++) row[i] = half[(src as Uint16Array)[pos * width + i]!]!;
+    for (let i = 0; i < width; i++) out[i] = half[(rows as Uint16Array)[pos * width + i]!]!;
   } else {
     const rb = kvRowBytes(type, width);
-    codecs[type].dequantize((src as Uint8Array).subarray(pos * rb, (pos + 1) * rb), width, row);
+    codecs[type].dequantize((rows as Uint8Array).subarray(pos * rb, (pos + 1) * rb), width, out);
   }
 }
 
 /**
- * The context shift of one layer, the definition the other backends match: each moved K row widened to
- * f32 (a q8_0 / q4_0 row dequantized, as llama.cpp's shift does through ggml_rope on the dequantized
- * view), rotated by ropeRef (one token, nHeadKv heads) with the delta's table, stored in the cache type
- * (requantized); V rows move as bytes.
+ * The context shift of one layer's rows, the definition the other backends match: each moved K row widened
+ * to f32 (dequantized for q8_0 / q4_0), rotated by ropeRef (one token, nHeadKv heads) with the delta's table,
+ * stored in the cache type (requantized as kvStore quantizes); V rows move as they are. Also the WASM
+ * backend's quantized caches, whose rows are these bytes.
  */
-function shiftLayerRef(l: RefKvLayer, nHeadKv: number, headDim: number, keep: number, discard: number, n: number, rope: KvShiftRope): void {
-  const w = l.width;
+export function shiftKvRows(types: KvTypes, k: KvRows, v: KvRows, nHeadKv: number, headDim: number, keep: number, discard: number, n: number, rope: KvShiftRope): void {
+  const w = nHeadKv * headDim;
   const row = new Float32Array(w);
   const p: RopeParams = { T: 1, nHead: nHeadKv, headDim, nRot: rope.nRot, style: rope.style, table: rope.table };
   for (let pos = keep + discard; pos < n; pos++) {
-    loadRowRef(l.types.k, l.k, pos, w, row);
+    readKvRow(types.k, k, pos, w, row);
     ropeRef(row, p);
-    storeRowsRef(l.types.k, l.k, row, 1, pos - discard, w);
+    storeRows(types.k, k, row, 1, pos - discard, w);
   }
-  const vn = kvRowBytes(l.types.v, w) / l.v.BYTES_PER_ELEMENT;
-  l.v.copyWithin(keep * vn, (keep + discard) * vn, n * vn);
+  const ve = kvRowBytes(types.v, w) / v.BYTES_PER_ELEMENT; // elements per V row
+  v.copyWithin(keep * ve, (keep + discard) * ve, n * ve);
 }
 
 export function kvStoreRef(layer: KvLayer, k: Float32Array, v: Float32Array, T: number, pos0: number): void {
   const l = layer as RefKvLayer;
-  storeRowsRef(l.types.k, l.k, k, T, pos0, l.width);
-  storeRowsRef(l.types.v, l.v, v, T, pos0, l.width);
+  storeRows(l.types.k, l.k, k, T, pos0, l.width);
+  storeRows(l.types.v, l.v, v, T, pos0, l.width);
 }
 
 /** The f16 value of block `b`'s scale at byte offset `o` of a block row. */

@@ -3,8 +3,8 @@
 // the f16/f32 cache does: asm/attention-q.ts's kvq_scores (Q·K on the integer block dots, or float rows), attention.ts's
 // attn_softmax, then kvq_pv. The same numbers as kernels/ref/ops.ts attentionRef, bit for bit.
 import { BitnetError } from '../../errors.js';
-import type { AttentionParams, KvLayer, KvShiftRope, KvStorage, KvType, KvTypes, RopeParams } from '../backend.js';
-import { checkKvShift, loadRowRef, ropeRef, storeRowsRef } from '../ref/ops.js';
+import type { AttentionParams, KvLayer, KvStorage, KvType, KvTypes } from '../backend.js';
+import { checkKvShift, shiftKvRows, type KvRows } from '../ref/ops.js';
 import type { Device } from './device.js';
 import { OP_ATT_SOFTMAX, OP_KVQ_PV, OP_KVQ_SCORES } from './jobs.js';
 
@@ -86,7 +86,9 @@ export class WasmKvQuant {
       },
       shift: (keep, discard, n, rope) => {
         checkKvShift(keep, discard, n, nCtx);
-        for (const l of layers) this.shiftLayer(l, types, nHeadKv, headDim, nCtx, keep, discard, n, rope);
+        // the rows are the reference cache's bytes: its shift over views of them
+        const view = (t: KvType, p: number): KvRows => (t === 'f32' ? heap.f32(p, n * width) : t === 'f16' ? heap.u16(p, n * width) : heap.u8(p, n * rowBytes(t, width)));
+        for (const l of layers) shiftKvRows(types, view(types.k, l.k), view(types.v, l.v), nHeadKv, headDim, keep, discard, n, rope);
       },
       bytes: () => nLayer * nCtx * (kRow + vRow),
       free: () => {
@@ -97,28 +99,6 @@ export class WasmKvQuant {
         layers.length = 0;
       },
     };
-  }
-
-  /**
-   * Context shift of one layer, as the reference's (kernels/ref/ops.ts shiftLayerRef) on the same bytes: each
-   * moved K row dequantized, rotated, requantized (rare and small next to decoding: in TypeScript); V rows move.
-   */
-  private shiftLayer(l: QuantLayer, types: KvTypes, nHeadKv: number, headDim: number, nCtx: number, keep: number, discard: number, n: number, rope: KvShiftRope): void {
-    const width = nHeadKv * headDim;
-    const heap = this.host.d.heap;
-    const kBytes = nCtx * rowBytes(types.k, width);
-    // the K side as the reference's rows: f32, f16 bits or block bytes
-    const k = types.k === 'f32' ? new Float32Array(heap.buffer, l.k, kBytes / 4) : types.k === 'f16' ? new Uint16Array(heap.buffer, l.k, kBytes / 2) : heap.u8(l.k, kBytes);
-    const row = new Float32Array(width);
-    const p: RopeParams = { T: 1, nHead: nHeadKv, headDim, nRot: rope.nRot, style: rope.style, table: rope.table };
-    for (let pos = keep + discard; pos < n; pos++) {
-      loadRowRef(types.k, k, pos, width, row);
-      ropeRef(row, p);
-      storeRowsRef(types.k, k, row, 1, pos - discard, width);
-    }
-    const vRow = rowBytes(types.v, width);
-    heap.u8(0, heap.buffer.byteLength).copyWithin(l.v + keep * vRow, l.v + (keep + discard) * vRow, l.v + n * vRow);
-    // an f16 V keeps its inf/NaN flag: a set flag only selects the exact widening
   }
 
   store(layer: KvLayer, k: Float32Array, v: Float32Array, T: number, pos0: number): void {

@@ -8,12 +8,11 @@ import type { DenseData, DenseSource, TernaryData } from '../../formats/model-fi
 import { i2sReadScale, i2_sCodec } from '../../formats/quants/i2_s.js';
 import { tq2_0Codec } from '../../formats/quants/tq2_0.js';
 import { uniformScale } from '../../formats/ternarize.js';
-import { checkKvTypes, type AttentionParams, type Backend, type DenseMatrix, type KvLayer, type KvStorage, type KvTypes, type QuantizedActs, type RopeParams, type TernaryMatrix } from '../backend.js';
-import { checkKvShift } from '../ref/ops.js';
+import type { AttentionParams, Backend, DenseMatrix, KvLayer, KvStorage, KvTypes, QuantizedActs, RopeParams, TernaryMatrix } from '../backend.js';
 import { REQUANT_CHUNK_ROWS, requantizeRows } from '../requant.js';
 import { adapterName, openGpu, Recorder, USAGE, type GpuContext } from './device.js';
+import { attentionGpu, createGpuKv, kvStoreGpu, type KvHost } from './kv.js';
 import * as K from './wgsl-kernels.js';
-import { kvShift } from './wgsl-kv-shift.js';
 
 const STORAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
 
@@ -47,13 +46,6 @@ interface GpuActs {
   sum: GPUBuffer;
   /** u32 words per row: roundup(K, 128) / 4 */
   Kw: number;
-}
-
-interface GpuKvLayer {
-  k: GPUBuffer;
-  v: GPUBuffer;
-  width: number;
-  f16: boolean;
 }
 
 const ceilTo = (n: number, m: number): number => Math.ceil(n / m) * m;
@@ -94,6 +86,7 @@ export class WebGpuBackend implements Backend {
   private table: { data: Float32Array; buf: GPUBuffer } | undefined;
 
   private readonly maxBinding: number;
+  private readonly kvHost: KvHost;
 
   constructor(
     readonly context: GpuContext,
@@ -105,6 +98,10 @@ export class WebGpuBackend implements Backend {
     this.maxBinding = Math.min(this.rec.maxBinding, maxBindingBytes ?? Infinity);
     this.name = `webgpu (${adapterName(context.adapter)})`;
     this.dummy = this.raw(16);
+    this.kvHost = {
+      rec: this.rec, alloc: (n) => this.raw(n), release: (b) => this.release(b), dummy: this.dummy, maxBinding: this.maxBinding,
+      allocF32: (n) => this.allocF32(n), free: (x) => this.free(x), at: (x) => this.at(x), rope: (x, p) => this.rope(x, p),
+    };
   }
 
   // ---- memory ----
@@ -317,78 +314,7 @@ export class WebGpuBackend implements Backend {
   // ---- KV cache ----
 
   createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, types: KvTypes): KvStorage {
-    checkKvTypes(types, headDim);
-    for (const [which, t] of [['k', types.k], ['v', types.v]] as const) {
-      if (t !== 'f16' && t !== 'f32') throw new BitnetError('INVALID_ARGUMENT', `the WebGPU backend has no ${t} KV cache (f16, f32)`, { name: `cache-type-${which}` });
-    }
-    if (types.k !== types.v) throw new BitnetError('INVALID_ARGUMENT', `the WebGPU backend stores K and V in one type (K is ${types.k}, V ${types.v})`, { name: 'cache-type-v' });
-    const width = nHeadKv * headDim;
-    const f16 = types.k === 'f16';
-    const bytesFor = (pos: number): number => (f16 ? ceilTo(pos * width, 2) * 2 : pos * width * 4);
-    const layers: GpuKvLayer[] = Array.from({ length: nLayer }, () => ({ k: this.raw(16), v: this.raw(16), width, f16 }));
-    let capacity = 0;
-    return {
-      layers,
-      reserve: (n) => {
-        if (n <= capacity) return;
-        const cap = Math.min(nCtx, Math.max(n, capacity * 2, 64));
-        for (const l of layers) {
-          const k = this.raw(bytesFor(cap));
-          const v = this.raw(bytesFor(cap));
-          if (capacity > 0) {
-            this.rec.copy(l.k, 0, k, 0, ceilTo(bytesFor(capacity), 4));
-            this.rec.copy(l.v, 0, v, 0, ceilTo(bytesFor(capacity), 4));
-          }
-          this.release(l.k);
-          this.release(l.v);
-          l.k = k;
-          l.v = v;
-        }
-        capacity = cap;
-      },
-      copyFrom: (src, n) => {
-        const from = src.layers as GpuKvLayer[];
-        if (from.length !== nLayer || from[0]?.width !== width || from[0].f16 !== f16) {
-          throw new BitnetError('INVALID_ARGUMENT', 'KV caches of different shapes or types', { name: 'kv' });
-        }
-        // rows [pos][width] in both: one buffer copy per tensor, queued with the other ops
-        const bytes = Math.min(ceilTo(bytesFor(n), 4), from[0].k.size, layers[0]!.k.size);
-        if (bytes === 0) return;
-        layers.forEach((l, i) => {
-          this.rec.copy(from[i]!.k, 0, l.k, 0, bytes);
-          this.rec.copy(from[i]!.v, 0, l.v, 0, bytes);
-        });
-      },
-      shift: (keep, discard, n, rope) => {
-        checkKvShift(keep, discard, n, capacity);
-        if (n - keep - discard === 0 || discard === 0) return;
-        const bytes = ceilTo(bytesFor(n), 4);
-        const scratch = this.raw(bytes);
-        const table = this.rec.createFilled(rope.table, USAGE.STORAGE);
-        for (const l of layers) {
-          for (const [buf, rotate] of [[l.k, 1], [l.v, 0]] as const) {
-            // moves overlap: the kernel reads a copy of the positions [0, n) taken first
-            this.rec.copy(buf, 0, scratch, 0, bytes);
-            const params = [keep * width, (n - discard) * width, discard * width, width, headDim, rope.nRot, rope.style === 'neox' ? 1 : 0, rotate];
-            const items = f16 ? Math.ceil((n - discard) * width / 2) - Math.floor((keep * width) / 2) : (n - keep - discard) * width;
-            const groups = Math.ceil(items / 64);
-            const gx = Math.min(groups, 65535);
-            this.rec.dispatch(`kv-shift-${f16}`, () => kvShift(f16), 'uuuuuuuu', params, [buf, scratch, table], gx, Math.ceil(groups / gx));
-          }
-        }
-        this.release(scratch);
-        this.rec.destroyLater(table);
-      },
-      bytes: () => nLayer * 2 * bytesFor(capacity),
-      free: () => {
-        for (const l of layers) {
-          this.release(l.k);
-          this.release(l.v);
-          l.k = l.v = this.dummy;
-        }
-        capacity = 0;
-      },
-    };
+    return createGpuKv(this.kvHost, nLayer, nHeadKv, headDim, nCtx, types);
   }
 
   // ---- ops ----
@@ -467,35 +393,11 @@ export class WebGpuBackend implements Backend {
   }
 
   kvStore(layer: KvLayer, k: Float32Array, v: Float32Array, T: number, pos0: number): void {
-    const l = layer as GpuKvLayer;
-    const [kb, kOff] = this.at(k);
-    const [vb, vOff] = this.at(v);
-    const dst = pos0 * l.width;
-    const n = T * l.width;
-    const items = l.f16 ? Math.ceil((dst + n) / 2) - Math.floor(dst / 2) : n;
-    const groups = Math.ceil(items / 64);
-    const gx = Math.min(groups, 65535);
-    const key = l.f16 ? 'kv-store-f16' : 'kv-store-f32';
-    this.rec.dispatch(key, () => (l.f16 ? K.KV_STORE_F16 : K.KV_STORE_F32), 'uuuu', [kOff, vOff, dst, n], [l.k, l.v, kb, vb], gx, Math.ceil(groups / gx));
+    kvStoreGpu(this.rec, layer, this.at(k), this.at(v), T, pos0);
   }
 
   attention(q: Float32Array, layer: KvLayer, out: Float32Array, p: AttentionParams): void {
-    const l = layer as GpuKvLayer;
-    if (p.headDim > 256) throw new BitnetError('INVALID_ARGUMENT', `WebGPU attention supports head sizes up to 256, got ${p.headDim}`, { name: 'headDim' });
-    const [qb, qOff] = this.at(q);
-    const [ob, oOff] = this.at(out);
-    const stride = p.pos0 + p.T;
-    // queries in blocks whose score rows fit one binding (and one dispatch dimension)
-    const block = Math.max(1, Math.min(p.T, 65535, Math.floor(this.maxBinding / (p.nHead * stride * 4))));
-    const scratch = this.raw(block * p.nHead * stride * 4);
-    const roundP = l.f16 && p.T === 1 ? 1 : 0;
-    const row = p.nHead * p.headDim;
-    for (let t0 = 0; t0 < p.T; t0 += block) {
-      const T = Math.min(block, p.T - t0);
-      const params = [qOff + t0 * row, oOff + t0 * row, p.nHead, p.nHead / p.nHeadKv, p.headDim, p.pos0 + t0, l.width, stride, roundP, p.scale, l.f16 ? 1 : 0];
-      this.rec.dispatch(`attention-${l.f16}`, () => K.attention(l.f16), 'uuuuuuuuufu', params, [qb, l.k, l.v, ob, scratch], p.nHead, T);
-    }
-    this.release(scratch);
+    attentionGpu(this.kvHost, this.at(q), layer, this.at(out), p);
   }
 
   private elementwise(a: Float32Array, b: Float32Array | undefined, n: number, op: number, s: number): void {
