@@ -466,7 +466,7 @@ export class WasmBackend implements Backend {
   }
 
   private kvqCache: WasmKvQuant | undefined;
-  /** the caches with a q8_0 / q4_0 K (kv-quant.ts) */
+  /** the caches with a q8_0 / q4_0 K or V (kv-quant.ts) */
   private get kvq(): WasmKvQuant {
     this.kvqCache ??= new WasmKvQuant({
       d: this.d, threads: this.threads, blockBytes: this.attentionBlockBytes,
@@ -477,9 +477,9 @@ export class WasmBackend implements Backend {
 
   createKv(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, types: KvTypes): KvStorage {
     checkKvTypes(types, headDim);
-    if (isQuantizedKv(types.k)) return this.kvq.create(nLayer, nHeadKv, headDim, nCtx, types);
-    // the attention kernel works on 32 dims at a time and one type for K and V: other head sizes, and a float K
-    // beside another V type, use the reference cache and attention
+    if (isQuantizedKv(types.k) || isQuantizedKv(types.v)) return this.kvq.create(nLayer, nHeadKv, headDim, nCtx, types);
+    // the attention kernel works on 32 dims at a time and one type for K and V: other head sizes, and f16 beside
+    // f32, use the reference cache and attention
     if (headDim % 32 !== 0 || types.k !== types.v) return refBackend.createKv(nLayer, nHeadKv, headDim, nCtx, types);
     const type = types.k;
     const es = type === 'f16' ? 2 : 4;

@@ -1,6 +1,6 @@
-// The WASM backend's KV caches with a q8_0 / q4_0 K (V of any type beside it): rows of ggml blocks in device
+// The WASM backend's KV caches with a q8_0 / q4_0 K or V (the other of any type): rows of ggml blocks in device
 // memory, byte for byte the reference cache's rows, and attention in three passes over shared score rows, as
-// the f16/f32 cache does: asm/attention-q.ts's kvq_scores (Q·K on the integer block dots), attention.ts's
+// the f16/f32 cache does: asm/attention-q.ts's kvq_scores (Q·K on the integer block dots, or float rows), attention.ts's
 // attn_softmax, then kvq_pv. The same numbers as kernels/ref/ops.ts attentionRef, bit for bit.
 import { BitnetError } from '../../errors.js';
 import type { AttentionParams, KvLayer, KvStorage, KvType, KvTypes } from '../backend.js';
@@ -54,7 +54,7 @@ export class WasmKvQuant {
     return this.shapes.has(layer);
   }
 
-  /** A cache whose K is q8_0 or q4_0 (the caller checked the types against the head size). */
+  /** A cache whose K or V is q8_0 or q4_0 (the caller checked the types against the head size). */
   create(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, types: KvTypes): KvStorage {
     const width = nHeadKv * headDim;
     const kRow = rowBytes(types.k, width);

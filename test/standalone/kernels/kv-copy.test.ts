@@ -35,7 +35,7 @@ async function copyCases(be: Backend, quantized = false): Promise<void> {
     ['q8_0', 32, 4, 2, 40, 64, 13, 13],
     [{ k: 'q4_0', v: 'q8_0' }, 64, 4, 1, 30, 20, 17, 9],
     [{ k: 'q8_0', v: 'f16' }, 32, 4, 2, 40, 40, 10, 10],
-    [{ k: 'f16', v: 'q4_0' }, 32, 4, 2, 40, 40, 10, 10], // the WASM backend: the reference layout
+    [{ k: 'f16', v: 'q4_0' }, 32, 4, 2, 40, 40, 10, 10], // float K rows beside a quantized V
   ];
   const cases: Case[] = [
     ...(quantized ? quantCases : []),

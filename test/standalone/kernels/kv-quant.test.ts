@@ -83,7 +83,10 @@ const CASES: Case[] = [
   [{ k: 'q4_0', v: 'q8_0' }, 96, 4, 4, 20, [9, 1]], // no GQA
   [{ k: 'q8_0', v: 'q8_0' }, 32, 8, 2, 600, [300, 1, 250, 1, 1]], // several 256-position chunks of scores
   [{ k: 'q4_0', v: 'f16' }, 32, 8, 2, 80, [37, 1, 33, 1]],
-  [{ k: 'f16', v: 'q8_0' }, 32, 4, 2, 20, [5, 1, 2]], // float K beside a quantized V: the reference layout
+  [{ k: 'f16', v: 'q8_0' }, 32, 4, 2, 20, [5, 1, 2]], // float K rows beside a quantized V
+  [{ k: 'f32', v: 'q4_0' }, 64, 5, 1, 40, [33, 1, 1]],
+  [{ k: 'f16', v: 'q4_0' }, 128, 8, 2, 300, [270, 1, 1]], // more than a 256-position chunk
+  [{ k: 'f16', v: 'q8_0' }, 32, 3, 3, 20, [4, 1]],
 ];
 
 async function attentionCases(be: WasmBackend): Promise<void> {
@@ -106,8 +109,8 @@ async function attentionCases(be: WasmBackend): Promise<void> {
       refBackend.kvStore(kvR.layers[0]!, k, v, T, pos);
       be.kvStore(kvB.layers[0]!, kb, vb, T, pos);
       const what = `${types.k}/${types.v} headDim ${headDim} heads ${nHead}/${nHeadKv} T=${T} pos=${pos}`;
-      if (types.k !== 'f16') {
-        // the WASM cache's rows are the reference's bytes (the reference layout is the reference's own)
+      {
+        // the WASM cache's rows are the reference's bytes
         const heap = (be as unknown as { heap: { u8(p: number, n: number): Uint8Array } }).heap;
         for (const side of ['k', 'v'] as const) {
           const n = (pos + T) * kvRowBytes(types[side], width);

@@ -124,6 +124,8 @@ async function shiftCases(be: Backend, exact: boolean, quantized = true): Promis
     ['q4_0', 5, 1, 64, 32, 'norm', 30, 23, 3, 10],
     ['q8_0/f16', 4, 2, 32, 32, 'neox', 24, 21, 2, 9],
     ['q4_0/q8_0', 8, 2, 32, 32, 'neox', 33, 33, 0, 16],
+    ['f16/q4_0', 4, 2, 32, 32, 'neox', 24, 21, 1, 5], // a float K beside a quantized V (WASM: float K rows)
+    ['f32/q8_0', 5, 5, 64, 64, 'norm', 20, 19, 2, 6],
   ];
   for (const [type, nHead, nHeadKv, headDim, nRot, style, nCtx, n, keep, discard, bigAt] of cases) {
     if (bigAt !== undefined && !exact) continue;

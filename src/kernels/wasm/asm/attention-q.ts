@@ -1,9 +1,10 @@
-// AssemblyScript: the quantized KV cache of the WASM backend (q8_0 / q4_0 K, and V of any type beside it), the
+// AssemblyScript: the quantized KV caches of the WASM backend (a q8_0 / q4_0 K or V, the other of any type), the
 // same arithmetic as kernels/ref/ops.ts attentionRef: rows stored as ggml's 32-element blocks (quantize_row_*_ref),
 // Q quantized to q8_0 per head, Q·K as ggml's integer block dots (i32x4.dot_i16x8_s in the SIMD build; the relaxed
-// build's i8 x i7 dot on |k| and sign-applied q, or on the q4_0 nibbles, which are in [0, 15]), P·V over the
+// build's i8 x i7 dot on |k| and sign-applied q, or on the q4_0 nibbles, which are in [0, 15]; an f32/f16 K: the
+// float dot in dim order, four heads in the lanes), P·V over the
 // exactly dequantized values. Passes: kvq_scores, then attention.ts's attn_softmax, then kvq_pv.
-import { f32ToF16, f16ToF32, f16x4Finite, f16x4ToF32x4 } from './half';
+import { f32ToF16, f16ToF32, f16x4Finite, f16x4ToF32x4, roundF16 } from './half';
 import { splatF16Mask, splatF16Scale } from './common';
 
 // Layout per layer: K and V as rows [pos][row bytes], a row being nHeadKv * headDim values: f32, f16 bits, or
@@ -240,7 +241,34 @@ function prepareQ(qRow: usize, headDim: i32, s: usize, aux: usize, h: i32, gp: i
 }
 
 /**
- * Pass 1 for a q8_0 / q4_0 K (kType 2 / 3): scaled scores for items [i0, i1) of (query t, kv head g, chunk of
+ * Scores of query heads [h0, h0 + 4) for key row kRow of an f32 / f16 K (beside a quantized V): per head the
+ * reference's float32 dot in dim order, four heads in the lanes; qT: the group's Q transposed [d][gp] (rounded
+ * to f16 for an f16 K).
+ */
+// @ts-ignore: decorator
+@inline function scoreKeyFloat(f16: bool, kRow: usize, qT: usize, gp: i32, h0: i32, n: i32, headDim: i32, j: i32, rows: usize, stride: usize, vscale: v128): void {
+  let acc = f32x4.splat(0);
+  const qs = <usize>gp << 2;
+  let qp = qT + (<usize>h0 << 2);
+  for (let d = 0; d < headDim; d += 4) {
+    // four keys' dims widened at once (exactly), each splat in turn
+    const k4 = f16 ? f16x4ToF32x4(i32x4.extend_low_i16x8_u(v128.load64_zero(kRow + (<usize>d << 1)))) : v128.load(kRow + (<usize>d << 2));
+    acc = f32x4.add(acc, f32x4.mul(v128.load(qp), i32x4.shuffle(k4, k4, 0, 0, 0, 0)));
+    acc = f32x4.add(acc, f32x4.mul(v128.load(qp + qs), i32x4.shuffle(k4, k4, 1, 1, 1, 1)));
+    acc = f32x4.add(acc, f32x4.mul(v128.load(qp + 2 * qs), i32x4.shuffle(k4, k4, 2, 2, 2, 2)));
+    acc = f32x4.add(acc, f32x4.mul(v128.load(qp + 3 * qs), i32x4.shuffle(k4, k4, 3, 3, 3, 3)));
+    qp += 4 * qs;
+  }
+  const sc = f32x4.mul(acc, vscale);
+  const dst = rows + <usize>h0 * stride + (<usize>j << 2);
+  store<f32>(dst, f32x4.extract_lane(sc, 0));
+  if (n > 1) store<f32>(dst + stride, f32x4.extract_lane(sc, 1));
+  if (n > 2) store<f32>(dst + 2 * stride, f32x4.extract_lane(sc, 2));
+  if (n > 3) store<f32>(dst + 3 * stride, f32x4.extract_lane(sc, 3));
+}
+
+/**
+ * Pass 1 for a q8_0 / q4_0 K (kType 2 / 3), or an f32 / f16 K (0 / 1) beside a quantized V: scaled scores for items [i0, i1) of (query t, kv head g, chunk of
  * `chunk` positions) into probs[t * nHead + h][j] (rows `stride` bytes apart), each ggml's block dot:
  * sumf = fround(sumf + fround(sumi * fround(dk * dq))) over the head's blocks, times scale (four heads in the
  * lanes of one vector). Query t sits at pos0 + t and sees pos0 + t + 1 keys. scratch: kvqScratchBytes.
@@ -266,25 +294,38 @@ export function kvq_scores(q: usize, kl: usize, kType: i32, nHead: i32, nHeadKv:
     const nVis = pos0 + t + 1;
     if (c * chunk >= nVis) continue;
     if (tg != lastTg) {
-      for (let h = 0; h < group; h++) prepareQ(q + (<usize>((t * nHead + g * group + h) * headDim) << 2), headDim, scratch + <usize>h * hs, aux, h, gp, blk);
+      if (kType >= 2) {
+        for (let h = 0; h < group; h++) prepareQ(q + (<usize>((t * nHead + g * group + h) * headDim) << 2), headDim, scratch + <usize>h * hs, aux, h, gp, blk);
+      } else {
+        // Q transposed to [d][gp], rounded to f16 for an f16 K (as ggml converts src1 for the F16 matmul)
+        for (let h = 0; h < group; h++) {
+          const src = q + (<usize>((t * nHead + g * group + h) * headDim) << 2);
+          for (let d = 0; d < headDim; d++) {
+            const x = load<f32>(src + (<usize>d << 2));
+            store<f32>(scratch + (<usize>(d * gp + h) << 2), kType == 1 ? roundF16(x) : x);
+          }
+        }
+      }
       lastTg = tg;
     }
     const j1 = min<i32>(nVis, (c + 1) * chunk);
     const rows = probs + <usize>(t * nHead + g * group) * st;
     for (let j = c * chunk; j < j1; j++) {
-      const kRow = kl + <usize>j * rb + <usize>(g * nb) * bb;
       for (let h = 0; h < group; h += 4) {
         const n = min<i32>(4, group - h);
-        if (kType == 2) scoreKey(true, kRow, scratch, aux, gp, h, n, headDim, j, rows, st, vscale);
-        else scoreKey(false, kRow, scratch, aux, gp, h, n, headDim, j, rows, st, vscale);
+        if (kType == 2) scoreKey(true, kl + <usize>j * rb + <usize>(g * nb) * bb, scratch, aux, gp, h, n, headDim, j, rows, st, vscale);
+        else if (kType == 3) scoreKey(false, kl + <usize>j * rb + <usize>(g * nb) * bb, scratch, aux, gp, h, n, headDim, j, rows, st, vscale);
+        else if (kType == 1) scoreKeyFloat(true, kl + <usize>j * rb + (<usize>(g * headDim) << 1), scratch, gp, h, n, headDim, j, rows, st, vscale);
+        else scoreKeyFloat(false, kl + <usize>j * rb + (<usize>(g * headDim) << 2), scratch, gp, h, n, headDim, j, rows, st, vscale);
       }
     }
   }
 }
 
-/** Scratch bytes kvq_scores needs per thread for a group of query heads. */
+/** Scratch bytes kvq_scores needs per thread for a group of query heads (either kind of K). */
 export function kvq_scratch_bytes(group: i32, headDim: i32): i32 {
-  return group * <i32>headScratch(headDim) + 2 * (headDim >> 5) * ((group + 3) & ~3) * 4 + 48;
+  const gp = (group + 3) & ~3;
+  return max<i32>(group * <i32>headScratch(headDim) + 2 * (headDim >> 5) * gp * 4 + 48, headDim * gp * 4);
 }
 
 // ---------------------------------------------------------------- P·V
