@@ -8,6 +8,7 @@ import { TENSOR_TYPES } from '../formats/types.js';
 import { SHAPE_2B4T, writeSyntheticGguf, type SyntheticOptions, type SyntheticShape } from '../model/synthetic.js';
 import { loadModel, type LoadOptions } from './load.js';
 import type { Backend } from '../kernels/backend.js';
+import { kvValueBytes, type KvType } from '../model/kv-cache.js';
 import type { BitnetModel } from './model.js';
 
 export interface BenchTest {
@@ -22,6 +23,10 @@ export interface BenchResult {
   mean: number;
   sd: number;
   samples: number[];
+  /** bytes the test's KV cache held at its end (KvCache.bytes(): what the backend allocated or touched) */
+  kvBytes: number;
+  /** positions in the cache at its end (depth + n) */
+  kvPositions: number;
   /** with `profile`: milliseconds per token spent in each backend op (matmuls by shape), largest first */
   profile?: Array<[string, number]>;
 }
@@ -108,6 +113,8 @@ export async function runBenchTest(model: BitnetModel, t: BenchTest, reps: numbe
   const samples: number[] = [];
   const seq = model.createSequence({ contextSize: t.depth + t.n + 8 });
   let profiler: ReturnType<typeof profileBackend> | undefined;
+  let kvBytes = 0;
+  let kvPositions = 0;
   try {
     const context = promptTokens(Math.max(t.kind === 'tg' ? 1 : 0, t.depth), vocab, 1);
     if (context.length) await seq.prefill(context);
@@ -129,11 +136,13 @@ export async function runBenchTest(model: BitnetModel, t: BenchTest, reps: numbe
       }
     }
     around?.stop();
+    kvBytes = seq.kv.bytes();
+    kvPositions = seq.kv.length;
   } finally {
     profiler?.stop();
     seq.dispose();
   }
-  const result: BenchResult = { test: label, ...stats(samples), samples };
+  const result: BenchResult = { test: label, ...stats(samples), samples, kvBytes, kvPositions };
   if (profiler) result.profile = [...profiler.times].map(([k, ms]): [string, number] => [k, ms / (reps * t.n)]).sort((a, b) => b[1] - a[1]);
   return result;
 }
@@ -147,6 +156,8 @@ export interface BenchRun {
   /** the WASM backend's ternary matmul kernel ('lut' or 'mad'; absent elsewhere) */
   ternaryKernel?: string;
   threads: number;
+  /** the KV cache's storage type */
+  kvType: KvType;
   tests: BenchTest[];
   results: BenchResult[];
   loadMs: number;
@@ -171,7 +182,7 @@ export function decodeBytes(model: BitnetModel, lmHead: 'int8' | 'exact'): { wei
     else weights += TENSOR_TYPES.get(t.type)?.ternary ? elements / 4 : t.bytes;
   }
   const h = model.hparams;
-  const kvPerPosition = 2 * h.nLayer * h.nHeadKv * h.headDim * (model.kvType === 'f16' ? 2 : 4);
+  const kvPerPosition = 2 * h.nLayer * h.nHeadKv * h.headDim * kvValueBytes(model.kvType);
   return { weights, kvPerPosition };
 }
 
@@ -188,7 +199,7 @@ export async function bench(path: string, tests: BenchTest[], opts: LoadOptions 
     const kernel = (model.backend as { ternaryKernel?: string }).ternaryKernel;
     run = {
       ...(kernel ? { ternaryKernel: kernel } : {}),
-      model: model.hparams.arch, sizeBytes: model.fileSize, params: model.parameterCount, types, backend: model.backend.name, threads: model.backend.threads,
+      model: model.hparams.arch, sizeBytes: model.fileSize, params: model.parameterCount, types, backend: model.backend.name, threads: model.backend.threads, kvType: model.kvType,
       tests, results, loadMs: model.loadMs, weightBytesPerToken: bytes.weights, kvBytesPerPosition: bytes.kvPerPosition,
     };
   } finally {

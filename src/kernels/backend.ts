@@ -44,6 +44,7 @@ export interface KvStorage {
    * Call reserve(n) first. Ordered with the backend's other ops (GPU: queued like them).
    */
   copyFrom(src: KvStorage, n: number): void;
+  /** Bytes held now: the buffers allocated so far, or of a range reserved whole up front, the positions written. */
   bytes(): number;
   free(): void;
 }

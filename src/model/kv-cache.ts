@@ -6,6 +6,11 @@ import type { Backend, KvLayer, KvStorage } from '../kernels/backend.js';
 
 export type KvType = 'f16' | 'f32';
 
+/** Bytes one K or V value takes in a cache of this type. */
+export function kvValueBytes(type: KvType): number {
+  return type === 'f16' ? 2 : 4;
+}
+
 export class KvCache {
   private readonly storage: KvStorage;
   /** number of positions currently holding valid entries */
@@ -14,8 +19,8 @@ export class KvCache {
   constructor(
     backend: Backend,
     readonly nLayer: number,
-    nHeadKv: number,
-    headDim: number,
+    readonly nHeadKv: number,
+    readonly headDim: number,
     /** maximum positions (the context size) */
     readonly nCtx: number,
     readonly type: KvType,
@@ -54,8 +59,19 @@ export class KvCache {
     this.length = Math.min(this.length, n);
   }
 
+  /** Bytes the cache holds now: what the backend has allocated or touched, growing with use up to capacityBytes. */
   bytes(): number {
     return this.storage.bytes();
+  }
+
+  /** Bytes of K and V per position, over all layers. */
+  get bytesPerPosition(): number {
+    return 2 * this.nLayer * this.nHeadKv * this.headDim * kvValueBytes(this.type);
+  }
+
+  /** Bytes the cache would hold with every position of the context in use. */
+  capacityBytes(): number {
+    return this.nCtx * this.bytesPerPosition;
   }
 
   free(): void {

@@ -3,7 +3,7 @@
 // `-m synthetic:2b4t[:i2_s|tq2_0|tq1_0[:f16|q8_0|q6_k]]` benchmarks 2B4T's exact shapes with random weights.
 import { bench, resolveSyntheticModel, type BenchRun, type BenchTest } from '../../engine/bench.js';
 import { BACKEND_KINDS, TERNARY_KERNELS, type BackendKind, type TernaryKernelChoice } from '../../kernels/index.js';
-import { helpText, parseCommand, requireModel, str, UsageError, type OptionSpec } from '../args.js';
+import { CONTEXT_OPTIONS, helpText, loadOptions, parseCommand, requireModel, str, UsageError, type OptionSpec } from '../args.js';
 import { resolveRef } from '../common.js';
 import { runEfficiency } from '../efficiency.js';
 import { mb, warn } from '../progress.js';
@@ -17,6 +17,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'threads', short: 't', type: 'string', arg: 'N,..', help: 'thread counts', default: 'physical cores' },
   { name: 'backend', type: 'string', arg: 'KIND,..', help: 'backends (auto, wasm-simd, wasm-relaxed, ref)', default: 'auto' },
   { name: 'lm-head', type: 'string', arg: 'int8|exact', help: 'lm_head mode', default: 'int8' },
+  CONTEXT_OPTIONS.find((o) => o.name === 'cache-type')!,
   { name: 'ternary-kernel', type: 'string', arg: 'auto|lut|mad', help: 'WASM ternary matmul kernel', default: 'auto' },
   { name: 'output', short: 'o', type: 'string', arg: 'md|json', help: 'output format', default: 'md' },
   { name: 'profile', type: 'boolean', help: 'time every backend op and print ms per token by op (adds a little overhead)' },
@@ -37,13 +38,23 @@ export function params(n: number): string {
 }
 
 function table(runs: BenchRun[]): string {
-  const rows = ['| model | size | params | backend | threads | test | t/s |', '| --- | ---: | ---: | --- | ---: | --- | ---: |'];
+  const rows = ['| model | size | params | backend | threads | test | t/s | KV cache |', '| --- | ---: | ---: | --- | ---: | --- | ---: | ---: |'];
   for (const r of runs) {
     for (const res of r.results) {
-      rows.push(`| ${r.model} ${r.types} | ${mb(r.sizeBytes)} | ${params(r.params)} | ${r.backend}${r.ternaryKernel ? ` ${r.ternaryKernel}` : ''} | ${r.threads} | ${res.test} | ${res.mean.toFixed(2)} ± ${res.sd.toFixed(2)} |`);
+      const kv = `${kb(res.kvBytes)} ${r.kvType}`;
+      rows.push(`| ${r.model} ${r.types} | ${mb(r.sizeBytes)} | ${params(r.params)} | ${r.backend}${r.ternaryKernel ? ` ${r.ternaryKernel}` : ''} | ${r.threads} | ${res.test} | ${res.mean.toFixed(2)} ± ${res.sd.toFixed(2)} | ${kv} |`);
     }
   }
   return rows.join('\n');
+}
+
+/** Bytes as MB/GB, or KB under a megabyte (a small model's cache). */
+const kb = (bytes: number): string => (bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} KB` : mb(bytes));
+
+/** The KV cache's bytes per position, and what each test's cache held at its end (depth + n positions). */
+function kvLine(r: BenchRun): string {
+  const held = r.results.map((res) => `${res.test} ${kb(res.kvBytes)} for ${res.kvPositions}`).join(', ');
+  return `${r.backend} x${r.threads}: ${r.kvType} KV cache ${(r.kvBytesPerPosition / 1024).toFixed(1)} KB per position; held at the end of each test: ${held}`;
 }
 
 /** Per test, the ops that took time, in ms per token. */
@@ -87,6 +98,7 @@ export const benchCommand = {
     if (!['int8', 'exact', 'f16'].includes(lmHead)) throw new UsageError('--lm-head must be int8 or exact');
     const ternaryKernel = str(v, 'ternary-kernel') ?? 'auto';
     if (!(TERNARY_KERNELS as readonly string[]).includes(ternaryKernel)) throw new UsageError(`--ternary-kernel must be one of ${TERNARY_KERNELS.join(', ')}`);
+    const kvType = loadOptions({ 'cache-type': str(v, 'cache-type') }).kvType;
     const format = str(v, 'output') ?? 'md';
     if (format !== 'md' && format !== 'json') throw new UsageError('--output must be md or json');
     if (model.startsWith('synthetic:')) {
@@ -110,7 +122,7 @@ export const benchCommand = {
       for (const threads of threadList) {
         if (backend === 'ref' && threads !== undefined && threads > 1) warn('the ref backend runs on one thread');
         process.stderr.write(`running ${backend}${threads ? ` x${threads}` : ''}: ${tests.length} test(s) x ${reps} ...\n`);
-        runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', bandwidth: tests.some((t) => t.kind === 'tg'), profile: v.profile === true, ternaryKernel: ternaryKernel as TernaryKernelChoice, ...(threads ? { threads } : {}) }));
+        runs.push(await bench(model, tests, { reps, backend, lmHead: lmHead as 'int8' | 'exact', bandwidth: tests.some((t) => t.kind === 'tg'), profile: v.profile === true, ternaryKernel: ternaryKernel as TernaryKernelChoice, ...(kvType ? { kvType } : {}), ...(threads ? { threads } : {}) }));
       }
     }
     const rss = Math.max(...runs.map((r) => r.peakRssBytes));
@@ -118,7 +130,7 @@ export const benchCommand = {
       process.stdout.write(`${JSON.stringify({ model, runs, peakRssBytes: rss, node: process.version }, null, 2)}\n`);
       return;
     }
-    const notes = [...runs.flatMap(profileLines), ...runs.map(bandwidthLine).filter(Boolean)];
+    const notes = [...runs.flatMap(profileLines), ...runs.map(bandwidthLine).filter(Boolean), ...runs.map(kvLine)];
     process.stdout.write(`${table(runs)}\n\n${notes.map((l) => `${l}\n`).join('')}peak RSS ${mb(rss)}, load ${runs.map((r) => `${(r.loadMs / 1000).toFixed(2)} s`).join(' / ')}, node ${process.version}\n`);
   },
 };

@@ -475,9 +475,13 @@ export class WasmBackend implements Backend {
       this.kvShape.set(layer, { nHeadKv, headDim, nCtx, f16: type === 'f16' });
       layers.push(layer);
     }
+    // positions ever reserved: what the cache has touched (bytes() reports it, not the whole range)
+    let reserved = 0;
     return {
       layers,
-      reserve: () => {},
+      reserve: (n) => {
+        reserved = Math.max(reserved, n);
+      },
       copyFrom: (src, n) => {
         const from = src.layers as WasmKvLayer[];
         const s = from[0] && this.kvShape.get(from[0]);
@@ -500,13 +504,14 @@ export class WasmBackend implements Backend {
           u8.copyWithin(l.k + nHeadKv * dstBlocks * blockBytes, f.k + nHeadKv * srcBlocks * blockBytes, f.k + nHeadKv * srcBlocks * blockBytes + 4);
         });
       },
-      bytes: () => nLayer * 2 * width * nCtx * es,
+      bytes: () => nLayer * width * es * (Math.ceil(reserved / 8) * 8 + reserved),
       free: () => {
         for (const l of layers) {
           this.release(l.k);
           this.release(l.v);
         }
         layers.length = 0;
+        reserved = 0;
       },
     };
   }
