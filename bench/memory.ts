@@ -3,22 +3,23 @@
 // size and live bytes, and the KV cache's bytes at each phase. Takes the CLI's model and context flags
 // (-c, -b, -t, --cache-type, --backend, --lm-head; the KV type flags as the CLI has them).
 // Run: `npm run bench:memory [-- -m synthetic:2b4t -c 4096 -n 8 -t 2 --cache-type f16 --fill 4088]`
-import { CONTEXT_OPTIONS, loadOptions, MODEL_OPTIONS, num, parseCommand, str } from '../src/cli/args.js';
+import { CONTEXT_OPTIONS, helpText, loadOptions, MODEL_OPTIONS, num, parseCommand, str, type OptionSpec } from '../src/cli/args.js';
 import { mb } from '../src/cli/progress.js';
 import { resolveSyntheticModel } from '../src/engine/bench.js';
 import { loadModel } from '../src/index.js';
 
-const { values: v } = parseCommand(
-  process.argv.slice(2),
-  [
-    ...MODEL_OPTIONS,
-    ...CONTEXT_OPTIONS,
-    { name: 'n-gen', short: 'n', type: 'string', arg: 'N', help: 'decode steps after the fill', default: '8' },
-    { name: 'fill', type: 'string', arg: 'N', help: 'prompt tokens evaluated first', default: 'the context size minus -n' },
-    { name: 'output', short: 'o', type: 'string', arg: 'md|json', help: 'output format', default: 'md' },
-  ],
-  0,
-);
+const options: OptionSpec[] = [
+  ...MODEL_OPTIONS,
+  ...CONTEXT_OPTIONS,
+  { name: 'n-gen', short: 'n', type: 'string', arg: 'N', help: 'decode steps after the fill', default: '8' },
+  { name: 'fill', type: 'string', arg: 'N', help: 'prompt tokens evaluated first', default: 'the context size minus -n' },
+  { name: 'output', short: 'o', type: 'string', arg: 'md|json', help: 'output format', default: 'md' },
+];
+const { values: v } = parseCommand(process.argv.slice(2), options, 0);
+if (v.help === true) {
+  process.stdout.write(helpText('npm run bench:memory -- [-m synthetic:2b4t] [-c 4096] [-n 8] [--cache-type f16]', 'Process RSS, WASM heap and KV cache bytes through a long context fill (-m defaults to synthetic:2b4t, -c to 4096).', [['options', options]]));
+  process.exit(0);
+}
 const ref = str(v, 'model') ?? 'synthetic:2b4t';
 const file = ref.startsWith('synthetic:') ? await resolveSyntheticModel(ref) : ref;
 const opts = loadOptions(v);
@@ -65,6 +66,7 @@ const genMs = performance.now() - t1;
 if (nGen > 0) mark(`decoded ${nGen} (at ${fill + nGen})`);
 const usage = model.memoryUsage();
 const kvType = seq.kv.type;
+const kvBytesPerPosition = seq.kv.bytesPerPosition;
 await model.dispose();
 
 const row = {
@@ -77,7 +79,7 @@ const row = {
   nGen,
   weightsBytes: usage.weights,
   lmHeadBytes: usage.lmHead,
-  kvBytesPerPosition: phases.at(-1)!.kvBytes / (fill + nGen),
+  kvBytesPerPosition,
   fillTokensPerSecond: (fill * 1000) / fillMs,
   genTokensPerSecond: nGen ? (nGen * 1000) / genMs : undefined,
   peakRssBytes: peak(),
