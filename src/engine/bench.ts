@@ -23,6 +23,10 @@ export interface BenchResult {
   mean: number;
   sd: number;
   samples: number[];
+  /** bytes the test's KV cache held at its end (KvCache.bytes(): what the backend allocated or touched) */
+  kvBytes: number;
+  /** positions in the cache at its end (depth + n) */
+  kvPositions: number;
   /** with `profile`: milliseconds per token spent in each backend op (matmuls by shape), largest first */
   profile?: Array<[string, number]>;
 }
@@ -109,6 +113,8 @@ export async function runBenchTest(model: BitnetModel, t: BenchTest, reps: numbe
   const samples: number[] = [];
   const seq = model.createSequence({ contextSize: t.depth + t.n + 8 });
   let profiler: ReturnType<typeof profileBackend> | undefined;
+  let kvBytes = 0;
+  let kvPositions = 0;
   try {
     const context = promptTokens(Math.max(t.kind === 'tg' ? 1 : 0, t.depth), vocab, 1);
     if (context.length) await seq.prefill(context);
@@ -130,11 +136,13 @@ export async function runBenchTest(model: BitnetModel, t: BenchTest, reps: numbe
       }
     }
     around?.stop();
+    kvBytes = seq.kv.bytes();
+    kvPositions = seq.kv.length;
   } finally {
     profiler?.stop();
     seq.dispose();
   }
-  const result: BenchResult = { test: label, ...stats(samples), samples };
+  const result: BenchResult = { test: label, ...stats(samples), samples, kvBytes, kvPositions };
   if (profiler) result.profile = [...profiler.times].map(([k, ms]): [string, number] => [k, ms / (reps * t.n)]).sort((a, b) => b[1] - a[1]);
   return result;
 }

@@ -54,6 +54,10 @@ export interface SchedulerStats {
   busySeconds: number;
   /** generated tokens per second over the last few seconds of activity */
   recentTokensPerSecond: number;
+  /** bytes the slots' KV caches hold now (they grow with use) */
+  kvCacheBytes: number;
+  /** bytes the slots' KV caches would hold with every position of every context in use */
+  kvCacheCapacityBytes: number;
 }
 
 /** The stream of one request's chunks; cancelling (or leaving a for-await loop) frees its slot. */
@@ -308,6 +312,8 @@ export class Scheduler {
       steps: c.steps,
       busySeconds: c.busyMs / 1000,
       recentTokensPerSecond: this.recent.length ? (tokens * 1000) / span : 0,
+      kvCacheBytes: this.slots.reduce((a, s) => a + s.seq.kv.bytes(), 0),
+      kvCacheCapacityBytes: this.slots.reduce((a, s) => a + s.seq.kv.capacityBytes(), 0),
     };
   }
 

@@ -88,6 +88,7 @@ export interface KvStorage {
    * the backend's other ops.
    */
   shift(keep: number, discard: number, n: number, rope: KvShiftRope): void;
+  /** Bytes held now: the buffers allocated so far, or of a range reserved whole up front, the positions written. */
   bytes(): number;
   free(): void;
 }

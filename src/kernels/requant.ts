@@ -31,8 +31,8 @@ export function requantizeRows(data: DenseData, cols: number, r0: number, r1: nu
   }
 }
 
-/** Rows per chunk when a matrix is requantized from a source (about 20 MB of f16 for 2B4T's embedding). */
-export const REQUANT_CHUNK_ROWS = 4096;
+/** Rows per chunk when a matrix is requantized from a source (about 5 MB of f16 for 2B4T's embedding: each chunk read is garbage afterwards, and larger ones left ~30 MB more RSS after loading). */
+export const REQUANT_CHUNK_ROWS = 1024;
 
 export function requantizeInt8Rows(data: DenseData, rows: number, cols: number): Int8Rows {
   const out = { values: new Int8Array(rows * cols), scales: new Float32Array(rows) };

@@ -32,8 +32,8 @@ export class KvCache {
   constructor(
     backend: Backend,
     readonly nLayer: number,
-    nHeadKv: number,
-    headDim: number,
+    readonly nHeadKv: number,
+    readonly headDim: number,
     /** maximum positions (the context size) */
     readonly nCtx: number,
     readonly types: KvTypes,
@@ -81,8 +81,19 @@ export class KvCache {
     this.length -= discard;
   }
 
+  /** Bytes the cache holds now: what the backend has allocated or touched, growing with use up to capacityBytes. */
   bytes(): number {
     return this.storage.bytes();
+  }
+
+  /** Bytes of K and V per position, over all layers. */
+  get bytesPerPosition(): number {
+    return kvBytesPerPosition(this.types, this.nLayer, this.nHeadKv, this.headDim);
+  }
+
+  /** Bytes the cache would hold with every position of the context in use. */
+  capacityBytes(): number {
+    return this.nCtx * this.bytesPerPosition;
   }
 
   free(): void {

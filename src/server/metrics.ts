@@ -1,5 +1,5 @@
 // /metrics in the Prometheus text format (version 0.0.4): HTTP requests by route and status, tokens,
-// slots and queue depth from the scheduler, recent tokens/s, time to first token, process memory.
+// slots and queue depth from the scheduler, recent tokens/s, KV cache bytes, time to first token, process memory.
 import type { SchedulerStats } from '../generate/scheduler.js';
 
 export interface ServerCounters {
@@ -61,6 +61,8 @@ export function renderMetrics(c: ServerCounters, s: SchedulerStats | undefined, 
     metric('bitnet_slots', 'gauge', 'Slots (--parallel).', [['', s.slots]]);
     metric('bitnet_slots_busy', 'gauge', 'Slots running a request.', [['', s.busySlots]]);
     metric('bitnet_queue_depth', 'gauge', 'Requests waiting for a slot.', [['', s.queued]]);
+    metric('bitnet_kv_cache_bytes', 'gauge', 'Bytes the slots\' KV caches hold now (allocated on demand).', [['', s.kvCacheBytes]]);
+    metric('bitnet_kv_cache_capacity_bytes', 'gauge', 'Bytes the slots\' KV caches would hold with every context full.', [['', s.kvCacheCapacityBytes]]);
   }
   metric('bitnet_time_to_first_token_seconds', 'summary', 'Time from request to first generated token.', [
     ['_sum', c.ttftSeconds.sum],

@@ -4,6 +4,7 @@
 // `-ctk f16,q8_0 -ctv f16,q8_0` runs every combination of KV cache types (one row each, types shown).
 import type { KvType, KvTypes } from '../../kernels/index.js';
 import { bench, resolveSyntheticModel, type BenchRun, type BenchTest } from '../../engine/bench.js';
+import { kvTypesName } from '../../model/kv-cache.js';
 import { BACKEND_KINDS, KV_TYPES, TERNARY_KERNELS, type BackendKind, type TernaryKernelChoice } from '../../kernels/index.js';
 import { helpText, parseCommand, requireModel, ROPE_OPTIONS, ropeOptions, str, UsageError, type OptionSpec } from '../args.js';
 import { resolveRef } from '../common.js';
@@ -53,8 +54,8 @@ function table(runs: BenchRun[]): string {
   // type_k / type_v columns as llama-bench shows them: when a run's cache is not the default f16
   const kv = runs.some((r) => r.kvTypes.k !== 'f16' || r.kvTypes.v !== 'f16');
   const rows = [
-    `| model | size | params | backend | threads |${kv ? ' type_k | type_v |' : ''} test | t/s |`,
-    `| --- | ---: | ---: | --- | ---: |${kv ? ' --- | --- |' : ''} --- | ---: |`,
+    `| model | size | params | backend | threads |${kv ? ' type_k | type_v |' : ''} test | t/s | KV cache |`,
+    `| --- | ---: | ---: | --- | ---: |${kv ? ' --- | --- |' : ''} --- | ---: | ---: |`,
   ];
   for (const r of runs) {
     for (const res of r.results) {
@@ -62,6 +63,15 @@ function table(runs: BenchRun[]): string {
     }
   }
   return rows.join('\n');
+}
+
+/** Bytes as MB/GB, or KB under a megabyte (a small model's cache). */
+const kb = (bytes: number): string => (bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} KB` : mb(bytes));
+
+/** The KV cache's bytes per position, and what each test's cache held at its end (depth + n positions). */
+function kvLine(r: BenchRun): string {
+  const held = r.results.map((res) => `${res.test} ${kb(res.kvBytes)} for ${res.kvPositions}`).join(', ');
+  return `${r.backend} x${r.threads}: ${kvTypesName(r.kvTypes)} KV cache ${(r.kvBytesPerPosition / 1024).toFixed(1)} KB per position; held at the end of each test: ${held}`;
 }
 
 /** Per test, the ops that took time, in ms per token. */
@@ -143,7 +153,7 @@ export const benchCommand = {
       process.stdout.write(`${JSON.stringify({ model, runs, peakRssBytes: rss, node: process.version }, null, 2)}\n`);
       return;
     }
-    const notes = [...runs.flatMap(profileLines), ...runs.map(bandwidthLine).filter(Boolean)];
+    const notes = [...runs.flatMap(profileLines), ...runs.map(bandwidthLine).filter(Boolean), ...runs.map(kvLine)];
     process.stdout.write(`${table(runs)}\n\n${notes.map((l) => `${l}\n`).join('')}peak RSS ${mb(rss)}, load ${runs.map((r) => `${(r.loadMs / 1000).toFixed(2)} s`).join(' / ')}, node ${process.version}\n`);
   },
 };

@@ -495,9 +495,13 @@ export class WasmBackend implements Backend {
       this.kvShape.set(layer, { nHeadKv, headDim, nCtx, f16: type === 'f16' });
       layers.push(layer);
     }
+    // positions ever reserved: what the cache has touched (bytes() reports it, not the whole range)
+    let reserved = 0;
     return {
       layers,
-      reserve: () => {},
+      reserve: (n) => {
+        reserved = Math.max(reserved, n);
+      },
       copyFrom: (src, n) => {
         const from = src.layers as WasmKvLayer[];
         const s = from[0] && this.kvShape.get(from[0]);
@@ -529,13 +533,14 @@ export class WasmBackend implements Backend {
         const shape = { nHeadKv, headDim, nCtx, f16: type === 'f16' };
         for (const l of layers) shiftWasmKvLayer(this.heap, l.k, l.v, shape, keep, discard, n, rope);
       },
-      bytes: () => nLayer * 2 * width * nCtx * es,
+      bytes: () => nLayer * width * es * (Math.ceil(reserved / 8) * 8 + reserved),
       free: () => {
         for (const l of layers) {
           this.release(l.k);
           this.release(l.v);
         }
         layers.length = 0;
+        reserved = 0;
       },
     };
   }

@@ -68,9 +68,13 @@ export class WasmKvQuant {
       layers.push(layer);
     }
     const heap = this.host.d.heap;
+    // positions ever reserved: what the cache has touched (bytes() reports it, not the whole range)
+    let reserved = 0;
     return {
       layers,
-      reserve: () => {},
+      reserve: (n) => {
+        reserved = Math.max(reserved, n);
+      },
       copyFrom: (src, n) => {
         const from = src.layers as QuantLayer[];
         const s = from[0] && this.shapes.get(from[0]);
@@ -90,13 +94,14 @@ export class WasmKvQuant {
         const view = (t: KvType, p: number): KvRows => (t === 'f32' ? heap.f32(p, n * width) : t === 'f16' ? heap.u16(p, n * width) : heap.u8(p, n * rowBytes(t, width)));
         for (const l of layers) shiftKvRows(types, view(types.k, l.k), view(types.v, l.v), nHeadKv, headDim, keep, discard, n, rope);
       },
-      bytes: () => nLayer * nCtx * (kRow + vRow),
+      bytes: () => nLayer * reserved * (kRow + vRow),
       free: () => {
         for (const l of layers) {
           this.host.release(l.k);
           this.host.release(l.v);
         }
         layers.length = 0;
+        reserved = 0;
       },
     };
   }

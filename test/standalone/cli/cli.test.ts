@@ -254,7 +254,10 @@ describe('bitnet CLI', { concurrency: 2 }, () => {
     const args = ['bench', '-m', modelPath, '-p', '8', '-n', '4', '-d', '0,6', '-r', '2', '-t', '1', '--backend', 'ref,wasm-simd'];
     const j = await cli([...args, '-o', 'json', '--profile']);
     assert.equal(j.code, 0, j.stderr);
-    const out = JSON.parse(j.stdout) as { peakRssBytes: number; runs: Array<{ backend: string; threads: number; params: number; readGBs?: number; weightBytesPerToken: number; results: Array<{ test: string; mean: number; sd: number; samples: number[]; profile: Array<[string, number]> }> }> };
+    const out = JSON.parse(j.stdout) as {
+      peakRssBytes: number;
+      runs: Array<{ backend: string; threads: number; params: number; readGBs?: number; weightBytesPerToken: number; kvType: string; kvBytesPerPosition: number; results: Array<{ test: string; mean: number; sd: number; samples: number[]; kvBytes: number; kvPositions: number; profile: Array<[string, number]> }> }>;
+    };
     assert.deepEqual(out.runs.map((r) => r.backend), ['ref', 'wasm-simd']);
     // the bandwidth probe runs on WASM backends only; a decode step streams at least the int8 lm_head
     assert.equal(out.runs[0]!.readGBs, undefined);
@@ -265,6 +268,15 @@ describe('bitnet CLI', { concurrency: 2 }, () => {
       assert.equal(run.threads, 1);
       assert.equal(run.params, model.parameterCount);
       assert.deepEqual(run.results.map((x) => x.test), ['pp8', 'tg4', 'pp8 @ d6', 'tg4 @ d6']);
+      // KV bytes in use at the end of each test: its positions (tg after one context token), grown on demand
+      // (the reference geometrically from 64 positions, WASM in 8-position K blocks), not the whole context
+      const h = model.hparams;
+      assert.equal(run.kvType, 'f16');
+      assert.equal(run.kvBytesPerPosition, 2 * h.nLayer * h.nHeadKv * h.headDim * 2);
+      assert.deepEqual(run.results.map((x) => x.kvPositions), [8, 5, 14, 10]);
+      for (const x of run.results) {
+        assert.ok(x.kvBytes >= x.kvPositions * run.kvBytesPerPosition && x.kvBytes <= Math.max(2 * x.kvPositions, 64) * run.kvBytesPerPosition, `${run.backend} ${x.test}: ${x.kvBytes} bytes`);
+      }
       for (const x of run.results) {
         assert.equal(x.samples.length, 2);
         assert.ok(x.samples.every((v) => v > 0 && Number.isFinite(v)));
@@ -280,13 +292,24 @@ describe('bitnet CLI', { concurrency: 2 }, () => {
     }
     const md = await cli(['bench', '-m', modelPath, '-p', '8', '-n', '4', '-r', '1', '-t', '1']);
     assert.equal(md.code, 0, md.stderr);
-    assert.match(md.stdout, /^\| model \| size \| params \| backend \| threads \| test \| t\/s \|$/m);
-    assert.match(md.stdout, /\| pp8 \| [\d.]+ ± [\d.]+ \|/);
-    assert.match(md.stdout, /\| tg4 \| [\d.]+ ± 0\.00 \|/);
+    assert.match(md.stdout, /^\| model \| size \| params \| backend \| threads \| test \| t\/s \| KV cache \|$/m);
+    assert.match(md.stdout, /\| pp8 \| [\d.]+ ± [\d.]+ \| [\d.]+ KB f16 \|/);
+    assert.match(md.stdout, /\| tg4 \| [\d.]+ ± 0\.00 \| [\d.]+ KB f16 \|/);
+    assert.match(md.stdout, /f16 KV cache [\d.]+ KB per position; held at the end of each test: pp8 [\d.]+ KB for 8, tg4 [\d.]+ KB for 5/);
     assert.match(md.stdout, /peak RSS/);
     assert.doesNotMatch(md.stdout, /ms\/token/); // no profile unless asked
     assert.match(md.stdout, /decode streams [\d.]+ MB of weights per token .* tg4 [\d.]+ GB\/s \(\d+%\); plain streaming read [\d.]+ GB\/s with 1 thread/);
     assert.match(md.stderr, /running/);
+    // --cache-type: an f32 cache holds twice the bytes per position
+    const f32 = await cli(['bench', '-m', modelPath, '-p', '0', '-n', '2', '-d', '3', '-r', '1', '-t', '1', '--cache-type', 'f32', '-o', 'json']);
+    assert.equal(f32.code, 0, f32.stderr);
+    const f32Run = (JSON.parse(f32.stdout) as typeof out).runs[0]!;
+    assert.equal(f32Run.kvType, 'f32');
+    assert.equal(f32Run.kvBytesPerPosition, 2 * out.runs[0]!.kvBytesPerPosition);
+    assert.ok(f32Run.results[0]!.kvBytes >= 5 * f32Run.kvBytesPerPosition);
+    const badKv = await cli(['bench', '-m', modelPath, '-n', '2', '--cache-type', 'q9']);
+    assert.equal(badKv.code, 2);
+    assert.match(badKv.stderr, /--cache-type/);
     const none = await cli(['bench', '-m', modelPath, '-p', '0', '-n', '0']);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /no tests/);

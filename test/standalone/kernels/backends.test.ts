@@ -9,6 +9,7 @@ import type { DenseSource } from '../../../src/formats/model-file.js';
 import type { Backend, QuantizedActs } from '../../../src/kernels/backend.js';
 import { ropeTable } from '../../../src/kernels/math.js';
 import { refBackend } from '../../../src/kernels/ref/index.js';
+import { REQUANT_CHUNK_ROWS } from '../../../src/kernels/requant.js';
 import { createWasmBackend, type WasmBackend } from '../../../src/kernels/wasm/backend.js';
 import { compileKernels, relaxedAllowed } from '../../../src/kernels/wasm/module.js';
 import { f16ToF32, f32ToBf16, f32ToF16, roundF16 } from '../../../src/util/f16.js';
@@ -210,6 +211,30 @@ for (const cfg of CONFIGS) {
           const y = be.allocF32(T * rows);
           be.matmulDense(be.createDense(data, rows, cols, { int8 }), xb, T, y, T === 1);
           same(y, want, `${data.type.name} int8=${int8} [${rows}x${cols}] T=${T}`);
+        }
+      }
+    }
+    be.dispose();
+  });
+
+  test(`${name}: int8 lm_head read from a source in chunks of REQUANT_CHUNK_ROWS equals the whole-matrix requantization`, async () => {
+    const be = await createWasmBackend(cfg);
+    // rows across two chunk boundaries, and a last part chunk
+    for (const [rows, cols] of [[2 * REQUANT_CHUNK_ROWS + 37, 64], [REQUANT_CHUNK_ROWS + 1, 32]] as const) {
+      const w = fill(new Float32Array(rows * cols), 0.05);
+      for (const data of [{ type: F16, bytes: f16Codec.quantize(w) }, { type: Q8_0, bytes: q8_0Codec.quantize(w) }]) {
+        const m = await be.createDenseFrom(sourceOf(data.type, rows, cols, data.bytes), { int8: true });
+        for (const T of [1, 2]) {
+          const x = fill(new Float32Array(T * cols));
+          const xb = be.allocF32(T * cols);
+          xb.set(x);
+          const want = new Float32Array(T * rows);
+          refBackend.matmulDense(refBackend.createDense(data, rows, cols, { int8: true }), x, T, want, T === 1);
+          const y = be.allocF32(T * rows);
+          be.matmulDense(m, xb, T, y, T === 1);
+          same(y, want, `${data.type.name} from source [${rows}x${cols}] T=${T}`);
+          be.free(xb);
+          be.free(y);
         }
       }
     }
