@@ -22,6 +22,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'lm-head', type: 'string', arg: 'int8|exact', help: 'lm_head mode', default: 'int8' },
   { name: 'cache-type-k', aliases: ['-ctk'], type: 'string', arg: 'TYPE,..', help: 'KV cache types of K (f32, f16, q8_0, q4_0)', default: 'f16' },
   { name: 'cache-type-v', aliases: ['-ctv'], type: 'string', arg: 'TYPE,..', help: 'KV cache types of V', default: 'f16' },
+  { name: 'cache-type', type: 'string', arg: 'TYPE,..', help: 'KV cache types of K and V together (each listed type for both)' },
   { name: 'ternary-kernel', type: 'string', arg: 'auto|lut|mad', help: 'WASM ternary matmul kernel', default: 'auto' },
   { name: 'output', short: 'o', type: 'string', arg: 'md|json', help: 'output format', default: 'md' },
   { name: 'profile', type: 'boolean', help: 'time every backend op and print ms per token by op (adds a little overhead)' },
@@ -59,7 +60,7 @@ function table(runs: BenchRun[]): string {
   ];
   for (const r of runs) {
     for (const res of r.results) {
-      rows.push(`| ${r.model} ${r.types} | ${mb(r.sizeBytes)} | ${params(r.params)} | ${r.backend}${r.ternaryKernel ? ` ${r.ternaryKernel}` : ''} | ${r.threads} |${kv ? ` ${r.kvTypes.k} | ${r.kvTypes.v} |` : ''} ${res.test} | ${res.mean.toFixed(2)} ± ${res.sd.toFixed(2)} |`);
+      rows.push(`| ${r.model} ${r.types} | ${mb(r.sizeBytes)} | ${params(r.params)} | ${r.backend}${r.ternaryKernel ? ` ${r.ternaryKernel}` : ''} | ${r.threads} |${kv ? ` ${r.kvTypes.k} | ${r.kvTypes.v} |` : ''} ${res.test} | ${res.mean.toFixed(2)} ± ${res.sd.toFixed(2)} | ${kb(res.kvBytes)} ${kvTypesName(r.kvTypes)} |`);
     }
   }
   return rows.join('\n');
@@ -116,7 +117,9 @@ export const benchCommand = {
     const ternaryKernel = str(v, 'ternary-kernel') ?? 'auto';
     if (!(TERNARY_KERNELS as readonly string[]).includes(ternaryKernel)) throw new UsageError(`--ternary-kernel must be one of ${TERNARY_KERNELS.join(', ')}`);
     const kvList: KvTypes[] = [];
-    for (const k of typeList(str(v, 'cache-type-k'), 'cache-type-k')) for (const t of typeList(str(v, 'cache-type-v'), 'cache-type-v')) kvList.push({ k, v: t });
+    const both = str(v, 'cache-type');
+    if (both !== undefined) for (const t of typeList(both, 'cache-type')) kvList.push({ k: t, v: t });
+    else for (const k of typeList(str(v, 'cache-type-k'), 'cache-type-k')) for (const t of typeList(str(v, 'cache-type-v'), 'cache-type-v')) kvList.push({ k, v: t });
     const rope = ropeOptions(v);
     const format = str(v, 'output') ?? 'md';
     if (format !== 'md' && format !== 'json') throw new UsageError('--output must be md or json');

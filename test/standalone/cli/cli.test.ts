@@ -256,7 +256,7 @@ describe('bitnet CLI', { concurrency: 2 }, () => {
     assert.equal(j.code, 0, j.stderr);
     const out = JSON.parse(j.stdout) as {
       peakRssBytes: number;
-      runs: Array<{ backend: string; threads: number; params: number; readGBs?: number; weightBytesPerToken: number; kvType: string; kvBytesPerPosition: number; results: Array<{ test: string; mean: number; sd: number; samples: number[]; kvBytes: number; kvPositions: number; profile: Array<[string, number]> }> }>;
+      runs: Array<{ backend: string; threads: number; params: number; readGBs?: number; weightBytesPerToken: number; kvTypes: { k: string; v: string }; kvBytesPerPosition: number; results: Array<{ test: string; mean: number; sd: number; samples: number[]; kvBytes: number; kvPositions: number; profile: Array<[string, number]> }> }>;
     };
     assert.deepEqual(out.runs.map((r) => r.backend), ['ref', 'wasm-simd']);
     // the bandwidth probe runs on WASM backends only; a decode step streams at least the int8 lm_head
@@ -271,7 +271,7 @@ describe('bitnet CLI', { concurrency: 2 }, () => {
       // KV bytes in use at the end of each test: its positions (tg after one context token), grown on demand
       // (the reference geometrically from 64 positions, WASM in 8-position K blocks), not the whole context
       const h = model.hparams;
-      assert.equal(run.kvType, 'f16');
+      assert.deepEqual(run.kvTypes, { k: 'f16', v: 'f16' });
       assert.equal(run.kvBytesPerPosition, 2 * h.nLayer * h.nHeadKv * h.headDim * 2);
       assert.deepEqual(run.results.map((x) => x.kvPositions), [8, 5, 14, 10]);
       for (const x of run.results) {
@@ -304,7 +304,7 @@ describe('bitnet CLI', { concurrency: 2 }, () => {
     const f32 = await cli(['bench', '-m', modelPath, '-p', '0', '-n', '2', '-d', '3', '-r', '1', '-t', '1', '--cache-type', 'f32', '-o', 'json']);
     assert.equal(f32.code, 0, f32.stderr);
     const f32Run = (JSON.parse(f32.stdout) as typeof out).runs[0]!;
-    assert.equal(f32Run.kvType, 'f32');
+    assert.deepEqual(f32Run.kvTypes, { k: 'f32', v: 'f32' });
     assert.equal(f32Run.kvBytesPerPosition, 2 * out.runs[0]!.kvBytesPerPosition);
     assert.ok(f32Run.results[0]!.kvBytes >= 5 * f32Run.kvBytesPerPosition);
     const badKv = await cli(['bench', '-m', modelPath, '-n', '2', '--cache-type', 'q9']);

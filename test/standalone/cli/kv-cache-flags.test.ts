@@ -69,8 +69,8 @@ describe('KV cache type flags', { concurrency: 2 }, () => {
     assert.deepEqual(out.runs.map((r) => r.kvBytesPerPosition), [2 * 128 * (2 + 18 / 32), 2 * 128 * (34 / 32 + 18 / 32)]);
     const md = await cli(['bench', '-m', modelPath, '-p', '0', '-n', '4', '-r', '1', '-t', '1', '-ctk', 'q8_0']);
     assert.equal(md.code, 0, md.stderr);
-    assert.match(md.stdout, /^\| model \| size \| params \| backend \| threads \| type_k \| type_v \| test \| t\/s \|$/m);
-    assert.match(md.stdout, /\| q8_0 \| f16 \| tg4 \| [\d.]+ ± 0\.00 \|/);
+    assert.match(md.stdout, /^\| model \| size \| params \| backend \| threads \| type_k \| type_v \| test \| t\/s \| KV cache \|$/m);
+    assert.match(md.stdout, /\| q8_0 \| f16 \| tg4 \| [\d.]+ ± 0\.00 \| [\d.]+ KB q8_0\/f16 \|/);
     const bad = await cli(['bench', '-m', modelPath, '-ctk', 'f16,q3']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--cache-type-k: "q3" is not one of f32, f16, q8_0, q4_0/);
