@@ -6,6 +6,7 @@
 // widening and the queries of a block share each K block and V chunk from L1; prompt batches and decode alike.
 import { f32ToF16, f16x4ToF32x4, roundF16 } from './half';
 import { expf, splatF16Mask } from './common';
+import { LN2_HI, LN2_LO, LOG2E, P0, P1, P2, P3, P4, P5 } from './expf-poly';
 
 // Layout per layer: K in blocks of 8 positions per kv head, [g][pos/8][d][8] (the 8 keys of a block and all
 // their dims are contiguous, so scores for 8 keys load 16 bytes per dim); V in slabs of 32 dims per kv head,
@@ -207,16 +208,6 @@ export function attn_scores(q: usize, kl: usize, nHead: i32, nHeadKv: i32, headD
 // ---------------------------------------------------------------- pass 2: softmax
 // expf four lanes at a time, op for op common.ts expf (so every lane gets the scalar's bits); the lanes
 // hold x = score - max <= 0 of finite scores, and the caller takes the scalar path for rows with inf/NaN.
-
-const LOG2E: f32 = 1.44269504088896341;
-const LN2_HI: f32 = 0.693359375;
-const LN2_LO: f32 = -2.12194440e-4;
-const P0: f32 = 1.9875691500e-4;
-const P1: f32 = 1.3981999507e-3;
-const P2: f32 = 8.3334519073e-3;
-const P3: f32 = 4.1665795894e-2;
-const P4: f32 = 1.6666665459e-1;
-const P5: f32 = 5.0000001201e-1;
 
 // @ts-ignore: decorator
 @inline function pow2x4(n: v128): v128 {

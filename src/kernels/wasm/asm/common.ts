@@ -3,6 +3,7 @@
 // rms_norm, RoPE, gated activations, the shared expf, int8 requantization (attention is in attention.ts).
 // All arguments are byte offsets into the shared memory; row/head ranges [a, b) let threads split work.
 import { f16ToF32, f16x4ToF32x4 } from './half';
+import { LN2_HI, LN2_LO, LOG2E, P0, P1, P2, P3, P4, P5 } from './expf-poly';
 
 // ---------------------------------------------------------------- splat constants
 // V8 rematerializes a v128 constant at every use (a load, a move and a shuffle), inside hot loops too; a
@@ -27,16 +28,6 @@ export function set_splat_constants(three: i32, sixtyFour: i32, f16Mask: i32, f1
 }
 
 // ---------------------------------------------------------------- expf (kernels/math.ts)
-
-const LOG2E: f32 = 1.44269504088896341;
-const LN2_HI: f32 = 0.693359375;
-const LN2_LO: f32 = -2.12194440e-4;
-const P0: f32 = 1.9875691500e-4;
-const P1: f32 = 1.3981999507e-3;
-const P2: f32 = 8.3334519073e-3;
-const P3: f32 = 4.1665795894e-2;
-const P4: f32 = 1.6666665459e-1;
-const P5: f32 = 5.0000001201e-1;
 
 // @ts-ignore: decorator
 @inline function pow2(n: i32): f32 {
