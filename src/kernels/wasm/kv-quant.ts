@@ -4,7 +4,7 @@
 // attn_softmax, then kvq_pv. The same numbers as kernels/ref/ops.ts attentionRef, bit for bit.
 import { BitnetError } from '../../errors.js';
 import type { AttentionParams, KvLayer, KvStorage, KvType, KvTypes } from '../backend.js';
-import { checkKvShift, shiftKvRows, type KvRows } from '../ref/ops.js';
+import { checkKvShift, kvRowBytes, shiftKvRows, type KvRows } from '../ref/ops.js';
 import type { Device } from './device.js';
 import { OP_ATT_SOFTMAX, OP_KVQ_PV, OP_KVQ_SCORES } from './jobs.js';
 
@@ -40,11 +40,6 @@ const TYPE_CODE: Record<KvType, number> = { f32: 0, f16: 1, q8_0: 2, q4_0: 3 };
 /** positions per scores item */
 const SCORE_CHUNK = 256;
 
-/** Bytes of one row of `width` values of a type (whole 32-blocks for q8_0 / q4_0). */
-function rowBytes(t: KvType, width: number): number {
-  return t === 'f32' ? 4 * width : t === 'f16' ? 2 * width : (width / 32) * (t === 'q8_0' ? 34 : 18);
-}
-
 export class WasmKvQuant {
   private readonly shapes = new WeakMap<object, QuantLayerShape>();
 
@@ -57,8 +52,8 @@ export class WasmKvQuant {
   /** A cache whose K or V is q8_0 or q4_0 (the caller checked the types against the head size). */
   create(nLayer: number, nHeadKv: number, headDim: number, nCtx: number, types: KvTypes): KvStorage {
     const width = nHeadKv * headDim;
-    const kRow = rowBytes(types.k, width);
-    const vRow = rowBytes(types.v, width);
+    const kRow = kvRowBytes(types.k, width);
+    const vRow = kvRowBytes(types.v, width);
     const shape: QuantLayerShape = { nHeadKv, headDim, kType: TYPE_CODE[types.k], vType: TYPE_CODE[types.v] };
     // the whole context up front: pages the cache has not touched yet cost no physical memory
     const layers: QuantLayer[] = [];
@@ -91,7 +86,7 @@ export class WasmKvQuant {
       shift: (keep, discard, n, rope) => {
         checkKvShift(keep, discard, n, nCtx);
         // the rows are the reference cache's bytes: its shift over views of them
-        const view = (t: KvType, p: number): KvRows => (t === 'f32' ? heap.f32(p, n * width) : t === 'f16' ? heap.u16(p, n * width) : heap.u8(p, n * rowBytes(t, width)));
+        const view = (t: KvType, p: number): KvRows => (t === 'f32' ? heap.f32(p, n * width) : t === 'f16' ? heap.u16(p, n * width) : heap.u8(p, n * kvRowBytes(t, width)));
         for (const l of layers) shiftKvRows(types, view(types.k, l.k), view(types.v, l.v), nHeadKv, headDim, keep, discard, n, rope);
       },
       bytes: () => nLayer * reserved * (kRow + vRow),
